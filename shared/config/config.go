@@ -32,11 +32,11 @@ type Config struct {
 	// Environments by name.
 	Environments map[string]Environment `json:"environments"`
 	// Repositories are the glob patterns of repositories regflow manages.
-	Repositories []string `json:"repositories"`
-	TagPolicy    TagPolicy    `json:"tagPolicy"`
-	Alerts       Alerts       `json:"alerts"`
-	Approvals    Approvals    `json:"approvals"`
-	Retention    Retention    `json:"retention"`
+	Repositories []string  `json:"repositories"`
+	TagPolicy    TagPolicy `json:"tagPolicy"`
+	Alerts       Alerts    `json:"alerts"`
+	Approvals    Approvals `json:"approvals"`
+	Retention    Retention `json:"retention"`
 }
 
 // Pipeline is the account where regflow's functions, table and bus live.
@@ -82,7 +82,7 @@ type Approvers struct {
 type TagPolicy struct {
 	TagRule
 	// MutableTags are tag patterns exempt from immutability (IMMUTABLE_WITH_EXCLUSION).
-	MutableTags []string       `json:"mutableTags"`
+	MutableTags []string      `json:"mutableTags"`
 	Overrides   []TagOverride `json:"overrides"`
 }
 
@@ -115,16 +115,16 @@ type Approvals struct {
 
 // Retention is the sweeper's policy.
 type Retention struct {
-	MaxAge          Duration `json:"maxAge"`
-	UntaggedMaxAge  Duration `json:"untaggedMaxAge"`
-	UnpulledFor     Duration `json:"unpulledFor"`
-	KeepNewest      int      `json:"keepNewest"`
-	KeepReleases    int      `json:"keepReleases"`
-	IncludeTags     string   `json:"includeTags"`
-	ExcludeTags     string   `json:"excludeTags"`
-	DryRun          bool     `json:"dryRun"`
-	Schedule        string   `json:"schedule"`
-	Overrides       []RetentionOverride `json:"overrides"`
+	MaxAge         Duration            `json:"maxAge"`
+	UntaggedMaxAge Duration            `json:"untaggedMaxAge"`
+	UnpulledFor    Duration            `json:"unpulledFor"`
+	KeepNewest     int                 `json:"keepNewest"`
+	KeepReleases   int                 `json:"keepReleases"`
+	IncludeTags    string              `json:"includeTags"`
+	ExcludeTags    string              `json:"excludeTags"`
+	DryRun         bool                `json:"dryRun"`
+	Schedule       string              `json:"schedule"`
+	Overrides      []RetentionOverride `json:"overrides"`
 }
 
 // RetentionOverride changes the retention policy for repositories matching a glob.
