@@ -1,0 +1,69 @@
+// Package regflow holds the domain types every part of regflow shares: images,
+// audit entries and alerts. It imports nothing from AWS.
+package regflow
+
+import (
+	"strings"
+	"time"
+)
+
+// Image is what regflow knows about one image digest in one repository.
+type Image struct {
+	Repository string    `json:"repository" dynamodbav:"repository"`
+	Digest     string    `json:"digest" dynamodbav:"digest"`
+	Tags       []string  `json:"tags,omitempty" dynamodbav:"tags,omitempty"`
+	Commit     string    `json:"commit,omitempty" dynamodbav:"commit,omitempty"`
+	PushedAt   time.Time `json:"pushedAt" dynamodbav:"pushedAt"`
+	RecordedAt time.Time `json:"recordedAt" dynamodbav:"recordedAt"`
+}
+
+// Ref is repo@digest.
+func (i Image) Ref() string { return i.Repository + "@" + i.Digest }
+
+// AuditEntry records one action regflow took or refused, and who was behind it.
+// Entries are append-only; ID is deterministic per effect so a redelivered event
+// finds its entry already written and does nothing.
+type AuditEntry struct {
+	// Subject is what the entry is about: "repo@digest" for an image, "repo" for a repository.
+	Subject string            `json:"subject" dynamodbav:"subject"`
+	ID      string            `json:"id" dynamodbav:"id"`
+	Time    time.Time         `json:"time" dynamodbav:"time"`
+	Action  string            `json:"action" dynamodbav:"action"`
+	Actor   string            `json:"actor" dynamodbav:"actor"`
+	Reason  string            `json:"reason,omitempty" dynamodbav:"reason,omitempty"`
+	Details map[string]string `json:"details,omitempty" dynamodbav:"details,omitempty"`
+}
+
+// Audit actions.
+const (
+	ActionTagViolation  = "tag.violation"
+	ActionTagRemoved    = "tag.removed"
+	ActionRepoImmutable = "repository.immutable"
+	ActionImageRecorded = "image.recorded"
+	ActionEventIgnored  = "event.ignored"
+)
+
+// Alert is a message for the people who run the registries.
+type Alert struct {
+	Kind       string  `json:"kind"`
+	Title      string  `json:"title"`
+	Text       string  `json:"text"`
+	Repository string  `json:"repository,omitempty"`
+	Digest     string  `json:"digest,omitempty"`
+	Fields     []Field `json:"fields,omitempty"`
+}
+
+// Field is a labelled value shown with an alert.
+type Field struct {
+	Label string `json:"label"`
+	Value string `json:"value"`
+}
+
+// ShortDigest returns "sha256:" and the first 12 hex characters, as people quote digests.
+func ShortDigest(d string) string {
+	alg, hex, ok := strings.Cut(d, ":")
+	if !ok || len(hex) <= 12 {
+		return d
+	}
+	return alg + ":" + hex[:12]
+}

@@ -1,0 +1,31 @@
+package store
+
+import "time"
+
+// Key layout of the single table, shared by both adapters so their data means the same.
+const (
+	AttrPK  = "PK"
+	AttrSK  = "SK"
+	AttrTTL = "ttl"
+
+	GSI1     = "GSI1"
+	AttrG1PK = "GSI1PK"
+	AttrG1SK = "GSI1SK"
+
+	SKMeta  = "META"
+	SKClaim = "CLAIM"
+)
+
+// ImagePK is the partition of one image.
+func ImagePK(repo, digest string) string { return "IMG#" + repo + "@" + digest }
+
+// AuditPK is the partition holding a subject's audit trail.
+func AuditPK(subject string) string { return "AUDIT#" + subject }
+
+// AuditSK orders entries by time, then ID.
+func AuditSK(t time.Time, id string) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000000000Z") + "#" + id
+}
+
+// ClaimPK is the partition of one claim.
+func ClaimPK(key string) string { return "CLAIM#" + key }
