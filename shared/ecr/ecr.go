@@ -1,0 +1,168 @@
+// Package ecr is regflow's adapter for the ECR control plane (aws-sdk-go-v2).
+// It translates ECR's errors into the domain's (regflow.ErrImageNotFound, ...)
+// so use cases never see AWS types.
+package ecr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/regflow/regflow/shared/regflow"
+)
+
+// Client talks to one registry (one account and region).
+type Client struct {
+	api *ecrsdk.Client
+	// registryID is the account whose registry is addressed; empty means the caller's.
+	registryID *string
+}
+
+// New wraps an SDK client. registryID may be empty.
+func New(api *ecrsdk.Client, registryID string) *Client {
+	c := &Client{api: api}
+	if registryID != "" {
+		c.registryID = aws.String(registryID)
+	}
+	return c
+}
+
+// TagMutability reads the repository's tag mutability and exclusion filters.
+func (c *Client) TagMutability(ctx context.Context, repo string) (regflow.TagMutability, error) {
+	out, err := c.api.DescribeRepositories(ctx, &ecrsdk.DescribeRepositoriesInput{
+		RegistryId:      c.registryID,
+		RepositoryNames: []string{repo},
+	})
+	if err != nil {
+		return regflow.TagMutability{}, translate(err, repo, "")
+	}
+	if len(out.Repositories) != 1 {
+		return regflow.TagMutability{}, fmt.Errorf("describe repository %s: got %d repositories: %w", repo, len(out.Repositories), regflow.ErrRepositoryNotFound)
+	}
+	r := out.Repositories[0]
+	m := regflow.TagMutability{Mode: string(r.ImageTagMutability)}
+	if m.Mode == "" {
+		m.Mode = regflow.Mutable // ECR's default when the field is absent
+	}
+	for _, f := range r.ImageTagMutabilityExclusionFilters {
+		m.Exclusions = append(m.Exclusions, aws.ToString(f.Filter))
+	}
+	slices.Sort(m.Exclusions)
+	return m, nil
+}
+
+// SetTagMutability applies the setting, with wildcard exclusion filters for the *_WITH_EXCLUSION modes.
+func (c *Client) SetTagMutability(ctx context.Context, repo string, m regflow.TagMutability) error {
+	in := &ecrsdk.PutImageTagMutabilityInput{
+		RegistryId:         c.registryID,
+		RepositoryName:     aws.String(repo),
+		ImageTagMutability: types.ImageTagMutability(m.Mode),
+	}
+	for _, f := range m.Exclusions {
+		in.ImageTagMutabilityExclusionFilters = append(in.ImageTagMutabilityExclusionFilters, types.ImageTagMutabilityExclusionFilter{
+			Filter: aws.String(f), FilterType: types.ImageTagMutabilityExclusionFilterTypeWildcard,
+		})
+	}
+	if _, err := c.api.PutImageTagMutability(ctx, in); err != nil {
+		return translate(err, repo, "")
+	}
+	return nil
+}
+
+// DescribeImage returns the registry's description of one digest.
+func (c *Client) DescribeImage(ctx context.Context, repo, digest string) (regflow.RegistryImage, error) {
+	out, err := c.api.DescribeImages(ctx, &ecrsdk.DescribeImagesInput{
+		RegistryId:     c.registryID,
+		RepositoryName: aws.String(repo),
+		ImageIds:       []types.ImageIdentifier{{ImageDigest: aws.String(digest)}},
+	})
+	if err != nil {
+		return regflow.RegistryImage{}, translate(err, repo, digest)
+	}
+	if len(out.ImageDetails) == 0 {
+		return regflow.RegistryImage{}, fmt.Errorf("%s@%s: %w", repo, digest, regflow.ErrImageNotFound)
+	}
+	return fromDetail(out.ImageDetails[0]), nil
+}
+
+// DigestOf returns the digest a tag names.
+func (c *Client) DigestOf(ctx context.Context, repo, tag string) (string, error) {
+	out, err := c.api.DescribeImages(ctx, &ecrsdk.DescribeImagesInput{
+		RegistryId:     c.registryID,
+		RepositoryName: aws.String(repo),
+		ImageIds:       []types.ImageIdentifier{{ImageTag: aws.String(tag)}},
+	})
+	if err != nil {
+		return "", translate(err, repo, tag)
+	}
+	if len(out.ImageDetails) == 0 {
+		return "", fmt.Errorf("%s:%s: %w", repo, tag, regflow.ErrImageNotFound)
+	}
+	return aws.ToString(out.ImageDetails[0].ImageDigest), nil
+}
+
+// RemoveTag deletes one tag, only while it still names digest. ECR removes just the tag
+// when the image has others, and deletes the image when it was the last.
+func (c *Client) RemoveTag(ctx context.Context, repo, tag, digest string) error {
+	current, err := c.DigestOf(ctx, repo, tag)
+	if errors.Is(err, regflow.ErrImageNotFound) {
+		return nil // already removed: a redelivered event
+	}
+	if err != nil {
+		return err
+	}
+	if current != digest {
+		return fmt.Errorf("%s:%s names %s, not %s: %w", repo, tag, current, digest, regflow.ErrTagMoved)
+	}
+	out, err := c.api.BatchDeleteImage(ctx, &ecrsdk.BatchDeleteImageInput{
+		RegistryId:     c.registryID,
+		RepositoryName: aws.String(repo),
+		ImageIds:       []types.ImageIdentifier{{ImageTag: aws.String(tag)}},
+	})
+	if err != nil {
+		return translate(err, repo, tag)
+	}
+	for _, f := range out.Failures {
+		if f.FailureCode == types.ImageFailureCodeImageNotFound || f.FailureCode == types.ImageFailureCodeImageTagDoesNotMatchDigest {
+			continue
+		}
+		return fmt.Errorf("remove tag %s:%s: %s: %s", repo, tag, f.FailureCode, aws.ToString(f.FailureReason))
+	}
+	return nil
+}
+
+func fromDetail(d types.ImageDetail) regflow.RegistryImage {
+	img := regflow.RegistryImage{
+		Digest:            aws.ToString(d.ImageDigest),
+		Tags:              slices.Clone(d.ImageTags),
+		ManifestMediaType: aws.ToString(d.ImageManifestMediaType),
+		ArtifactMediaType: aws.ToString(d.ArtifactMediaType),
+		SizeBytes:         aws.ToInt64(d.ImageSizeInBytes),
+	}
+	slices.Sort(img.Tags)
+	if d.ImagePushedAt != nil {
+		img.PushedAt = d.ImagePushedAt.UTC()
+	}
+	if d.LastRecordedPullTime != nil {
+		img.LastPulledAt = d.LastRecordedPullTime.UTC()
+	}
+	return img
+}
+
+// translate maps ECR's not-found errors to the domain's and words the rest for an operator.
+func translate(err error, repo, what string) error {
+	var rnf *types.RepositoryNotFoundException
+	var inf *types.ImageNotFoundException
+	switch {
+	case errors.As(err, &rnf):
+		return fmt.Errorf("repository %s: %w", repo, regflow.ErrRepositoryNotFound)
+	case errors.As(err, &inf):
+		return fmt.Errorf("%s %s: %w", repo, what, regflow.ErrImageNotFound)
+	}
+	return fmt.Errorf("ECR call for repository %s: %w", repo, err)
+}

@@ -1,0 +1,59 @@
+package regflow
+
+import (
+	"errors"
+	"slices"
+	"time"
+)
+
+// Registry errors that use cases act on.
+var (
+	ErrRepositoryNotFound = errors.New("repository not found")
+	ErrImageNotFound      = errors.New("image not found")
+	// ErrTagMoved means a tag no longer names the digest an event was about.
+	ErrTagMoved = errors.New("tag now names another digest")
+)
+
+// RegistryImage is an image as the registry describes it.
+type RegistryImage struct {
+	Digest            string
+	Tags              []string
+	PushedAt          time.Time
+	LastPulledAt      time.Time
+	ManifestMediaType string
+	ArtifactMediaType string
+	SizeBytes         int64
+}
+
+// Tag mutability settings, as ECR names them.
+const (
+	Mutable                = "MUTABLE"
+	Immutable              = "IMMUTABLE"
+	ImmutableWithExclusion = "IMMUTABLE_WITH_EXCLUSION"
+	MutableWithExclusion   = "MUTABLE_WITH_EXCLUSION"
+)
+
+// TagMutability is a repository's tag mutability setting.
+type TagMutability struct {
+	Mode string
+	// Exclusions are the wildcard filters of the *_WITH_EXCLUSION modes.
+	Exclusions []string
+}
+
+// WantImmutable returns the setting that makes tags immutable except those matching mutableTags.
+func WantImmutable(mutableTags []string) TagMutability {
+	if len(mutableTags) == 0 {
+		return TagMutability{Mode: Immutable}
+	}
+	ex := slices.Clone(mutableTags)
+	slices.Sort(ex)
+	return TagMutability{Mode: ImmutableWithExclusion, Exclusions: ex}
+}
+
+// Equal compares settings, ignoring the order of exclusions.
+func (m TagMutability) Equal(o TagMutability) bool {
+	a, b := slices.Clone(m.Exclusions), slices.Clone(o.Exclusions)
+	slices.Sort(a)
+	slices.Sort(b)
+	return m.Mode == o.Mode && slices.Equal(a, b)
+}
