@@ -1,0 +1,565 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/regflow/regflow/shared/config"
+)
+
+// Event sources and detail-types regflow reacts to.
+const (
+	sourceECR       = "aws.ecr"
+	sourceInspector = "aws.inspector2"
+	sourceRegflow   = "regflow"
+
+	dtImageAction      = "ECR Image Action"
+	dtImageScan        = "ECR Image Scan"
+	dtInspectorScan    = "Inspector2 Scan"
+	dtPromotionApprove = "Promotion Approved"
+
+	slackRoute = "/slack/interactions"
+)
+
+// Sizing and limits. Numbers come from what each function does, not from measurement
+// in AWS: see infra/README.md.
+const (
+	logRetention = awslogs.RetentionDays_ONE_MONTH
+	// sweepMaxConcurrency caps concurrent sweep workers (2 is the least SQS allows) so
+	// DescribeImages/BatchDeleteImage stay under ECR's per-account API rates.
+	sweepMaxConcurrency = 2
+	// slackRate/slackBurst throttle the Slack endpoint; button clicks are human-paced.
+	slackRate  = 10
+	slackBurst = 20
+)
+
+// fnSpec sizes one function.
+type fnSpec struct {
+	name        string
+	description string
+	memoryMB    float64
+	timeout     time.Duration
+	// async functions are invoked by EventBridge: retries and an on-failure queue.
+	async bool
+}
+
+func specs() map[string]fnSpec {
+	return map[string]fnSpec{
+		fnTagguard: {fnTagguard, "Enforces the tag policy on ECR pushes and makes repositories tag-immutable",
+			256, 30 * time.Second, true},
+		fnScangate: {fnScangate, "Applies the next environment's scan gate and opens the Slack approval",
+			256, 60 * time.Second, true},
+		// Slack drops an interaction unanswered after 3 s; 10 s only bounds a stuck call.
+		fnApprovals: {fnApprovals, "Verifies Slack button clicks and records approvals exactly once",
+			256, 10 * time.Second, false},
+		// Copying multi-platform images with parallel blob streams needs memory (and the
+		// network bandwidth Lambda allots with it) and up to Lambda's 15 minutes.
+		fnPromoter: {fnPromoter, "Copies approved images by digest into the next environment's registry",
+			1024, 15 * time.Minute, true},
+		fnSweeper: {fnSweeper, "Lists repositories on schedule and queues them for the sweep workers",
+			256, 5 * time.Minute, true},
+		fnSweepworker: {fnSweepworker, "Sweeps one batch of repositories under the retention policy",
+			512, 10 * time.Minute, false},
+	}
+}
+
+type pipelineOptions struct {
+	assets     string
+	alarmTopic string
+}
+
+// pipeline holds the constructs the pipeline stack wires together.
+type pipeline struct {
+	stack    awscdk.Stack
+	p        *plan
+	opts     pipelineOptions
+	table    awsdynamodb.Table
+	bus      awsevents.EventBus
+	secret   awssecretsmanager.Secret
+	fns      map[string]awslambda.Function
+	roles    map[string]awsiam.Role
+	failures map[string]awssqs.Queue
+	alarms   []awscloudwatch.Alarm
+}
+
+func newPipelineStack(app awscdk.App, p *plan, opts pipelineOptions) (awscdk.Stack, error) {
+	stack := awscdk.NewStack(app, jsii.String(namePrefix+"-pipeline"), &awscdk.StackProps{
+		Env:         &awscdk.Environment{Account: jsii.String(p.pipeline.Account), Region: jsii.String(p.pipeline.Region)},
+		Description: jsii.String("regflow pipeline: functions, table, event bus, Slack API (account " + p.pipeline.Account + ")"),
+	})
+	awscdk.Tags_Of(stack).Add(jsii.String(ManagedTagKey), jsii.String(ManagedTagValue), nil)
+	b := &pipeline{stack: stack, p: p, opts: opts,
+		fns: map[string]awslambda.Function{}, roles: map[string]awsiam.Role{}, failures: map[string]awssqs.Queue{}}
+
+	b.addTable()
+	b.addBus()
+	b.addSecret()
+	sweepQueue := b.addSweepQueue()
+	for _, fn := range functionNames() {
+		b.addFunction(specs()[fn])
+	}
+	b.fns[fnSweeper].AddEnvironment(jsii.String(EnvSweepQueueURL), sweepQueue.QueueUrl(), nil)
+	for _, fn := range []string{fnSweeper, fnSweepworker} {
+		b.fns[fn].AddEnvironment(jsii.String(EnvSweeperRole), jsii.String(SweeperRoleName), nil)
+	}
+	sweepQueue.GrantSendMessages(b.roles[fnSweeper])
+	b.fns[fnSweepworker].AddEventSource(awslambdaeventsources.NewSqsEventSource(sweepQueue, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(1),
+		MaxConcurrency:          jsii.Number(sweepMaxConcurrency),
+		ReportBatchItemFailures: jsii.Bool(true),
+	}))
+
+	b.grantData()
+	if err := b.grantRegistries(); err != nil {
+		return nil, err
+	}
+	b.addRules()
+	b.addSlackAPI()
+	// An environment at the pipeline location has no stack of its own; its roles live here.
+	for _, env := range p.cfg.PromotionPath {
+		if p.envLocation(env) == p.pipeline {
+			if err := addAccountRoles(stack, p, env); err != nil {
+				return nil, err
+			}
+		}
+	}
+	b.addAlarms()
+
+	awscdk.NewCfnOutput(stack, jsii.String("EventBusArn"), &awscdk.CfnOutputProps{Value: b.bus.EventBusArn()})
+	awscdk.NewCfnOutput(stack, jsii.String("TableName"), &awscdk.CfnOutputProps{Value: b.table.TableName()})
+	awscdk.NewCfnOutput(stack, jsii.String("SlackSecretArn"), &awscdk.CfnOutputProps{
+		Value:       b.secret.SecretArn(),
+		Description: jsii.String(`put {"signingSecret":"...","botToken":"xoxb-..."} here after the first deploy`),
+	})
+	return stack, nil
+}
+
+// addTable is the single table: items keyed PK/SK, pending approvals by environment on
+// GSI1, approval requests expiring through the ttl attribute.
+func (b *pipeline) addTable() {
+	b.table = awsdynamodb.NewTable(b.stack, jsii.String("Table"), &awsdynamodb.TableProps{
+		TableName:    jsii.String(b.p.cfg.Pipeline.Table),
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("PK"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:      &awsdynamodb.Attribute{Name: jsii.String("SK"), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+		Encryption:          awsdynamodb.TableEncryption_AWS_MANAGED,
+		TimeToLiveAttribute: jsii.String("ttl"),
+		// Release pointers and the audit trail outlive any stack.
+		RemovalPolicy:      awscdk.RemovalPolicy_RETAIN,
+		DeletionProtection: jsii.Bool(true),
+	})
+	b.table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String("GSI1"),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String("GSI1PK"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String("GSI1SK"), Type: awsdynamodb.AttributeType_STRING},
+		ProjectionType: awsdynamodb.ProjectionType_ALL,
+	})
+}
+
+// addBus creates the regflow bus. Target accounts may put events on it, but only the
+// AWS service sources their forwarding rules send: nobody outside the pipeline account
+// can publish a "regflow" event such as Promotion Approved.
+func (b *pipeline) addBus() {
+	b.bus = awsevents.NewEventBus(b.stack, jsii.String("Bus"), &awsevents.EventBusProps{
+		EventBusName: jsii.String(b.p.cfg.Pipeline.EventBus),
+	})
+	foreign := b.p.foreignAccounts()
+	if len(foreign) == 0 {
+		return
+	}
+	principals := make([]awsiam.IPrincipal, 0, len(foreign))
+	for _, a := range foreign {
+		principals = append(principals, awsiam.NewAccountPrincipal(jsii.String(a)))
+	}
+	b.bus.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("EnvironmentAccountsForwardRegistryEvents"),
+		Effect:     awsiam.Effect_ALLOW,
+		Principals: &principals,
+		Actions:    jsii.Strings("events:PutEvents"),
+		Resources:  &[]*string{b.bus.EventBusArn()},
+		Conditions: &map[string]interface{}{
+			"ForAllValues:StringEquals": map[string]interface{}{
+				"events:source": []string{sourceECR, sourceInspector},
+			},
+		},
+	}))
+}
+
+// addSecret holds the Slack signing secret and bot token. It starts with a random
+// signing secret, so until an operator stores Slack's, every request fails verification.
+func (b *pipeline) addSecret() {
+	b.secret = awssecretsmanager.NewSecret(b.stack, jsii.String("SlackSecret"), &awssecretsmanager.SecretProps{
+		SecretName:  jsii.String(b.p.cfg.Pipeline.SlackSecret),
+		Description: jsii.String(`regflow Slack app credentials: {"signingSecret": "...", "botToken": "xoxb-..."}`),
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			SecretStringTemplate: jsii.String(`{"botToken":""}`),
+			GenerateStringKey:    jsii.String("signingSecret"),
+			ExcludePunctuation:   jsii.Bool(true),
+			PasswordLength:       jsii.Number(32),
+		},
+	})
+	suppress(b.secret, "AwsSolutions-SMG4",
+		"Slack issues the signing secret and bot token; they can only be rotated in Slack's app settings, so there is no rotation Lambda to schedule. Operators store new values with put-secret-value.")
+}
+
+// secretReaders are the functions that talk to Slack: every one of them either verifies
+// Slack's signature (approvals) or posts/updates messages (alerts, approval requests,
+// promotion results, sweep summaries). No other principal in the stack reads it.
+func secretReaders() []string {
+	return []string{fnTagguard, fnScangate, fnApprovals, fnPromoter, fnSweeper, fnSweepworker}
+}
+
+func (b *pipeline) newQueue(id, name string, props *awssqs.QueueProps) awssqs.Queue {
+	if props == nil {
+		props = &awssqs.QueueProps{}
+	}
+	props.QueueName = jsii.String(name)
+	props.Encryption = awssqs.QueueEncryption_SQS_MANAGED
+	props.EnforceSSL = jsii.Bool(true)
+	if props.RetentionPeriod == nil {
+		props.RetentionPeriod = awscdk.Duration_Days(jsii.Number(14))
+	}
+	return awssqs.NewQueue(b.stack, jsii.String(id), props)
+}
+
+// addSweepQueue is the fan-out from the scheduled sweeper to the workers. A message
+// stays invisible six times the worker's timeout (AWS's advice for Lambda event
+// sources), and goes to the DLQ after three failed attempts.
+func (b *pipeline) addSweepQueue() awssqs.Queue {
+	dlq := b.newQueue("SweepDLQ", namePrefix+"-sweep-dlq", nil)
+	b.failures["sweep-queue"] = dlq
+	return b.newQueue("SweepQueue", namePrefix+"-sweep", &awssqs.QueueProps{
+		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(6 * specs()[fnSweepworker].timeout.Seconds())),
+		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(1)),
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: dlq, MaxReceiveCount: jsii.Number(3)},
+	})
+}
+
+// addFunction deploys one function from <assets>/<name>/bootstrap with its own role.
+func (b *pipeline) addFunction(s fnSpec) {
+	id := titleCase(s.name)
+	role := awsiam.NewRole(b.stack, jsii.String(id+"Role"), &awsiam.RoleProps{
+		RoleName:    jsii.String(functionRoleName(s.name)),
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("regflow " + s.name + " function"),
+	})
+	logs := awslogs.NewLogGroup(b.stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+		Retention:     logRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	logs.GrantWrite(role)
+
+	props := &awslambda.FunctionProps{
+		FunctionName:          jsii.String(functionName(s.name)),
+		Description:           jsii.String(s.description),
+		Runtime:               awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:          awslambda.Architecture_ARM_64(),
+		Handler:               jsii.String("bootstrap"),
+		Code:                  awslambda.Code_FromAsset(jsii.String(filepath.Join(b.opts.assets, s.name)), nil),
+		MemorySize:            jsii.Number(s.memoryMB),
+		Timeout:               awscdk.Duration_Seconds(jsii.Number(s.timeout.Seconds())),
+		Role:                  role,
+		LogGroup:              logs,
+		LoggingFormat:         awslambda.LoggingFormat_JSON,
+		ApplicationLogLevelV2: awslambda.ApplicationLogLevel_INFO,
+		SystemLogLevelV2:      awslambda.SystemLogLevel_INFO,
+		Environment: &map[string]*string{
+			config.EnvInline: jsii.String(b.p.inline),
+		},
+	}
+	if s.async {
+		failures := b.newQueue(id+"Failures", namePrefix+"-"+s.name+"-failures", nil)
+		b.failures[s.name] = failures
+		props.OnFailure = awslambdadestinations.NewSqsDestination(failures)
+		props.RetryAttempts = jsii.Number(2)
+		props.MaxEventAge = awscdk.Duration_Hours(jsii.Number(6))
+		suppress(failures, "AwsSolutions-SQS3",
+			"This queue is itself the dead-letter destination: the function's asynchronous on-failure destination and its EventBridge rule's DLQ. cdk-nag only recognises queues named in a redrive policy or a function DeadLetterConfig.")
+	}
+	b.roles[s.name] = role
+	b.fns[s.name] = awslambda.NewFunction(b.stack, jsii.String(id), props)
+}
+
+// grantData gives every function the table (and its index), the bus, and the secret.
+func (b *pipeline) grantData() {
+	var readers []string
+	for _, fn := range secretReaders() {
+		b.secret.GrantRead(b.roles[fn], nil)
+		readers = append(readers, b.p.fnRoleARN(fn))
+	}
+	// Identity grants alone would let any principal with broad rights read the token;
+	// the resource policy keeps it to the functions that talk to Slack.
+	b.secret.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("OnlyRegflowFunctionsReadSlackCredentials"),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("secretsmanager:GetSecretValue"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]interface{}{
+			"StringNotEquals": map[string]interface{}{"aws:PrincipalArn": readers},
+		},
+	}))
+	for _, fn := range functionNames() {
+		b.table.GrantReadWriteData(b.roles[fn])
+		b.bus.GrantPutEventsTo(b.roles[fn], nil)
+		suppress(b.roles[fn], "AwsSolutions-IAM5",
+			"DynamoDB grants cover the regflow table's own indexes (table ARN/index/*), which the GSI1 queries for pending approvals need; nothing outside this table.",
+			logicalIDFinding("Table", "/index/*"))
+	}
+}
+
+// grantRegistries gives each function the ECR actions it performs on the registries in
+// the pipeline account, and the right to assume the roles it uses elsewhere.
+func (b *pipeline) grantRegistries() error {
+	p := b.p
+	local := p.repoARNsFor(p.local)
+	// The source environment is where CI pushes; tagguard enforces the policy there.
+	var source []string
+	if src := p.cfg.Source(); p.cfg.Environments[src].Account == p.pipeline.Account {
+		source = p.repoARNsFor([]string{src})
+	} else {
+		awscdk.Annotations_Of(b.stack).AddWarningV2(jsii.String("regflow:source-account"), jsii.String(fmt.Sprintf(
+			"source environment %q is in account %s, not the pipeline account %s: its events reach the regflow bus, but tagguard can only read and fix repositories in the pipeline account; deploy the pipeline stack in the build account",
+			src, p.cfg.Environments[src].Account, p.pipeline.Account)), nil)
+	}
+	allow := func(fn string, actions []string, resources []string) {
+		if len(resources) == 0 {
+			return
+		}
+		b.roles[fn].AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings(actions...),
+			Resources: jsii.Strings(resources...),
+		}))
+	}
+	read := []string{"ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:ListImages", "ecr:BatchGetImage"}
+
+	allow(fnTagguard, append(read, "ecr:BatchDeleteImage", "ecr:PutImageTagMutability"), source)
+	allow(fnScangate, []string{"ecr:DescribeImages", "ecr:DescribeImageScanFindings"}, local)
+	allow(fnPromoter, append(read, "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"), local)
+	allow(fnSweeper, []string{"ecr:DescribeRepositories"}, local)
+	allow(fnSweepworker, append(read, "ecr:BatchDeleteImage"), local)
+
+	// GetAuthorizationToken has no resource-level permissions in IAM: it requires "*".
+	allow(fnPromoter, []string{"ecr:GetAuthorizationToken"}, []string{"*"})
+	allow(fnPromoter, []string{"sts:AssumeRole"}, p.promotionRoleARNs())
+	allow(fnSweeper, []string{"sts:AssumeRole"}, p.sweeperRoleARNs())
+	allow(fnSweepworker, []string{"sts:AssumeRole"}, p.sweeperRoleARNs())
+
+	reason := "ECR actions are scoped to the repository globs in the regflow config (repositories:), in the pipeline account's registries only."
+	for fn, arns := range map[string][]string{
+		fnTagguard: source, fnScangate: local, fnPromoter: local, fnSweeper: local, fnSweepworker: local,
+	} {
+		if findings := wildcardFindings(arns); len(findings) > 0 {
+			suppress(b.roles[fn], "AwsSolutions-IAM5", reason, findings...)
+		}
+	}
+	suppress(b.roles[fnPromoter], "AwsSolutions-IAM5",
+		"ecr:GetAuthorizationToken does not support resource-level permissions; IAM only accepts Resource \"*\" for it. The token grants nothing beyond the role's repository-scoped ECR actions.",
+		"Resource::*")
+	return nil
+}
+
+// wildcardFindings lists the IAM5 findings for ARNs that contain a wildcard.
+func wildcardFindings(arns []string) []string {
+	var out []string
+	for _, a := range arns {
+		for _, c := range a {
+			if c == '*' || c == '?' {
+				out = append(out, "Resource::"+a)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// addRules routes events to the functions. ECR and Inspector publish to the default bus
+// of the account where the registry is; environment accounts forward theirs to the
+// regflow bus, and so does the pipeline account (below), so every registry event
+// arrives on the one bus and each function has exactly one rule per event kind.
+func (b *pipeline) addRules() {
+	p := b.p
+	if p.hostsEnv() {
+		dlq := b.newQueue("ForwardFailures", namePrefix+"-forward-failures", nil)
+		b.failures["forward"] = dlq
+		suppress(dlq, "AwsSolutions-SQS3",
+			"This queue is the dead-letter queue of the rule forwarding registry events to the regflow bus; cdk-nag only recognises queues named in a redrive policy or a function DeadLetterConfig.")
+		awsevents.NewRule(b.stack, jsii.String("ForwardRegistryEvents"), &awsevents.RuleProps{
+			RuleName:     jsii.String(namePrefix + "-forward-registry-events"),
+			Description:  jsii.String("Forwards this account's ECR and Inspector events from the default bus to the regflow bus"),
+			EventPattern: registryEventsPattern(),
+			Targets: &[]awsevents.IRuleTarget{awseventstargets.NewEventBus(b.bus, &awseventstargets.EventBusProps{
+				DeadLetterQueue: dlq,
+			})},
+		})
+	}
+
+	target := func(fn string) awsevents.IRuleTarget {
+		return awseventstargets.NewLambdaFunction(b.fns[fn], &awseventstargets.LambdaFunctionProps{
+			DeadLetterQueue: b.failures[fn],
+			RetryAttempts:   jsii.Number(8),
+			MaxEventAge:     awscdk.Duration_Hours(jsii.Number(2)),
+		})
+	}
+	rule := func(id, name, desc string, pattern *awsevents.EventPattern, fn string) {
+		awsevents.NewRule(b.stack, jsii.String(id), &awsevents.RuleProps{
+			RuleName:     jsii.String(namePrefix + "-" + name),
+			Description:  jsii.String(desc),
+			EventBus:     b.bus,
+			EventPattern: pattern,
+			Targets:      &[]awsevents.IRuleTarget{target(fn)},
+		})
+	}
+	src := p.cfg.Environments[p.cfg.Source()].Account
+	rule("TagGuardRule", "tagguard-push", "Successful pushes in the source environment's registry go to tagguard",
+		&awsevents.EventPattern{
+			Source:     jsii.Strings(sourceECR),
+			DetailType: jsii.Strings(dtImageAction),
+			Account:    jsii.Strings(src),
+			Detail: &map[string]interface{}{
+				"action-type": []string{"PUSH"},
+				"result":      []string{"SUCCESS"},
+			},
+		}, fnTagguard)
+	accounts := p.envAccounts()
+	rule("ScanGateEcrRule", "scangate-ecr-scan", "Completed ECR basic scans go to scangate",
+		&awsevents.EventPattern{
+			Source:     jsii.Strings(sourceECR),
+			DetailType: jsii.Strings(dtImageScan),
+			Account:    jsii.Strings(accounts...),
+			Detail:     &map[string]interface{}{"scan-status": []string{"COMPLETE"}},
+		}, fnScangate)
+	rule("ScanGateInspectorRule", "scangate-inspector-scan", "Inspector enhanced scan results go to scangate",
+		&awsevents.EventPattern{
+			Source:     jsii.Strings(sourceInspector),
+			DetailType: jsii.Strings(dtInspectorScan),
+			Account:    jsii.Strings(accounts...),
+		}, fnScangate)
+	// Only the pipeline account publishes regflow events; the bus policy keeps other
+	// accounts from sending source "regflow" and this pattern ignores them regardless.
+	rule("PromoterRule", "promoter-approved", "Approved promotions go to the promoter",
+		&awsevents.EventPattern{
+			Source:     jsii.Strings(sourceRegflow),
+			DetailType: jsii.Strings(dtPromotionApprove),
+			Account:    jsii.Strings(p.pipeline.Account),
+		}, fnPromoter)
+
+	// Scheduled rules only exist on the default bus.
+	awsevents.NewRule(b.stack, jsii.String("SweepSchedule"), &awsevents.RuleProps{
+		RuleName:    jsii.String(namePrefix + "-sweep-schedule"),
+		Description: jsii.String("Starts the retention sweep (retention.schedule)"),
+		Schedule:    awsevents.Schedule_Expression(jsii.String(p.cfg.Retention.Schedule)),
+		Targets:     &[]awsevents.IRuleTarget{target(fnSweeper)},
+	})
+}
+
+// registryEventsPattern matches the ECR and Inspector events regflow consumes.
+func registryEventsPattern() *awsevents.EventPattern {
+	return &awsevents.EventPattern{
+		Source:     jsii.Strings(sourceECR, sourceInspector),
+		DetailType: jsii.Strings(dtImageAction, dtImageScan, dtInspectorScan),
+	}
+}
+
+// addSlackAPI exposes POST /slack/interactions to Slack, throttled, with access logs.
+func (b *pipeline) addSlackAPI() {
+	api := awsapigatewayv2.NewHttpApi(b.stack, jsii.String("SlackApi"), &awsapigatewayv2.HttpApiProps{
+		ApiName:            jsii.String(namePrefix + "-slack"),
+		Description:        jsii.String("Slack interactivity endpoint for regflow approvals"),
+		CreateDefaultStage: jsii.Bool(false),
+	})
+	stage := awsapigatewayv2.NewHttpStage(b.stack, jsii.String("SlackApiStage"), &awsapigatewayv2.HttpStageProps{
+		HttpApi:    api,
+		StageName:  jsii.String("$default"),
+		AutoDeploy: jsii.Bool(true),
+		Throttle: &awsapigatewayv2.ThrottleSettings{
+			RateLimit:  jsii.Number(slackRate),
+			BurstLimit: jsii.Number(slackBurst),
+		},
+	})
+	access := awslogs.NewLogGroup(b.stack, jsii.String("SlackApiAccessLogs"), &awslogs.LogGroupProps{
+		Retention:     logRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	cfn := stage.Node().DefaultChild().(awsapigatewayv2.CfnStage)
+	cfn.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
+		DestinationArn: access.LogGroupArn(),
+		Format: jsii.String(`{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime",` +
+			`"routeKey":"$context.routeKey","status":"$context.status","responseLength":"$context.responseLength",` +
+			`"integrationLatency":"$context.integrationLatency","integrationError":"$context.integrationErrorMessage"}`),
+	})
+	routes := api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
+		Path:        jsii.String(slackRoute),
+		Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod_POST},
+		Integration: awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("Approvals"), b.fns[fnApprovals], nil),
+	})
+	for _, r := range *routes {
+		suppress(r, "AwsSolutions-APIG4",
+			"Slack cannot present IAM, JWT or Cognito credentials; each request is authenticated by the approvals function, which verifies Slack's v0 HMAC signature over the raw body with a 5-minute replay window before doing anything.")
+	}
+	awscdk.NewCfnOutput(b.stack, jsii.String("SlackInteractionsUrl"), &awscdk.CfnOutputProps{
+		Value:       jsii.String(*api.ApiEndpoint() + slackRoute),
+		Description: jsii.String("Slack app > Interactivity & Shortcuts > Request URL"),
+	})
+}
+
+// addAlarms watches every function's errors and throttles, every dead-letter queue's
+// depth, and the approvals function's latency against Slack's 3-second deadline.
+func (b *pipeline) addAlarms() {
+	five := awscdk.Duration_Minutes(jsii.Number(5))
+	alarm := func(id, desc string, m awscloudwatch.IMetric, threshold float64) {
+		a := awscloudwatch.NewAlarm(b.stack, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmName:          jsii.String(namePrefix + "-" + kebab(id)),
+			AlarmDescription:   jsii.String(desc),
+			Metric:             m,
+			Threshold:          jsii.Number(threshold),
+			EvaluationPeriods:  jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		b.alarms = append(b.alarms, a)
+	}
+	for _, fn := range functionNames() {
+		f := b.fns[fn]
+		id := titleCase(fn)
+		alarm(id+"Errors", "regflow "+fn+" failed at least once in 5 minutes",
+			f.MetricErrors(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}), 1)
+		alarm(id+"Throttles", "regflow "+fn+" was throttled at least once in 5 minutes",
+			f.MetricThrottles(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}), 1)
+	}
+	alarm("ApprovalsSlow", "approvals p99 latency is near Slack's 3-second deadline",
+		b.fns[fnApprovals].MetricDuration(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("p99")}), 2500)
+	for _, name := range sortedKeys(b.failures) {
+		q := b.failures[name]
+		alarm(titleCase(name)+"DeadLetters", "messages waiting in "+namePrefix+" "+name+" dead-letter queue: an event was not processed",
+			q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Maximum")}), 1)
+	}
+	if b.opts.alarmTopic != "" {
+		topic := awssns.Topic_FromTopicArn(b.stack, jsii.String("AlarmTopic"), jsii.String(b.opts.alarmTopic))
+		for _, a := range b.alarms {
+			a.AddAlarmAction(awscloudwatchactions.NewSnsAction(topic))
+		}
+	}
+}
