@@ -106,18 +106,18 @@ func (c *Client) DigestOf(ctx context.Context, repo, tag string) (string, error)
 	return aws.ToString(out.ImageDetails[0].ImageDigest), nil
 }
 
-// RemoveTag deletes one tag, only while it still names digest. ECR removes just the tag
-// when the image has others, and deletes the image when it was the last.
-func (c *Client) RemoveTag(ctx context.Context, repo, tag, digest string) error {
+// RemoveTag deletes one tag, only while it still names digest, and reports whether it did.
+// ECR removes just the tag when the image has others, and deletes the image when it was the last.
+func (c *Client) RemoveTag(ctx context.Context, repo, tag, digest string) (bool, error) {
 	current, err := c.DigestOf(ctx, repo, tag)
 	if errors.Is(err, regflow.ErrImageNotFound) {
-		return nil // already removed: a redelivered event
+		return false, nil // already removed: a redelivered event
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if current != digest {
-		return fmt.Errorf("%s:%s names %s, not %s: %w", repo, tag, current, digest, regflow.ErrTagMoved)
+		return false, fmt.Errorf("%s:%s names %s, not %s: %w", repo, tag, current, digest, regflow.ErrTagMoved)
 	}
 	out, err := c.api.BatchDeleteImage(ctx, &ecrsdk.BatchDeleteImageInput{
 		RegistryId:     c.registryID,
@@ -125,15 +125,15 @@ func (c *Client) RemoveTag(ctx context.Context, repo, tag, digest string) error 
 		ImageIds:       []types.ImageIdentifier{{ImageTag: aws.String(tag)}},
 	})
 	if err != nil {
-		return translate(err, repo, tag)
+		return false, translate(err, repo, tag)
 	}
 	for _, f := range out.Failures {
-		if f.FailureCode == types.ImageFailureCodeImageNotFound || f.FailureCode == types.ImageFailureCodeImageTagDoesNotMatchDigest {
-			continue
+		if f.FailureCode == types.ImageFailureCodeImageNotFound {
+			return false, nil // removed between our check and the delete
 		}
-		return fmt.Errorf("remove tag %s:%s: %s: %s", repo, tag, f.FailureCode, aws.ToString(f.FailureReason))
+		return false, fmt.Errorf("remove tag %s:%s: %s: %s", repo, tag, f.FailureCode, aws.ToString(f.FailureReason))
 	}
-	return nil
+	return true, nil
 }
 
 func fromDetail(d types.ImageDetail) regflow.RegistryImage {

@@ -93,8 +93,8 @@ func TestAgainstMoto(t *testing.T) {
 	})
 
 	t.Run("remove tag keeps the others", func(t *testing.T) {
-		if err := c.RemoveTag(ctx, "team/app", "latest", digest); err != nil {
-			t.Fatal(err)
+		if removed, err := c.RemoveTag(ctx, "team/app", "latest", digest); err != nil || !removed {
+			t.Fatalf("RemoveTag = %v, %v", removed, err)
 		}
 		img, err := c.DescribeImage(ctx, "team/app", digest)
 		if err != nil {
@@ -103,14 +103,14 @@ func TestAgainstMoto(t *testing.T) {
 		if diff := cmp.Diff([]string{sha}, img.Tags); diff != "" {
 			t.Errorf("only the SHA tag must remain:\n%s", diff)
 		}
-		if err := c.RemoveTag(ctx, "team/app", "latest", digest); err != nil {
-			t.Fatalf("removing an already removed tag is a no-op, got %v", err)
+		if removed, err := c.RemoveTag(ctx, "team/app", "latest", digest); err != nil || removed {
+			t.Fatalf("removing an already removed tag is a no-op, got %v, %v", removed, err)
 		}
 	})
 
 	t.Run("moved tag is left alone", func(t *testing.T) {
 		other := seed(t, api, "moving", 2, "latest")
-		err := c.RemoveTag(ctx, "moving", "latest", "sha256:"+fmt.Sprintf("%064x", 99))
+		_, err := c.RemoveTag(ctx, "moving", "latest", "sha256:"+fmt.Sprintf("%064x", 99))
 		if !errors.Is(err, regflow.ErrTagMoved) {
 			t.Fatalf("got %v, want ErrTagMoved", err)
 		}

@@ -8,6 +8,7 @@ package tagguard
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,9 +25,9 @@ type Registry interface {
 	TagMutability(ctx context.Context, repo string) (regflow.TagMutability, error)
 	SetTagMutability(ctx context.Context, repo string, m regflow.TagMutability) error
 	DescribeImage(ctx context.Context, repo, digest string) (regflow.RegistryImage, error)
-	// RemoveTag removes tag from repo if it still names digest (else regflow.ErrTagMoved);
-	// a tag already gone is not an error.
-	RemoveTag(ctx context.Context, repo, tag, digest string) error
+	// RemoveTag removes tag from repo if it still names digest (else regflow.ErrTagMoved).
+	// It reports false, and no error, when the tag is already gone.
+	RemoveTag(ctx context.Context, repo, tag, digest string) (bool, error)
 }
 
 // Store is what tagguard persists.
@@ -141,14 +142,16 @@ func (g *Guard) handleViolation(ctx context.Context, ev *ecrevent.ImageAction, d
 	repo, digest, tag := ev.Detail.RepositoryName, ev.Detail.ImageDigest, ev.Detail.ImageTag
 	action, outcome := regflow.ActionTagViolation, "reported only (report mode)"
 	if d.Enforce {
-		switch err := g.Registry.RemoveTag(ctx, repo, tag, digest); {
+		gone, err := g.Registry.RemoveTag(ctx, repo, tag, digest)
+		switch {
 		case errors.Is(err, regflow.ErrTagMoved):
 			// Someone pushed the tag again since this event; that push has its own event.
 			outcome = "not removed: the tag now names another digest, whose push is handled by its own event"
 		case err != nil:
 			return false, false, fmt.Errorf("remove tag %s:%s: %w", repo, tag, err)
 		default:
-			removed, action, outcome = true, regflow.ActionTagRemoved, "tag removed"
+			// On a redelivery the tag is already gone; the entry below exists and the alert is claimed.
+			removed, action, outcome = gone, regflow.ActionTagRemoved, "tag removed"
 		}
 	}
 	log.Warn("tag policy violation", "reason", d.Reason, "outcome", outcome)
@@ -230,4 +233,31 @@ func pushedAs(repo, tag string) string {
 		return "pushed to " + repo + " without a tag"
 	}
 	return "pushed as " + repo + ":" + tag
+}
+
+// Handler adapts Guard to a raw EventBridge event, choosing the registry of the account the
+// event came from. It is what the Lambda function, the local stack and `regflow invoke` run.
+type Handler struct {
+	Registries func(account string) (Registry, error)
+	Store      Store
+	Notifier   Notifier
+	Policy     *tagpolicy.Policy
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// Invoke decodes and handles one event. A malformed event is an error, so the platform
+// retries it and then keeps it in the failure destination: nothing is lost.
+func (h *Handler) Invoke(ctx context.Context, raw json.RawMessage) (Result, error) {
+	ev, err := ecrevent.DecodeImageAction(raw)
+	if err != nil {
+		h.Log.Error("refusing event", "error", err)
+		return Result{}, err
+	}
+	reg, err := h.Registries(ev.Account)
+	if err != nil {
+		return Result{}, err
+	}
+	g := &Guard{Registry: reg, Store: h.Store, Notifier: h.Notifier, Policy: h.Policy, Now: h.Now, Log: h.Log}
+	return g.Handle(ctx, ev)
 }

@@ -120,7 +120,7 @@ func TestAgainstMoto(t *testing.T) {
 		if i == 0 && (!res.TagRemoved || !res.Alerted) {
 			t.Fatalf("first delivery: %+v", res)
 		}
-		if i == 1 && (res.Alerted || res.MadeImmutable) {
+		if i == 1 && (res.Alerted || res.MadeImmutable || res.TagRemoved) {
 			t.Fatalf("second delivery must not alert or change settings again: %+v", res)
 		}
 	}
@@ -190,15 +190,16 @@ func (f *fakeRegistry) DescribeImage(_ context.Context, _, digest string) (regfl
 	}
 	return img, nil
 }
-func (f *fakeRegistry) RemoveTag(_ context.Context, _, tag, digest string) error {
+func (f *fakeRegistry) RemoveTag(_ context.Context, _, tag, digest string) (bool, error) {
 	if f.removeErr != nil {
-		return f.removeErr
+		return false, f.removeErr
 	}
-	if d, ok := f.tags[tag]; ok && d != digest {
-		return regflow.ErrTagMoved
+	d, ok := f.tags[tag]
+	if ok && d != digest {
+		return false, regflow.ErrTagMoved
 	}
 	delete(f.tags, tag)
-	return nil
+	return ok, nil
 }
 
 type countingNotifier struct {
@@ -241,16 +242,24 @@ func TestUseCase(t *testing.T) {
 		mode     string
 	}{
 		{
-			name:  "delete events are ignored",
-			reg:   &fakeRegistry{mut: regflow.TagMutability{Mode: "MUTABLE"}, tags: map[string]string{}},
-			event: func() *ecrevent.ImageAction { e := pushEvent("e", "app", d1, "latest"); e.Detail.ActionType = "DELETE"; return e }(),
-			want:  tagguard.Result{Ignored: true}, mode: "MUTABLE", tagsLeft: map[string]string{},
+			name: "delete events are ignored",
+			reg:  &fakeRegistry{mut: regflow.TagMutability{Mode: "MUTABLE"}, tags: map[string]string{}},
+			event: func() *ecrevent.ImageAction {
+				e := pushEvent("e", "app", d1, "latest")
+				e.Detail.ActionType = "DELETE"
+				return e
+			}(),
+			want: tagguard.Result{Ignored: true}, mode: "MUTABLE", tagsLeft: map[string]string{},
 		},
 		{
-			name:  "failed pushes are ignored",
-			reg:   &fakeRegistry{mut: regflow.TagMutability{Mode: "MUTABLE"}, tags: map[string]string{}},
-			event: func() *ecrevent.ImageAction { e := pushEvent("e", "app", d1, "latest"); e.Detail.Result = "FAILURE"; return e }(),
-			want:  tagguard.Result{Ignored: true}, mode: "MUTABLE", tagsLeft: map[string]string{},
+			name: "failed pushes are ignored",
+			reg:  &fakeRegistry{mut: regflow.TagMutability{Mode: "MUTABLE"}, tags: map[string]string{}},
+			event: func() *ecrevent.ImageAction {
+				e := pushEvent("e", "app", d1, "latest")
+				e.Detail.Result = "FAILURE"
+				return e
+			}(),
+			want: tagguard.Result{Ignored: true}, mode: "MUTABLE", tagsLeft: map[string]string{},
 		},
 		{
 			name:   "report mode alerts and keeps the tag",
