@@ -1,0 +1,101 @@
+// Package bus carries events between regflow's parts: an in-process bus for the
+// local stack with EventBridge's matching on source and detail-type, and (in
+// eventbridge.go) the publisher for the regflow bus in AWS.
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+)
+
+// Rule selects events by source and detail-type, as an EventBridge rule's pattern does.
+// Empty fields match anything.
+type Rule struct {
+	Name        string
+	Sources     []string
+	DetailTypes []string
+	// Match, when set, inspects the whole event for finer patterns (detail fields).
+	Match func(event []byte) bool
+}
+
+// Handler processes one event delivered to a rule's target.
+type Handler func(ctx context.Context, event []byte) error
+
+type target struct {
+	rule Rule
+	h    Handler
+}
+
+// Local is an in-process event bus. Publish delivers to every matching target in
+// order on the publisher's goroutine, so a test sees the effects when Publish returns.
+type Local struct {
+	log     *slog.Logger
+	mu      sync.RWMutex
+	targets []target
+	// onError observes handler failures (the demo shows them; EventBridge would retry).
+	onError func(rule string, err error)
+}
+
+// NewLocal returns an empty bus.
+func NewLocal(log *slog.Logger, onError func(rule string, err error)) *Local {
+	return &Local{log: log, onError: onError}
+}
+
+// Subscribe adds a target for events matching r.
+func (b *Local) Subscribe(r Rule, h Handler) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.targets = append(b.targets, target{rule: r, h: h})
+}
+
+type envelope struct {
+	Source     string `json:"source"`
+	DetailType string `json:"detail-type"`
+}
+
+// Publish delivers event to every matching target and returns their errors joined.
+func (b *Local) Publish(ctx context.Context, event []byte) error {
+	var env envelope
+	if err := json.Unmarshal(event, &env); err != nil {
+		return fmt.Errorf("publish: event is not JSON: %w", err)
+	}
+	b.mu.RLock()
+	targets := append([]target(nil), b.targets...)
+	b.mu.RUnlock()
+	var errs []error
+	for _, t := range targets {
+		if !matches(t.rule, env, event) {
+			continue
+		}
+		if err := t.h(ctx, event); err != nil {
+			b.log.Error("event target failed", "rule", t.rule.Name, "detailType", env.DetailType, "error", err)
+			if b.onError != nil {
+				b.onError(t.rule.Name, err)
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", t.rule.Name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("event %q: %v", env.DetailType, errs)
+	}
+	return nil
+}
+
+func matches(r Rule, env envelope, event []byte) bool {
+	return oneOf(r.Sources, env.Source) && oneOf(r.DetailTypes, env.DetailType) && (r.Match == nil || r.Match(event))
+}
+
+func oneOf(set []string, v string) bool {
+	if len(set) == 0 {
+		return true
+	}
+	for _, s := range set {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}

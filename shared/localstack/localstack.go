@@ -1,0 +1,244 @@
+// Package localstack runs regflow on a laptop with no AWS account: one local
+// ECR per environment account, the embedded store, a Slack stand-in and an
+// in-process bus that routes events to the same handlers the Lambda functions run.
+package localstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/slack-go/slack"
+
+	"github.com/regflow/regflow/shared/bus"
+	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/ecrevent"
+	"github.com/regflow/regflow/shared/localecr"
+	"github.com/regflow/regflow/shared/notify"
+	"github.com/regflow/regflow/shared/slacklocal"
+	"github.com/regflow/regflow/shared/store/embedded"
+	"github.com/regflow/regflow/shared/tagguard"
+	"github.com/regflow/regflow/shared/tagpolicy"
+)
+
+// Options configure a local stack.
+type Options struct {
+	Config *config.Config
+	// Dir holds the store file and local.json. Default .regflow.
+	Dir string
+	Log *slog.Logger
+	// Clock is shared by the local ECRs and the handlers; tests and the demo move it.
+	Clock *localecr.Clock
+	// OnSlack sees every message posted to the Slack stand-in.
+	OnSlack func(slacklocal.Message)
+	// OnError sees every handler failure (EventBridge would retry it).
+	OnError func(rule string, err error)
+}
+
+// Stack is a running local regflow.
+type Stack struct {
+	Config *config.Config
+	Clock  *localecr.Clock
+	Store  *embedded.Store
+	Slack  *slacklocal.Server
+	Bus    *bus.Local
+	Log    *slog.Logger
+	ECR    map[string]*localecr.Server // by environment name
+	dir    string
+	cancel context.CancelFunc
+}
+
+// Info is what .regflow/local.json tells users and the CLI about a running stack.
+type Info struct {
+	Environments       map[string]EnvInfo `json:"environments"`
+	SlackCallback      string             `json:"slackCallback,omitempty"`
+	SlackSigningSecret string             `json:"slackSigningSecret,omitempty"`
+	SlackAPI           string             `json:"slackApi"`
+	Store              string             `json:"store"`
+}
+
+// EnvInfo locates one environment's local registry.
+type EnvInfo struct {
+	Account     string `json:"account"`
+	Region      string `json:"region"`
+	Registry    string `json:"registry"`
+	ECREndpoint string `json:"ecrEndpoint"`
+}
+
+// Start starts every environment's local ECR and wires the handlers.
+func Start(ctx context.Context, o Options) (*Stack, error) {
+	if o.Config == nil {
+		return nil, errors.New("localstack: no config")
+	}
+	if o.Dir == "" {
+		o.Dir = ".regflow"
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = localecr.NewClock()
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", o.Dir, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	cfg := *o.Config
+	cfg.Environments = map[string]config.Environment{}
+	s := &Stack{Config: &cfg, Clock: o.Clock, Log: o.Log, ECR: map[string]*localecr.Server{}, dir: o.Dir, cancel: cancel}
+	s.Bus = bus.NewLocal(o.Log, o.OnError)
+
+	st, err := embedded.Open(filepath.Join(o.Dir, "store.db"))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.Store = st
+	s.Slack = slacklocal.Start(o.OnSlack)
+
+	for _, name := range o.Config.PromotionPath {
+		env := o.Config.Environments[name]
+		srv, err := localecr.New(localecr.Options{
+			Account: env.Account, Region: env.Region, Clock: o.Clock,
+			AuthDisabled: true, AutoCreateRepos: true,
+			OnEvent: func(ctx context.Context, event []byte) { _ = s.Bus.Publish(ctx, event) },
+		})
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("local ECR for %s: %w", name, err)
+		}
+		if err := srv.Start(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("start local ECR for %s: %w", name, err)
+		}
+		s.ECR[name] = srv
+		env.Registry = srv.Host()
+		cfg.Environments[name] = env
+	}
+	if err := s.wire(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.writeInfo(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// ECRClient returns an SDK ECR client for an environment's local ECR.
+func (s *Stack) ECRClient(env string) *ecrsdk.Client {
+	srv := s.ECR[env]
+	return ecrsdk.NewFromConfig(aws.Config{
+		Region:       s.Config.Environments[env].Region,
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+		BaseEndpoint: aws.String(srv.URL()),
+		Retryer:      func() aws.Retryer { return retry.NewStandard() },
+	})
+}
+
+// Registry returns regflow's ECR adapter for an environment.
+func (s *Stack) Registry(env string) *ecr.Client { return ecr.New(s.ECRClient(env), "") }
+
+func (s *Stack) registryForAccount(account string) (*ecr.Client, error) {
+	env, ok := s.Config.EnvForAccount(account)
+	if !ok {
+		return nil, fmt.Errorf("account %s is not a configured environment", account)
+	}
+	return s.Registry(env), nil
+}
+
+// AlertNotifier posts alerts to the Slack stand-in's alert channel, or logs them.
+func (s *Stack) AlertNotifier() tagguard.Notifier {
+	if s.Config.Alerts.SlackChannel == "" {
+		return notify.Log{Logger: s.Log}
+	}
+	return notify.NewSlack(s.SlackClient(), s.Config.Alerts.SlackChannel)
+}
+
+// SlackClient is a slack-go client pointed at the stand-in.
+func (s *Stack) SlackClient() *slack.Client {
+	return slack.New("xoxb-local", slack.OptionAPIURL(s.Slack.APIURL()))
+}
+
+func (s *Stack) wire() error {
+	policy, err := tagpolicy.New(s.Config.TagPolicy)
+	if err != nil {
+		return err
+	}
+	guard := &tagguard.Handler{
+		Registries: func(account string) (tagguard.Registry, error) { return s.registryForAccount(account) },
+		Store:      s.Store, Notifier: s.AlertNotifier(), Policy: policy, Now: s.Clock.Now, Log: s.Log,
+	}
+	s.Bus.Subscribe(bus.Rule{
+		Name: "tagguard", Sources: []string{ecrevent.SourceECR}, DetailTypes: []string{ecrevent.TypeImageAction},
+		Match: func(event []byte) bool {
+			var e struct {
+				Detail struct {
+					Action string `json:"action-type"`
+					Result string `json:"result"`
+				} `json:"detail"`
+			}
+			return json.Unmarshal(event, &e) == nil && e.Detail.Action == "PUSH" && e.Detail.Result == "SUCCESS"
+		},
+	}, func(ctx context.Context, event []byte) error {
+		_, err := guard.Invoke(ctx, event)
+		return err
+	})
+	return nil
+}
+
+// Info describes the running stack.
+func (s *Stack) Info() Info {
+	info := Info{Environments: map[string]EnvInfo{}, SlackAPI: s.Slack.APIURL(), Store: filepath.Join(s.dir, "store.db")}
+	for name, srv := range s.ECR {
+		env := s.Config.Environments[name]
+		info.Environments[name] = EnvInfo{Account: env.Account, Region: env.Region, Registry: srv.Host(), ECREndpoint: srv.URL()}
+	}
+	return info
+}
+
+func (s *Stack) writeInfo() error {
+	b, err := json.MarshalIndent(s.Info(), "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(s.dir, "local.json"), append(b, '\n'), 0o600)
+}
+
+// Settle waits until every local ECR has delivered the events emitted so far.
+func (s *Stack) Settle(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for name, srv := range s.ECR {
+		if err := srv.WaitEvents(ctx); err != nil {
+			return fmt.Errorf("events of %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Close stops everything and removes local.json.
+func (s *Stack) Close() {
+	s.cancel()
+	for _, srv := range s.ECR {
+		srv.Close()
+	}
+	if s.Slack != nil {
+		s.Slack.Stop()
+	}
+	if s.Store != nil {
+		s.Store.Close()
+	}
+	_ = os.Remove(filepath.Join(s.dir, "local.json"))
+}
