@@ -1,0 +1,478 @@
+// Package ocicopy copies an image between registries by digest: the index with every platform
+// manifest (nested indexes too), every blob, and the image's referrers (OCI 1.1 referrers API and
+// cosign's sha256-<hex>.sig/.att/.sbom tags). Blobs stream through with bounded memory, in
+// parallel, and are skipped when the target already has them. The tag is written only after all
+// content is in the target, then the target's digest is verified against the source's.
+package ocicopy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// ErrTagConflict means the target already has the tag on a different digest. Nothing was overwritten.
+var ErrTagConflict = errors.New("tag conflict")
+
+// ErrVerification means the target does not serve the source digest after the copy.
+var ErrVerification = errors.New("target digest verification failed")
+
+// TagConflictError carries both digests of a tag conflict; errors.Is(err, ErrTagConflict) holds.
+type TagConflictError struct {
+	Tag      string // the target reference, repository:tag
+	Existing v1.Hash
+	Source   v1.Hash
+	// Preflight is true when the conflict was found before anything was written.
+	Preflight bool
+}
+
+func (e *TagConflictError) Error() string {
+	what := "nothing was written"
+	if !e.Preflight {
+		what = "the content was copied by digest but the tag was left as it was"
+	}
+	return fmt.Sprintf("tag conflict: %s already points to %s, not to the source digest %s; %s",
+		e.Tag, e.Existing, e.Source, what)
+}
+
+// Unwrap makes errors.Is(err, ErrTagConflict) true.
+func (e *TagConflictError) Unwrap() error { return ErrTagConflict }
+
+// Result reports what a copy did. A re-run after success has BytesMoved == 0.
+type Result struct {
+	Source    string // repository@digest
+	Target    string // repository@digest
+	Digest    v1.Hash
+	MediaType types.MediaType
+	Tag       string // the tag now on Digest in the target ("" if none was asked for)
+
+	ManifestsPushed  int // manifests written (image, children, referrers)
+	ManifestsSkipped int // manifests the target already had
+	BlobsCopied      int // blobs streamed from source to target
+	BlobsMounted     int // blobs mounted from the source repository (same registry)
+	BlobsSkipped     int // blobs the target already had
+	BytesMoved       int64
+	Referrers        int      // referrer manifests found for the image (now all in the target)
+	ReferrersCopied  int      // of those, written by this run
+	TagsPushed       []string // tags written by this run (cosign tags and the image tag)
+	Warnings         []string // things skipped on purpose, e.g. a cosign tag already on another digest
+	Duration         time.Duration
+}
+
+// Copy copies src to the target named by dst.
+//
+// src is "repo:tag", "repo@sha256:…" or "repo:tag@sha256:…" (the digest wins). dst is a
+// repository ("registry/repo"), "repo:tag" (that tag is applied), or "repo@sha256:…" (which must
+// be src's digest). With a bare repository the tag is WithTag's, else src's tag, else none.
+func Copy(ctx context.Context, src, dst string, opts ...Option) (Result, error) {
+	o := makeOptions(opts)
+	srcRef, err := o.parseReference(src)
+	if err != nil {
+		return Result{}, fmt.Errorf("source %q: %w", src, err)
+	}
+	dstRef, err := o.parseTarget(dst)
+	if err != nil {
+		return Result{}, fmt.Errorf("target %q: %w", dst, err)
+	}
+	if _, isRepo := dstRef.(name.Repository); isRepo && o.tag == "" {
+		if t, ok := srcRef.(name.Tag); ok {
+			o.tag = t.TagStr()
+		}
+	}
+	return run(ctx, o, srcRef, dstRef)
+}
+
+// CopyReference is Copy for parsed references. dst is a name.Tag (tag the target),
+// a name.Digest (must equal the source digest) or a name.Repository (tag from WithTag only).
+func CopyReference(ctx context.Context, src name.Reference, dst any, opts ...Option) (Result, error) {
+	o := makeOptions(opts)
+	switch dst.(type) {
+	case name.Tag, name.Digest, name.Repository:
+	default:
+		return Result{}, fmt.Errorf("target must be a name.Tag, name.Digest or name.Repository, got %T", dst)
+	}
+	return run(ctx, o, src, dst)
+}
+
+func (o *options) nameOpts(host string) []name.Option {
+	if o.insecure[host] {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
+func hostOf(s string) string {
+	if i := strings.IndexByte(s, '/'); i > 0 {
+		return s[:i]
+	}
+	return ""
+}
+
+func (o *options) parseReference(s string) (name.Reference, error) {
+	return name.ParseReference(s, o.nameOpts(hostOf(s))...)
+}
+
+// parseTarget returns a name.Digest, name.Tag or name.Repository.
+func (o *options) parseTarget(s string) (any, error) {
+	opts := o.nameOpts(hostOf(s))
+	if strings.Contains(s, "@") {
+		return name.NewDigest(s, opts...)
+	}
+	if t, err := name.NewTag(s, append(opts, name.StrictValidation)...); err == nil {
+		return t, nil
+	}
+	return name.NewRepository(s, opts...)
+}
+
+func run(ctx context.Context, o *options, src name.Reference, dst any) (Result, error) {
+	start := time.Now()
+	var dstRepo name.Repository
+	var wantDigest string
+	switch d := dst.(type) {
+	case name.Tag:
+		dstRepo = d.Context()
+		if o.tag != "" && o.tag != d.TagStr() {
+			return Result{}, fmt.Errorf("target tag %q and WithTag(%q) disagree: give one tag", d.TagStr(), o.tag)
+		}
+		o.tag = d.TagStr()
+	case name.Digest:
+		dstRepo = d.Context()
+		wantDigest = d.DigestStr()
+	case name.Repository:
+		dstRepo = d
+	}
+	if o.tag != "" {
+		if _, err := name.NewTag(dstRepo.String()+":"+o.tag, o.nameOpts(dstRepo.RegistryStr())...); err != nil {
+			return Result{}, fmt.Errorf("tag %q is not a valid tag: %w", o.tag, err)
+		}
+	}
+
+	c, err := newCopier(ctx, o, src.Context(), dstRepo)
+	if err != nil {
+		return Result{}, err
+	}
+	defer c.close()
+
+	res, err := c.run(ctx, src, wantDigest)
+	res.Duration = time.Since(start)
+	return res, err
+}
+
+type copier struct {
+	o        *options
+	src, dst name.Repository
+	log      logger
+
+	srcPull *remote.Puller
+	dstPull *remote.Puller
+	dstPush *remote.Pusher
+	// srcBlobs fetches blobs without go-containerregistry's client-side digest check.
+	srcBlobs  *http.Client
+	mountable bool
+	base      *http.Transport // closed at the end when we made it
+
+	blobSem    chan struct{}
+	subjectPut sync.Mutex // referrer PUTs may rewrite the target's fallback tag: one at a time
+
+	manifests, blobs sync.Map // digest → *once
+	pushed           sync.Map // digest → true for manifests this run wrote
+
+	treeMu sync.Mutex
+	tree   []v1.Hash // manifest digests of the image, for referrer discovery
+
+	manifestsPushed, manifestsSkipped      atomic.Int64
+	blobsCopied, blobsMounted, blobsSkiped atomic.Int64
+	bytesMoved                             atomic.Int64
+	referrers, referrersCopied             atomic.Int64
+
+	resMu    sync.Mutex
+	tags     []string
+	warnings []string
+}
+
+type once struct {
+	sync.Once
+	err error
+}
+
+// do runs f once per key and gives every caller its result.
+func do(m *sync.Map, key string, f func() error) error {
+	v, _ := m.LoadOrStore(key, &once{})
+	t := v.(*once)
+	t.Do(func() { t.err = f() })
+	return t.err
+}
+
+func (c *copier) auth(ctx context.Context, repo name.Repository) (authn.Authenticator, error) {
+	if a, ok := c.o.auths[repo.RegistryStr()]; ok {
+		return a, nil
+	}
+	if c.o.keychain != nil {
+		a, err := authn.Resolve(ctx, c.o.keychain, repo)
+		if err != nil {
+			return nil, fmt.Errorf("credentials for %s: %w", repo.RegistryStr(), err)
+		}
+		return a, nil
+	}
+	return authn.Anonymous, nil
+}
+
+func newCopier(ctx context.Context, o *options, src, dst name.Repository) (*copier, error) {
+	c := &copier{
+		o:         o,
+		src:       src,
+		dst:       dst,
+		log:       logger{o.logger},
+		mountable: src.RegistryStr() == dst.RegistryStr() && src.String() != dst.String(),
+		blobSem:   make(chan struct{}, o.jobs),
+	}
+	base := o.transport
+	if base == nil {
+		c.base = newTransport(o.bufferSize)
+		base = c.base
+	}
+	base = &statusRetrier{inner: base, backoff: o.backoff}
+	srcAuth, err := c.auth(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	dstAuth, err := c.auth(ctx, dst)
+	if err != nil {
+		return nil, err
+	}
+	common := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithTransport(base),
+		remote.WithRetryBackoff(o.backoff),
+		remote.WithRetryStatusCodes(), // statusRetrier, underneath, retries those
+		remote.WithRetryPredicate(retryable),
+		remote.WithUserAgent(o.userAgent),
+		remote.WithJobs(o.jobs),
+	}
+	if c.srcPull, err = remote.NewPuller(append(common, remote.WithAuth(srcAuth))...); err != nil {
+		return nil, err
+	}
+	if c.dstPull, err = remote.NewPuller(append(common, remote.WithAuth(dstAuth))...); err != nil {
+		return nil, err
+	}
+	if c.dstPush, err = remote.NewPusher(append(common, remote.WithAuth(dstAuth))...); err != nil {
+		return nil, err
+	}
+
+	retrying := transport.NewRetry(base, transport.WithRetryBackoff(o.backoff), transport.WithRetryPredicate(retryable))
+	rt, err := transport.NewWithContext(ctx, src.Registry, srcAuth, transport.NewUserAgent(retrying, o.userAgent),
+		[]string{src.Scope(transport.PullScope)})
+	if err != nil {
+		return nil, fmt.Errorf("connect to source registry %s: %w", src.RegistryStr(), err)
+	}
+	c.srcBlobs = &http.Client{Transport: rt, CheckRedirect: checkRedirect}
+	return c, nil
+}
+
+func (c *copier) close() {
+	if c.base != nil {
+		c.base.CloseIdleConnections()
+	}
+}
+
+func (c *copier) warn(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	c.log.warn(msg)
+	c.resMu.Lock()
+	c.warnings = append(c.warnings, msg)
+	c.resMu.Unlock()
+}
+
+func (c *copier) result(d *remote.Descriptor) Result {
+	r := Result{
+		Source:           c.src.String(),
+		Target:           c.dst.String(),
+		ManifestsPushed:  int(c.manifestsPushed.Load()),
+		ManifestsSkipped: int(c.manifestsSkipped.Load()),
+		BlobsCopied:      int(c.blobsCopied.Load()),
+		BlobsMounted:     int(c.blobsMounted.Load()),
+		BlobsSkipped:     int(c.blobsSkiped.Load()),
+		BytesMoved:       c.bytesMoved.Load(),
+		Referrers:        int(c.referrers.Load()),
+		ReferrersCopied:  int(c.referrersCopied.Load()),
+	}
+	if d != nil {
+		r.Digest = d.Digest
+		r.MediaType = d.MediaType
+		r.Source = c.src.Digest(d.Digest.String()).String()
+		r.Target = c.dst.Digest(d.Digest.String()).String()
+	}
+	c.resMu.Lock()
+	r.TagsPushed = append([]string(nil), c.tags...)
+	r.Warnings = append([]string(nil), c.warnings...)
+	c.resMu.Unlock()
+	return r
+}
+
+func (c *copier) run(ctx context.Context, srcRef name.Reference, wantDigest string) (Result, error) {
+	root, err := c.srcPull.Get(ctx, srcRef)
+	if err != nil {
+		return c.result(nil), fmt.Errorf("read source %s: %w", srcRef, explainAuth(err, c.src.RegistryStr()))
+	}
+	if wantDigest != "" && wantDigest != root.Digest.String() {
+		return c.result(root), fmt.Errorf("target digest %s is not the source digest %s of %s", wantDigest, root.Digest, srcRef)
+	}
+	c.log.info("copy start", "source", c.src.Digest(root.Digest.String()).String(), "target", c.dst.String(), "tag", c.o.tag)
+
+	var tagRef name.Tag
+	if c.o.tag != "" {
+		tagRef = c.dst.Tag(c.o.tag)
+		existing, found, err := c.targetDigest(ctx, tagRef)
+		if err != nil {
+			return c.result(root), fmt.Errorf("check target tag %s: %w", tagRef, err)
+		}
+		if found && existing != root.Digest {
+			return c.result(root), &TagConflictError{Tag: tagRef.String(), Existing: existing, Source: root.Digest, Preflight: true}
+		}
+	}
+
+	// Content first, bottom-up, by digest: blobs, child manifests, the image manifest.
+	if err := c.copyManifest(ctx, root.Descriptor, root.Manifest); err != nil {
+		return c.result(root), err
+	}
+	// Then signatures, attestations and SBOMs, so they are there when the tag appears.
+	if c.o.referrers {
+		if err := c.copyReferrers(ctx); err != nil {
+			return c.result(root), err
+		}
+	}
+	if c.o.tag != "" {
+		if err := c.putTag(ctx, tagRef, root.Descriptor, root.Manifest, true); err != nil {
+			return c.result(root), err
+		}
+	}
+	if err := c.verify(ctx, root.Digest, tagRef); err != nil {
+		return c.result(root), err
+	}
+	res := c.result(root)
+	res.Tag = c.o.tag
+	c.log.info("copy done", "target", res.Target, "tag", res.Tag, "bytes", res.BytesMoved,
+		"blobs_copied", res.BlobsCopied, "blobs_skipped", res.BlobsSkipped, "blobs_mounted", res.BlobsMounted,
+		"manifests_pushed", res.ManifestsPushed, "referrers", res.Referrers)
+	return res, nil
+}
+
+// targetDigest resolves ref in the target; found is false when it does not exist.
+func (c *copier) targetDigest(ctx context.Context, ref name.Reference) (v1.Hash, bool, error) {
+	d, err := c.dstPull.Head(ctx, ref)
+	if err == nil {
+		return d.Digest, true, nil
+	}
+	if isNotFound(err) {
+		return v1.Hash{}, false, nil
+	}
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode != http.StatusMethodNotAllowed && terr.StatusCode != http.StatusBadRequest {
+		return v1.Hash{}, false, explainAuth(err, ref.Context().RegistryStr())
+	}
+	// Some registries answer HEAD badly (no digest header, 405); a GET settles it.
+	g, gerr := c.dstPull.Get(ctx, ref)
+	if gerr == nil {
+		return g.Digest, true, nil
+	}
+	if isNotFound(gerr) {
+		return v1.Hash{}, false, nil
+	}
+	return v1.Hash{}, false, explainAuth(gerr, ref.Context().RegistryStr())
+}
+
+// explainAuth adds what an operator should check when a registry refuses the credentials.
+func explainAuth(err error, host string) error {
+	var terr *transport.Error
+	if errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden) {
+		return fmt.Errorf("%w (registry %s refused the credentials: check the role's permissions, and for ECR pass a fresh GetAuthorizationToken as user AWS)", err, host)
+	}
+	return err
+}
+
+func isNotFound(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
+}
+
+// putTag points tag at desc, unless it already does. For the image tag (strict) a tag on another
+// digest is a conflict; for cosign tags it is left alone with a warning.
+func (c *copier) putTag(ctx context.Context, tag name.Tag, desc v1.Descriptor, raw []byte, strict bool) error {
+	existing, found, err := c.targetDigest(ctx, tag)
+	if err != nil {
+		return fmt.Errorf("check target tag %s: %w", tag, err)
+	}
+	if found && existing == desc.Digest {
+		return nil
+	}
+	if found {
+		if strict {
+			return &TagConflictError{Tag: tag.String(), Existing: existing, Source: desc.Digest}
+		}
+		c.warn("target tag %s already points to %s, not to the source's %s: left unchanged", tag, existing, desc.Digest)
+		return nil
+	}
+	if err := c.dstPush.Put(ctx, tag, rawManifest{raw, desc.MediaType}); err != nil {
+		return fmt.Errorf("write target tag %s: %w", tag, err)
+	}
+	c.log.debug("tagged", "tag", tag.String(), "digest", desc.Digest.String())
+	c.resMu.Lock()
+	c.tags = append(c.tags, tag.String())
+	c.resMu.Unlock()
+	return nil
+}
+
+// verify checks that the target serves the source digest by digest and by tag, hashing the bytes.
+func (c *copier) verify(ctx context.Context, want v1.Hash, tag name.Tag) error {
+	byDigest := c.dst.Digest(want.String())
+	h, err := c.dstPull.Head(ctx, byDigest)
+	if err != nil {
+		return fmt.Errorf("%w: HEAD %s: %w", ErrVerification, byDigest, err)
+	}
+	if h.Digest != want {
+		return fmt.Errorf("%w: HEAD %s reports %s", ErrVerification, byDigest, h.Digest)
+	}
+	// Get by digest hashes the body and fails unless it matches.
+	if _, err := c.dstPull.Get(ctx, byDigest); err != nil {
+		return fmt.Errorf("%w: GET %s: %w", ErrVerification, byDigest, err)
+	}
+	if c.o.tag == "" {
+		return nil
+	}
+	th, err := c.dstPull.Head(ctx, tag)
+	if err != nil {
+		return fmt.Errorf("%w: HEAD %s: %w", ErrVerification, tag, err)
+	}
+	if th.Digest != want {
+		return fmt.Errorf("%w: %s reports %s, want %s", ErrVerification, tag, th.Digest, want)
+	}
+	g, err := c.dstPull.Get(ctx, tag)
+	if err != nil {
+		return fmt.Errorf("%w: GET %s: %w", ErrVerification, tag, err)
+	}
+	if g.Digest != want {
+		return fmt.Errorf("%w: %s serves content hashing to %s, want %s", ErrVerification, tag, g.Digest, want)
+	}
+	return nil
+}
+
+// rawManifest pushes manifest bytes unchanged, so digests are preserved.
+type rawManifest struct {
+	b  []byte
+	mt types.MediaType
+}
+
+func (r rawManifest) RawManifest() ([]byte, error)        { return r.b, nil }
+func (r rawManifest) MediaType() (types.MediaType, error) { return r.mt, nil }

@@ -1,0 +1,13 @@
+package ocicopy_test
+
+import (
+	"testing"
+
+	"github.com/regflow/regflow/shared/ocicopy/ocitest"
+	"github.com/regflow/regflow/shared/testenv"
+)
+
+func TestMain(m *testing.M) {
+	ocitest.ServeIfChild() // the memory benchmark runs its registries in child processes
+	testenv.Main(m)
+}

@@ -1,0 +1,193 @@
+package ocitest
+
+import (
+	"io"
+	"log"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// Faults configures a FaultProxy. Rates are probabilities per request, in [0,1].
+type Faults struct {
+	// ServerErrors answers 500, 502 or 503 without reaching the registry.
+	ServerErrors float64
+	// Throttle answers 429 TOOMANYREQUESTS.
+	Throttle float64
+	// Cut drops the connection halfway through a blob download or a blob upload body.
+	Cut float64
+	// MaxPerRequest caps the faults injected into one request (method and path; upload steps are
+	// keyed by digest and size), so a client with enough retries always gets through. 0 means 3.
+	MaxPerRequest int
+	// Seed makes the fault sequence reproducible for a given request order.
+	Seed uint64
+}
+
+// FaultProxy is a reverse proxy in front of a registry that injects faults.
+type FaultProxy struct {
+	// Host is "127.0.0.1:port" (plain HTTP).
+	Host string
+
+	faults Faults
+	proxy  *httputil.ReverseProxy
+
+	mu   sync.Mutex
+	rng  *rand.Rand
+	seen map[string]int
+
+	serverErrors, throttled, cutDownloads, cutUploads atomic.Int64
+}
+
+// FaultCounts reports what a FaultProxy injected.
+type FaultCounts struct {
+	ServerErrors, Throttled, CutDownloads, CutUploads int64
+}
+
+// Total is the number of faults injected.
+func (c FaultCounts) Total() int64 {
+	return c.ServerErrors + c.Throttled + c.CutDownloads + c.CutUploads
+}
+
+// NewFaultProxy starts a fault-injecting proxy to the registry at backendHost, closed when the test ends.
+func NewFaultProxy(tb testing.TB, backendHost string, f Faults) *FaultProxy {
+	tb.Helper()
+	if f.MaxPerRequest == 0 {
+		f.MaxPerRequest = 3
+	}
+	target := &url.URL{Scheme: "http", Host: backendHost}
+	p := &FaultProxy{
+		faults: f,
+		rng:    rand.New(rand.NewPCG(f.Seed, f.Seed^0x9e3779b97f4a7c15)),
+		seen:   map[string]int{},
+	}
+	p.proxy = &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host // registries build upload Locations from Host: keep the proxy's.
+		},
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	s := httptest.NewServer(p)
+	tb.Cleanup(s.Close)
+	p.Host = strings.TrimPrefix(s.URL, "http://")
+	return p
+}
+
+// Counts returns the faults injected so far.
+func (p *FaultProxy) Counts() FaultCounts {
+	return FaultCounts{
+		ServerErrors: p.serverErrors.Load(),
+		Throttled:    p.throttled.Load(),
+		CutDownloads: p.cutDownloads.Load(),
+		CutUploads:   p.cutUploads.Load(),
+	}
+}
+
+type fault int
+
+const (
+	none fault = iota
+	serverError
+	throttle
+	cut
+)
+
+func (p *FaultProxy) decide(key string, cuttable bool) (fault, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.seen[key] >= p.faults.MaxPerRequest {
+		return none, 0
+	}
+	x := p.rng.Float64()
+	pick := none
+	switch {
+	case x < p.faults.ServerErrors:
+		pick = serverError
+	case x < p.faults.ServerErrors+p.faults.Throttle:
+		pick = throttle
+	case cuttable && x < p.faults.ServerErrors+p.faults.Throttle+p.faults.Cut:
+		pick = cut
+	}
+	if pick != none {
+		p.seen[key]++
+	}
+	return pick, p.rng.IntN(3)
+}
+
+func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	isUpload := (r.Method == http.MethodPatch || r.Method == http.MethodPut) &&
+		strings.Contains(path, "/blobs/uploads/") && r.ContentLength > 1
+	isBlobGet := r.Method == http.MethodGet && strings.Contains(path, "/blobs/sha256:")
+	key := r.Method + " " + path
+	if i := strings.Index(path, "/blobs/uploads/"); i >= 0 {
+		// Upload URLs are new for every attempt: key by what identifies the blob instead,
+		// the digest of a commit or the size of a chunk.
+		key = r.Method + " " + path[:i] + " upload " + r.URL.Query().Get("digest") + " " + r.Header.Get("Content-Length")
+	}
+	f, n := p.decide(key, isUpload || isBlobGet)
+	switch f {
+	case serverError:
+		p.serverErrors.Add(1)
+		code := []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable}[n]
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, `{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}`)
+		return
+	case throttle:
+		p.throttled.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = io.WriteString(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"injected throttle"}]}`)
+		return
+	case cut:
+		if isUpload {
+			p.cutUploads.Add(1)
+			_, _ = io.CopyN(io.Discard, r.Body, r.ContentLength/2)
+			panic(http.ErrAbortHandler) // closes the connection without a response
+		}
+		p.cutDownloads.Add(1)
+		cw := &cutWriter{ResponseWriter: w, left: -1}
+		p.proxy.ServeHTTP(cw, r)
+		return
+	}
+	p.proxy.ServeHTTP(w, r)
+}
+
+// cutWriter lets half of the body through, then aborts the connection.
+type cutWriter struct {
+	http.ResponseWriter
+	left int64
+}
+
+func (c *cutWriter) WriteHeader(code int) {
+	if code == http.StatusOK {
+		if size, err := strconv.ParseInt(c.Header().Get("Content-Length"), 10, 64); err == nil {
+			c.left = size / 2
+		}
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *cutWriter) Write(b []byte) (int, error) {
+	if c.left < 0 {
+		return c.ResponseWriter.Write(b)
+	}
+	if int64(len(b)) >= c.left {
+		_, _ = c.ResponseWriter.Write(b[:c.left])
+		if f, ok := c.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		panic(http.ErrAbortHandler)
+	}
+	c.left -= int64(len(b))
+	return c.ResponseWriter.Write(b)
+}

@@ -1,0 +1,177 @@
+package ocicopy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
+)
+
+// manifestRefs is what any manifest kind can point at: an index's manifests, an image's config
+// and layers, the deprecated OCI artifact manifest's blobs, and a subject.
+type manifestRefs struct {
+	SchemaVersion int             `json:"schemaVersion"`
+	MediaType     types.MediaType `json:"mediaType"`
+	Config        *v1.Descriptor  `json:"config"`
+	Layers        []v1.Descriptor `json:"layers"`
+	Blobs         []v1.Descriptor `json:"blobs"`
+	Manifests     []v1.Descriptor `json:"manifests"`
+	Subject       *v1.Descriptor  `json:"subject"`
+	FSLayers      []any           `json:"fsLayers"`
+}
+
+// parsed is a manifest's media type and the things it needs in the target before it can be pushed.
+type parsed struct {
+	mediaType types.MediaType
+	manifests []v1.Descriptor
+	blobs     []v1.Descriptor
+	subject   *v1.Descriptor
+}
+
+// parseManifest reads any manifest kind; headerType is the Content-Type the registry sent.
+func parseManifest(raw []byte, headerType types.MediaType) (parsed, error) {
+	var m manifestRefs
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return parsed{}, fmt.Errorf("manifest is not valid JSON: %w", err)
+	}
+	p := parsed{mediaType: m.MediaType, subject: m.Subject}
+	if p.mediaType == "" {
+		p.mediaType = headerType
+	}
+	if p.mediaType.IsSchema1() || m.SchemaVersion == 1 || len(m.FSLayers) > 0 {
+		return parsed{}, fmt.Errorf("docker schema 1 manifests (%s) cannot be copied by digest; rebuild the image", p.mediaType)
+	}
+	if p.mediaType == "" {
+		return parsed{}, fmt.Errorf("manifest has no mediaType and the registry sent no Content-Type")
+	}
+	p.manifests = m.Manifests
+	if m.Config != nil {
+		p.blobs = append(p.blobs, *m.Config)
+	}
+	p.blobs = append(p.blobs, m.Layers...)
+	p.blobs = append(p.blobs, m.Blobs...)
+	for _, d := range append(append([]v1.Descriptor(nil), p.manifests...), p.blobs...) {
+		if d.Digest.Algorithm == "" || d.Digest.Hex == "" {
+			return parsed{}, fmt.Errorf("manifest lists a descriptor without a digest (%s)", d.MediaType)
+		}
+	}
+	return p, nil
+}
+
+// copyManifest makes sure the manifest desc (raw, if already fetched) and everything under it
+// is in the target, pushing children before parents so that a manifest in the target always
+// has its content there too.
+func (c *copier) copyManifest(ctx context.Context, desc v1.Descriptor, raw []byte) error {
+	return do(&c.manifests, desc.Digest.String(), func() error {
+		ref := c.src.Digest(desc.Digest.String())
+		mt := desc.MediaType
+		if raw == nil {
+			d, err := c.srcPull.Get(ctx, ref) // by digest: go-containerregistry checks the hash
+			if err != nil {
+				return fmt.Errorf("read source manifest %s: %w", ref, err)
+			}
+			raw, mt = d.Manifest, d.MediaType
+		}
+		p, err := parseManifest(raw, mt)
+		if err != nil {
+			return fmt.Errorf("source manifest %s: %w", ref, err)
+		}
+		c.treeMu.Lock()
+		c.tree = append(c.tree, desc.Digest)
+		c.treeMu.Unlock()
+
+		target := c.dst.Digest(desc.Digest.String())
+		_, present, err := c.targetDigest(ctx, target)
+		if err != nil {
+			return fmt.Errorf("check target manifest %s: %w", target, err)
+		}
+
+		g, gctx := errgroup.WithContext(ctx)
+		for _, child := range p.manifests {
+			// Children are walked even when this manifest is present, to find their referrers.
+			g.Go(func() error { return c.copyManifest(gctx, child, nil) })
+		}
+		if !present {
+			for _, b := range p.blobs {
+				g.Go(func() error { return c.copyBlob(gctx, b) })
+			}
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		if present {
+			c.manifestsSkipped.Add(1)
+			c.log.debug("manifest present", "digest", desc.Digest.String())
+			return nil
+		}
+		if p.subject != nil {
+			c.subjectPut.Lock()
+			defer c.subjectPut.Unlock()
+		}
+		if err := c.dstPush.Put(ctx, target, rawManifest{raw, p.mediaType}); err != nil {
+			return fmt.Errorf("write target manifest %s: %w", target, err)
+		}
+		c.manifestsPushed.Add(1)
+		c.pushed.Store(desc.Digest.String(), true)
+		c.log.debug("manifest pushed", "digest", desc.Digest.String(), "mediaType", string(p.mediaType))
+		return nil
+	})
+}
+
+// copyBlob streams one blob into the target unless it is there already (or can be mounted).
+func (c *copier) copyBlob(ctx context.Context, desc v1.Descriptor) error {
+	return do(&c.blobs, desc.Digest.String(), func() error {
+		if !desc.MediaType.IsDistributable() {
+			c.warn("blob %s (%s) is non-distributable: not copied", desc.Digest, desc.MediaType)
+			return nil
+		}
+		select {
+		case c.blobSem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		defer func() { <-c.blobSem }()
+
+		l := &rawLayer{c: c, ctx: ctx, desc: desc}
+		var layer v1.Layer = l
+		if c.mountable {
+			// go-containerregistry mounts only when told where from; without our own HEAD
+			// first we could not tell a mount from a blob that was there already.
+			present, err := c.blobPresent(ctx, desc)
+			if err != nil {
+				return err
+			}
+			if present {
+				c.blobsSkiped.Add(1)
+				return nil
+			}
+			layer = &remote.MountableLayer{Layer: l, Reference: c.src.Digest(desc.Digest.String())}
+		}
+		// Upload does HEAD, then POST (mount), PATCH and PUT ?digest=, retrying the whole
+		// transfer (re-reading the source) on 5xx, 429 and cut connections.
+		if err := c.dstPush.Upload(ctx, c.dst, layer); err != nil {
+			return fmt.Errorf("copy blob %s (%d bytes) to %s: %w", desc.Digest, desc.Size, c.dst, err)
+		}
+		switch {
+		case l.opened.Load() > 0:
+			c.blobsCopied.Add(1)
+			c.log.debug("blob copied", "digest", desc.Digest.String(), "size", desc.Size, "attempts", l.opened.Load())
+		case c.mountable:
+			c.blobsMounted.Add(1)
+		default:
+			c.blobsSkiped.Add(1)
+		}
+		return nil
+	})
+}
+
+type logger struct{ l *slog.Logger }
+
+func (l logger) info(msg string, args ...any)  { l.l.Info(msg, args...) }
+func (l logger) debug(msg string, args ...any) { l.l.Debug(msg, args...) }
+func (l logger) warn(msg string, args ...any)  { l.l.Warn(msg, args...) }
