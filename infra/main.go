@@ -28,11 +28,6 @@ func main() {
 }
 
 func run() error {
-	// cdk-nag reads deprecated properties of CDK's own constructs; their warnings are
-	// noise for anyone running synth.
-	if os.Getenv("JSII_DEPRECATED") == "" {
-		os.Setenv("JSII_DEPRECATED", "quiet")
-	}
 	defer jsii.Close()
 	props := &awscdk.AppProps{}
 	// The CDK CLI sets CDK_OUTDIR; run on its own, the app would write to a temp dir.
