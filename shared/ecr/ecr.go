@@ -127,13 +127,14 @@ func (c *Client) RemoveTag(ctx context.Context, repo, tag, digest string) (bool,
 	if err != nil {
 		return false, translate(err, repo, tag)
 	}
-	for _, f := range out.Failures {
-		if f.FailureCode == types.ImageFailureCodeImageNotFound {
-			return false, nil // removed between our check and the delete
-		}
-		return false, fmt.Errorf("remove tag %s:%s: %s: %s", repo, tag, f.FailureCode, aws.ToString(f.FailureReason))
+	if len(out.Failures) == 0 {
+		return true, nil
 	}
-	return true, nil
+	f := out.Failures[0] // one id was sent, so at most one failure comes back
+	if f.FailureCode == types.ImageFailureCodeImageNotFound {
+		return false, nil // removed between our check and the delete
+	}
+	return false, fmt.Errorf("remove tag %s:%s: %s: %s", repo, tag, f.FailureCode, aws.ToString(f.FailureReason))
 }
 
 func fromDetail(d types.ImageDetail) regflow.RegistryImage {

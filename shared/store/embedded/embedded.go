@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/store"
@@ -28,7 +29,7 @@ var _ store.Store = (*Store)(nil)
 // Open opens or creates the store file. Only one process may hold it open.
 func Open(path string) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: another regflow process holds it (is `regflow local` running?): %w", path, err)
 	}
 	if err != nil {
