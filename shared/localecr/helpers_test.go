@@ -4,16 +4,24 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/aws/smithy-go"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 
 	"github.com/regflow/regflow/shared/localecr"
 	"github.com/regflow/regflow/shared/testenv"
@@ -80,9 +88,12 @@ func start(t *testing.T, opts localecr.Options) (*localecr.Server, *eventLog) {
 	return srv, log
 }
 
-// client is the real SDK ECR client pointed at srv, without retries unless cfg changes them.
+// client is the real SDK ECR client pointed at srv. It retries only a
+// connection the Go transport closed itself (see retryClosedConn), so tests
+// see every API error as it is.
 func client(srv *localecr.Server, mods ...func(*aws.Config)) *ecr.Client {
 	cfg := testenv.AWSConfig(srv.URL())
+	cfg.Retryer = retryClosedConn
 	for _, m := range mods {
 		m(&cfg)
 	}
@@ -135,4 +146,85 @@ func createRepo(t *testing.T, c *ecr.Client, name string, mods ...func(*ecr.Crea
 	if _, err := c.CreateRepository(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// testImage is a small random image whose blobs can be uploaded without its manifest.
+func testImage(t *testing.T) v1.Image {
+	t.Helper()
+	img, err := random.Image(512, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// uploadBlobs puts img's config and layers into repo, leaving the manifest for PutImage.
+func uploadBlobs(t *testing.T, srv *localecr.Server, a authn.Authenticator, repo string, img v1.Image) {
+	t.Helper()
+	r := ref(t, srv, repo+":x").Context()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.RawConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers = append(layers, static.NewLayer(cfg, m.Config.MediaType))
+	for _, l := range layers {
+		if err := remote.WriteLayer(r, l, remoteOpts(t, a)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func rawManifest(t *testing.T, img interface{ RawManifest() ([]byte, error) }) string {
+	t.Helper()
+	b, err := img.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func digestOf(t *testing.T, img interface{ Digest() (v1.Hash, error) }) string {
+	t.Helper()
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+// errCode is the ECR error code of err ("" for nil).
+func errCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return "non-API error: " + err.Error()
+}
+
+// retryClosedConn retries only net.ErrClosed. Against a server that answers
+// in microseconds, net/http can close its own connection while reading a
+// large response: it writes a small SDK request body straight to the socket,
+// the response arrives before the writer goroutine's final read of that body,
+// smithy-go closes the body once Do returns, that read fails, and the
+// transport closes the connection (aws/aws-sdk-go-v2#2737; the SDK's standard
+// retryer retries net.ErrClosed since #2949, testenv.AWSConfig's NopRetryer does not).
+func retryClosedConn() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 3
+		o.RateLimiter = ratelimit.None
+		o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			return aws.BoolTernary(errors.Is(err, net.ErrClosed))
+		})}
+	})
 }

@@ -157,7 +157,9 @@ func (s *Server) Start(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.closed.Do(func() {
 		if s.srv != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			// Shutdown waits for in-flight requests, but also up to 5 s for
+			// connections a client dialed and never used; cut those short.
+			ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
 			defer cancel()
 			if err := s.srv.Shutdown(ctx); err != nil {
 				s.closeErr = s.srv.Close()
