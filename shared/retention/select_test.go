@@ -3,6 +3,7 @@ package retention
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -558,4 +559,28 @@ func TestPolicyFromExampleConfig(t *testing.T) {
 	if p.MaxAge != days(90) || p.UntaggedMaxAge != days(14) || p.KeepNewest != 5 || p.KeepReleases != 3 {
 		t.Errorf("policy from regflow.yaml = %+v", p)
 	}
+}
+
+func TestValidDigest(t *testing.T) {
+	ref := regexp.MustCompile(`^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`) // the grammar, spelled as the spec does
+	for _, s := range []string{
+		d("x"), "sha512:abc", "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8", "sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564",
+		"", ":", "sha256:", ":abc", "SHA256:abc", "sha256-abc", "+sha:abc", "sha+:abc", "sh++a:abc", "sha256:ab c", "sha256:ab:c", "sha256:é", "latest",
+	} {
+		if got, want := validDigest(s), ref.MatchString(s); got != want {
+			t.Errorf("validDigest(%q) = %v, grammar says %v", s, got, want)
+		}
+	}
+}
+
+func FuzzValidDigest(f *testing.F) {
+	ref := regexp.MustCompile(`^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`)
+	for _, s := range []string{d("x"), "a+b:c", "a..b:c", "a:b:c", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := validDigest(s), ref.MatchString(s); got != want {
+			t.Errorf("validDigest(%q) = %v, grammar says %v", s, got, want)
+		}
+	})
 }
