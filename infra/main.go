@@ -16,7 +16,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -45,19 +44,4 @@ func run() error {
 	}
 	fmt.Fprintf(os.Stderr, "regflow infra: synthesized %d stacks to %s\n", len(*asm.Stacks()), *asm.Directory())
 	return nil
-}
-
-// synthErrors lists the error annotations (cdk-nag findings among them) of every stack.
-// A plain synth succeeds regardless; the CLI would fail on them, and so does this app.
-func synthErrors(asm cxapi.CloudAssembly) []string {
-	var out []string
-	for _, s := range *asm.Stacks() {
-		for _, m := range *s.Messages() {
-			if m.Level != cxapi.SynthesisMessageLevel_ERROR {
-				continue
-			}
-			out = append(out, fmt.Sprintf("%s %s: %v", *s.StackName(), *m.Id, m.Entry.Data))
-		}
-	}
-	return out
 }

@@ -27,15 +27,6 @@ func suppress(c constructs.IConstruct, id, reason string, appliesTo ...string) {
 	cdknag.NagSuppressions_AddResourceSuppressions(c, &[]*cdknag.NagPackSuppression{s}, jsii.Bool(true))
 }
 
-// resourceFindings turns ARNs into the IAM5 finding ids cdk-nag reports for them.
-func resourceFindings(arns []string) []string {
-	out := make([]string, 0, len(arns))
-	for _, a := range arns {
-		out = append(out, "Resource::"+a)
-	}
-	return out
-}
-
 // logicalIDFinding matches an IAM5 finding on "<LogicalId.Arn>suffix" for a logical id
 // starting with prefix, since logical ids carry a hash CDK computes.
 func logicalIDFinding(prefix, suffix string) string {

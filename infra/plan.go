@@ -151,19 +151,6 @@ func (p *plan) envLocation(name string) location {
 	return location{e.Account, e.Region}
 }
 
-// stackEnvAt names the environment whose stack deploys to loc, or "" for the pipeline stack.
-func (p *plan) stackEnvAt(loc location) string {
-	if loc == p.pipeline {
-		return ""
-	}
-	for _, t := range p.targets {
-		if p.envLocation(t) == loc {
-			return t
-		}
-	}
-	return ""
-}
-
 // repoARNs scopes ECR permissions to the configured repository globs in one registry.
 func (p *plan) repoARNs(loc location) []string {
 	out := make([]string, 0, len(p.cfg.Repositories))

@@ -8,7 +8,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
-	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
 
@@ -482,15 +481,26 @@ func checkNag(t *testing.T, st awscdk.Stack) {
 	}
 }
 
-func report(t *testing.T, st awscdk.Stack, msgs *[]*cxapi.SynthesisMessage) int {
+// report logs annotations (a list of synthesis messages) and counts them.
+func report(t *testing.T, st awscdk.Stack, msgs any) int {
 	t.Helper()
-	if msgs == nil {
-		return 0
+	b, err := json.Marshal(msgs)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, m := range *msgs {
-		t.Logf("%s %s: %v", *st.StackName(), *m.Id, m.Entry.Data)
+	var list []struct {
+		ID    string `json:"id"`
+		Entry struct {
+			Data any `json:"data"`
+		} `json:"entry"`
 	}
-	return len(*msgs)
+	if err := json.Unmarshal(b, &list); err != nil {
+		t.Fatalf("annotations: %v", err)
+	}
+	for _, m := range list {
+		t.Logf("%s %s: %v", *st.StackName(), m.ID, m.Entry.Data)
+	}
+	return len(list)
 }
 
 // grantsOf maps each resource to the actions the role's policies allow on it.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -101,16 +102,18 @@ func addPromotionRole(stack awscdk.Stack, p *plan, arn string) error {
 		return fmt.Errorf("promotion role: %w", err)
 	}
 	envs := p.promotionRoleEnvs[arn]
-	var externalIDs []*string
+	var externalIDs []string
 	for _, env := range envs {
-		externalIDs = append(externalIDs, jsii.String(p.cfg.Environments[env].ExternalID))
+		if id := p.cfg.Environments[env].ExternalID; !slices.Contains(externalIDs, id) {
+			externalIDs = append(externalIDs, id)
+		}
 	}
 	role := awsiam.NewRole(stack, jsii.String("PromotionRole"), &awsiam.RoleProps{
 		RoleName:           jsii.String(name),
 		Path:               jsii.String(path),
 		Description:        jsii.String("regflow promoter pushes approved images into " + strings.Join(envs, ", ")),
 		AssumedBy:          awsiam.NewArnPrincipal(jsii.String(p.fnRoleARN(fnPromoter))),
-		ExternalIds:        &externalIDs,
+		ExternalIds:        jsii.Strings(externalIDs...),
 		MaxSessionDuration: awscdk.Duration_Hours(jsii.Number(1)),
 	})
 	repos := p.repoARNsFor(envs)
