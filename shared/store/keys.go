@@ -29,3 +29,18 @@ func AuditSK(t time.Time, id string) string {
 
 // ClaimPK is the partition of one claim.
 func ClaimPK(key string) string { return "CLAIM#" + key }
+
+// RequestPK is the partition of one approval request.
+func RequestPK(id string) string { return "REQ#" + id }
+
+// RequestGSI1PK groups requests by status for listing.
+func RequestGSI1PK(status string) string { return "REQSTATUS#" + status }
+
+// ReleasePK is the partition of one release pointer.
+func ReleasePK(env, repo string) string { return "REL#" + env + "#" + repo }
+
+// ReleasesGSI1PK groups every release pointer.
+const ReleasesGSI1PK = "RELEASES"
+
+// VerificationSK is the sort key of a verification result under its image.
+func VerificationSK(env string) string { return "VERIFY#" + env }

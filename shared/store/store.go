@@ -30,4 +30,26 @@ type Store interface {
 	Claim(ctx context.Context, key string, now, until time.Time) (bool, error)
 	// Release gives a claim back, so a failed side effect can be retried.
 	Release(ctx context.Context, key string) error
+
+	// CreateRequest stores a new approval request (Version 1); false if the ID exists.
+	CreateRequest(ctx context.Context, r regflow.ApprovalRequest) (bool, error)
+	// UpdateRequest writes next only if the stored version is next.Version-1, else regflow.ErrConflict.
+	UpdateRequest(ctx context.Context, next regflow.ApprovalRequest) error
+	// GetRequest returns a request or ErrNotFound.
+	GetRequest(ctx context.Context, id string) (regflow.ApprovalRequest, error)
+	// Requests lists the requests in a status, oldest first.
+	Requests(ctx context.Context, status string) ([]regflow.ApprovalRequest, error)
+
+	// PutRelease writes an environment's release pointer if the stored version is next.Version-1
+	// (absent counts as 0), else regflow.ErrConflict.
+	PutRelease(ctx context.Context, next regflow.Release) error
+	// GetRelease returns the pointer or ErrNotFound.
+	GetRelease(ctx context.Context, env, repo string) (regflow.Release, error)
+	// Releases lists every environment's pointers.
+	Releases(ctx context.Context) ([]regflow.Release, error)
+
+	// PutVerification records (or replaces) a verification result.
+	PutVerification(ctx context.Context, v regflow.Verification) error
+	// GetVerification returns the result for a digest in an environment, or ErrNotFound.
+	GetVerification(ctx context.Context, env, repo, digest string) (regflow.Verification, error)
 }

@@ -171,3 +171,5 @@ func (s *Store) Release(_ context.Context, key string) error {
 		return tx.Bucket(bucket).Delete(itemKey(store.ClaimPK(key), store.SKClaim))
 	})
 }
+
+func decodeJSON(b []byte, v any) error { return json.Unmarshal(b, v) }

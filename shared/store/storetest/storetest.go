@@ -22,6 +22,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("AuditConcurrent", func(t *testing.T) { testAuditConcurrent(t, newStore(t)) })
 	t.Run("Claim", func(t *testing.T) { testClaim(t, newStore(t)) })
 	t.Run("ClaimConcurrent", func(t *testing.T) { testClaimConcurrent(t, newStore(t)) })
+	RunWorkflow(t, newStore)
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
@@ -168,5 +169,166 @@ func testClaimConcurrent(t *testing.T, s store.Store) {
 	wg.Wait()
 	if wins.Load() != 1 {
 		t.Fatalf("%d of 32 concurrent claims won; want exactly 1", wins.Load())
+	}
+}
+
+// RunWorkflow exercises approval requests, release pointers and verifications.
+func RunWorkflow(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Run("RequestLifecycle", func(t *testing.T) { testRequestLifecycle(t, newStore(t)) })
+	t.Run("RequestConcurrentApprovals", func(t *testing.T) { testRequestConcurrent(t, newStore(t)) })
+	t.Run("Releases", func(t *testing.T) { testReleases(t, newStore(t)) })
+	t.Run("Verification", func(t *testing.T) { testVerification(t, newStore(t)) })
+}
+
+func request(env string) regflow.ApprovalRequest {
+	return regflow.ApprovalRequest{
+		ID: regflow.RequestID(env, "app", digest), Env: env, Repository: "app", Digest: digest, Tag: "t", Commit: "c",
+		Status: regflow.StatusPending, RequestedBy: "U0REQ", Required: 2, CreatedAt: t0, ExpiresAt: t0.Add(72 * time.Hour),
+		Findings: map[string]int{"HIGH": 2}, Version: 1,
+	}
+}
+
+func testRequestLifecycle(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	r := request("prod")
+	if _, err := s.GetRequest(ctx, r.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetRequest of nothing = %v", err)
+	}
+	for i, want := range []bool{true, false} {
+		created, err := s.CreateRequest(ctx, r)
+		if err != nil || created != want {
+			t.Fatalf("create #%d = %v, %v; want %v", i+1, created, err, want)
+		}
+	}
+	got, err := s.GetRequest(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(r, got); diff != "" {
+		t.Fatalf("request round trip:\n%s", diff)
+	}
+	staging := request("staging")
+	if _, err := s.CreateRequest(ctx, staging); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := s.Requests(ctx, regflow.StatusPending)
+	if err != nil || len(pending) != 2 {
+		t.Fatalf("pending = %d, %v", len(pending), err)
+	}
+	next, err := got.Approve("U0A", t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.SlackChannel, next.SlackTS = "C0PROD", "1.2"
+	if err := s.UpdateRequest(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateRequest(ctx, next); !errors.Is(err, regflow.ErrConflict) {
+		t.Fatalf("a stale version must conflict, got %v", err)
+	}
+	done, err := next.Approve("U0B", t0.Add(2*time.Hour))
+	if err != nil || done.Status != regflow.StatusApproved {
+		t.Fatalf("second approval: %+v, %v", done, err)
+	}
+	if err := s.UpdateRequest(ctx, done); err != nil {
+		t.Fatal(err)
+	}
+	pending, _ = s.Requests(ctx, regflow.StatusPending)
+	if len(pending) != 1 || pending[0].Env != "staging" {
+		t.Fatalf("pending after approval = %+v", pending)
+	}
+	approved, _ := s.Requests(ctx, regflow.StatusApproved)
+	if len(approved) != 1 || approved[0].DecidedBy != "U0B" || len(approved[0].Approvals) != 2 || approved[0].SlackTS != "1.2" {
+		t.Fatalf("approved = %+v", approved)
+	}
+}
+
+func testRequestConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	r := request("prod")
+	r.Required = 1
+	if _, err := s.CreateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 24 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cur, err := s.GetRequest(ctx, r.ID)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			next, err := cur.Approve(fmt.Sprintf("U%d", i), t0)
+			if err != nil {
+				return // already decided by the time this reader looked
+			}
+			switch err := s.UpdateRequest(ctx, next); {
+			case err == nil:
+				wins.Add(1)
+			case !errors.Is(err, regflow.ErrConflict):
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d concurrent approvals won; want exactly 1", wins.Load())
+	}
+}
+
+func testReleases(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.GetRelease(ctx, "prod", "app"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetRelease of nothing = %v", err)
+	}
+	r1 := regflow.Release{Env: "prod", Repository: "app"}.MoveTo("sha256:a", "ta", "U0A", t0, 3)
+	if err := s.PutRelease(ctx, r1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutRelease(ctx, r1); !errors.Is(err, regflow.ErrConflict) {
+		t.Fatalf("replaying a pointer move must conflict, got %v", err)
+	}
+	r2 := r1.MoveTo("sha256:b", "tb", "U0B", t0.Add(time.Hour), 3)
+	if err := s.PutRelease(ctx, r2); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetRelease(ctx, "prod", "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(r2, got); diff != "" {
+		t.Fatalf("release round trip:\n%s", diff)
+	}
+	if got.Digest != "sha256:b" || !cmp.Equal(got.Previous, []string{"sha256:a"}) {
+		t.Fatalf("pointer = %+v", got)
+	}
+	if err := s.PutRelease(ctx, regflow.Release{Env: "staging", Repository: "app"}.MoveTo("sha256:b", "tb", "x", t0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Releases(ctx)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("releases = %+v, %v", all, err)
+	}
+}
+
+func testVerification(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	v := regflow.Verification{Env: "staging", Repository: "app", Digest: digest, Passed: true, URL: "https://ci/1", By: "U0A", At: t0}
+	if _, err := s.GetVerification(ctx, "staging", "app", digest); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("none yet: %v", err)
+	}
+	if err := s.PutVerification(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	v.Passed = false
+	if err := s.PutVerification(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetVerification(ctx, "staging", "app", digest)
+	if err != nil || got.Passed || got.URL != "https://ci/1" {
+		t.Fatalf("verification = %+v, %v", got, err)
 	}
 }

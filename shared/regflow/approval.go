@@ -1,0 +1,164 @@
+package regflow
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Request statuses. A request is bound to a digest, never to a tag.
+const (
+	StatusBlocked  = "blocked"  // the environment's gate refused the image
+	StatusWaiting  = "waiting"  // gate passed; waits for verification in the previous environment
+	StatusPending  = "pending"  // open for approval
+	StatusApproved = "approved" // enough distinct approvers
+	StatusRejected = "rejected"
+	StatusExpired  = "expired"
+	StatusPromoted = "promoted" // copied into the environment
+	StatusFailed   = "failed"   // promotion failed (may be retried)
+)
+
+// Decision outcomes of one click.
+var (
+	ErrNotPending    = errors.New("request is no longer pending")
+	ErrExpired       = errors.New("request expired")
+	ErrSelfApproval  = errors.New("the requester cannot approve their own request")
+	ErrAlreadyVoted  = errors.New("already approved by this user")
+	ErrNotAuthorized = errors.New("not allowed to approve this environment")
+	ErrConflict      = errors.New("concurrent update; read again")
+)
+
+// Vote is one approver's click.
+type Vote struct {
+	User string    `json:"user" dynamodbav:"user"`
+	At   time.Time `json:"at" dynamodbav:"at"`
+}
+
+// ApprovalRequest asks people to let one digest into one environment.
+type ApprovalRequest struct {
+	ID          string `json:"id" dynamodbav:"id"`
+	Env         string `json:"env" dynamodbav:"env"`
+	Repository  string `json:"repository" dynamodbav:"repository"`
+	Digest      string `json:"digest" dynamodbav:"digest"`
+	Tag         string `json:"tag,omitempty" dynamodbav:"tag,omitempty"`
+	Commit      string `json:"commit,omitempty" dynamodbav:"commit,omitempty"`
+	Status      string `json:"status" dynamodbav:"status"`
+	Reason      string `json:"reason,omitempty" dynamodbav:"reason,omitempty"`
+	RequestedBy string `json:"requestedBy,omitempty" dynamodbav:"requestedBy,omitempty"`
+	Required    int    `json:"required" dynamodbav:"required"`
+	Approvals   []Vote `json:"approvals,omitempty" dynamodbav:"approvals,omitempty"`
+	// DecidedBy and DecidedAt say who closed the request (the last approver, or the rejecter).
+	DecidedBy string    `json:"decidedBy,omitempty" dynamodbav:"decidedBy,omitempty"`
+	DecidedAt time.Time `json:"decidedAt,omitzero" dynamodbav:"decidedAt,omitempty"`
+	CreatedAt time.Time `json:"createdAt" dynamodbav:"createdAt"`
+	ExpiresAt time.Time `json:"expiresAt" dynamodbav:"expiresAt"`
+	// Severity counts the gate saw, for the message.
+	Findings map[string]int `json:"findings,omitempty" dynamodbav:"findings,omitempty"`
+	// SlackChannel and SlackTS locate the approval message so it can be updated.
+	SlackChannel string `json:"slackChannel,omitempty" dynamodbav:"slackChannel,omitempty"`
+	SlackTS      string `json:"slackTs,omitempty" dynamodbav:"slackTs,omitempty"`
+	// Version increments on every write; writes are conditional on it.
+	Version int `json:"version" dynamodbav:"version"`
+}
+
+// RequestID is deterministic, so a redelivered scan event finds the request it already opened.
+func RequestID(env, repo, digest string) string {
+	sum := sha256.Sum256([]byte(env + "\x00" + repo + "\x00" + digest))
+	return "req-" + hex.EncodeToString(sum[:])[:20]
+}
+
+// Ref is repo@digest.
+func (r ApprovalRequest) Ref() string { return r.Repository + "@" + r.Digest }
+
+// Approve records user's approval and returns the next state. It refuses the requester,
+// a second vote from the same user, and anything not pending or past its expiry.
+func (r ApprovalRequest) Approve(user string, now time.Time) (ApprovalRequest, error) {
+	if err := r.open(now); err != nil {
+		return r, err
+	}
+	if user == r.RequestedBy && r.RequestedBy != "" {
+		return r, ErrSelfApproval
+	}
+	if slices.ContainsFunc(r.Approvals, func(v Vote) bool { return v.User == user }) {
+		return r, ErrAlreadyVoted
+	}
+	next := r
+	next.Approvals = append(slices.Clone(r.Approvals), Vote{User: user, At: now})
+	if len(next.Approvals) >= max(r.Required, 1) {
+		next.Status, next.DecidedBy, next.DecidedAt = StatusApproved, user, now
+	}
+	next.Version++
+	return next, nil
+}
+
+// Reject closes the request; one rejection is enough.
+func (r ApprovalRequest) Reject(user string, now time.Time) (ApprovalRequest, error) {
+	if err := r.open(now); err != nil {
+		return r, err
+	}
+	next := r
+	next.Status, next.DecidedBy, next.DecidedAt = StatusRejected, user, now
+	next.Version++
+	return next, nil
+}
+
+func (r ApprovalRequest) open(now time.Time) error {
+	if r.Status != StatusPending {
+		return fmt.Errorf("%w: %s", ErrNotPending, r.Status)
+	}
+	if !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt) {
+		return ErrExpired
+	}
+	return nil
+}
+
+// Transition returns a copy in status with the version bumped.
+func (r ApprovalRequest) Transition(status, reason string) ApprovalRequest {
+	next := r
+	next.Status, next.Reason = status, reason
+	next.Version++
+	return next
+}
+
+// Release is an environment's release pointer for one repository: what runs there now
+// and what ran before (for rollback and retention).
+type Release struct {
+	Env        string    `json:"env" dynamodbav:"env"`
+	Repository string    `json:"repository" dynamodbav:"repository"`
+	Digest     string    `json:"digest" dynamodbav:"digest"`
+	Tag        string    `json:"tag,omitempty" dynamodbav:"tag,omitempty"`
+	By         string    `json:"by,omitempty" dynamodbav:"by,omitempty"`
+	At         time.Time `json:"at" dynamodbav:"at"`
+	// Previous digests, most recent first.
+	Previous []string `json:"previous,omitempty" dynamodbav:"previous,omitempty"`
+	Version  int      `json:"version" dynamodbav:"version"`
+}
+
+// MoveTo returns the pointer moved to digest, keeping up to keep previous digests.
+func (r Release) MoveTo(digest, tag, by string, at time.Time, keep int) Release {
+	next := r
+	if r.Digest != "" && r.Digest != digest {
+		prev := append([]string{r.Digest}, slices.DeleteFunc(slices.Clone(r.Previous), func(d string) bool { return d == digest || d == r.Digest })...)
+		if keep > 0 && len(prev) > keep {
+			prev = prev[:keep]
+		}
+		next.Previous = prev
+	}
+	next.Digest, next.Tag, next.By, next.At = digest, tag, by, at
+	next.Version++
+	return next
+}
+
+// Verification is a deployment pipeline's report that a digest passed (or failed) in an environment.
+type Verification struct {
+	Env        string    `json:"env" dynamodbav:"env"`
+	Repository string    `json:"repository" dynamodbav:"repository"`
+	Digest     string    `json:"digest" dynamodbav:"digest"`
+	Passed     bool      `json:"passed" dynamodbav:"passed"`
+	URL        string    `json:"url,omitempty" dynamodbav:"url,omitempty"`
+	By         string    `json:"by" dynamodbav:"by"`
+	At         time.Time `json:"at" dynamodbav:"at"`
+}
