@@ -10,16 +10,59 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// blobStore keeps blobs in memory, content-addressed and shared by all
-// repositories of one server (ECR deduplicates layers the same way). It
-// implements go-containerregistry's registry.BlobHandler family, so the upload
-// protocol (monolithic, chunked, streamed) is go-containerregistry's.
+// blobStore keeps blobs in memory, content-addressed and stored once per
+// server, and records which repositories hold each one: as in ECR, a
+// repository sees only the layers pushed or mounted into it. It implements
+// go-containerregistry's registry.BlobHandler family, so the upload protocol
+// (monolithic, chunked, streamed) is go-containerregistry's; membership is
+// recorded by the server around those calls, because go-containerregistry
+// does not hand the handler a consistent repository name.
 type blobStore struct {
-	mu sync.RWMutex
-	m  map[string][]byte
+	mu      sync.RWMutex
+	m       map[string][]byte
+	members map[string]map[string]struct{} // repository -> digests
 }
 
-func newBlobStore() *blobStore { return &blobStore{m: map[string][]byte{}} }
+func newBlobStore() *blobStore {
+	return &blobStore{m: map[string][]byte{}, members: map[string]map[string]struct{}{}}
+}
+
+// inRepo reports whether repo holds the blob.
+func (b *blobStore) inRepo(repo, digest string) bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	_, ok := b.members[repo][digest]
+	return ok
+}
+
+// link records that repo holds the (stored) blob.
+func (b *blobStore) link(repo, digest string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	set, ok := b.members[repo]
+	if !ok {
+		set = map[string]struct{}{}
+		b.members[repo] = set
+	}
+	set[digest] = struct{}{}
+}
+
+// dropRepo forgets a deleted repository's blobs (their bytes stay for other repositories).
+func (b *blobStore) dropRepo(repo string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.members, repo)
+}
+
+// sizeIn returns the blob's size if repo holds it.
+func (b *blobStore) sizeIn(repo, digest string) (int64, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if _, ok := b.members[repo][digest]; !ok {
+		return 0, false
+	}
+	return int64(len(b.m[digest])), true
+}
 
 var (
 	_ registry.BlobHandler       = (*blobStore)(nil)
@@ -27,13 +70,6 @@ var (
 	_ registry.BlobPutHandler    = (*blobStore)(nil)
 	_ registry.BlobDeleteHandler = (*blobStore)(nil)
 )
-
-func (b *blobStore) has(digest string) bool {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	_, ok := b.m[digest]
-	return ok
-}
 
 func (b *blobStore) put(digest string, data []byte) {
 	b.mu.Lock()

@@ -240,6 +240,7 @@ func (s *Server) opDeleteRepository(body []byte) (any, *apiError) {
 			"The repository with name '%s' in registry with id '%s' cannot be deleted because it still contains images", r.name, s.account)
 	}
 	delete(s.repos, r.name)
+	s.blobs.dropRepo(r.name)
 	return map[string]any{"repository": s.repositoryOut(r)}, nil
 }
 
@@ -659,14 +660,12 @@ func (s *Server) opBatchCheckLayerAvailability(body []byte) (any, *apiError) {
 	}
 	layers, failures := []layer{}, []failure{}
 	for _, d := range in.LayerDigests {
-		s.blobs.mu.RLock()
-		data, ok := s.blobs.m[d]
-		s.blobs.mu.RUnlock()
+		size, ok := s.blobs.sizeIn(in.RepositoryName, d)
 		if !ok {
 			failures = append(failures, failure{d, "MissingLayerDigest", "The layer does not exist in the repository"})
 			continue
 		}
-		layers = append(layers, layer{d, "AVAILABLE", int64(len(data))})
+		layers = append(layers, layer{d, "AVAILABLE", size})
 	}
 	return map[string]any{"layers": layers, "failures": failures}, nil
 }

@@ -96,7 +96,15 @@ func (s *Server) serveV2(w http.ResponseWriter, req *http.Request, rt route) {
 		writeOCIError(w, newOCIError(http.StatusMethodNotAllowed, "UNSUPPORTED", "ECR does not delete layers through the registry API"))
 	case OpBlobMount:
 		s.serveMount(w, req, rt)
-	case OpBlobHead, OpBlobGet, OpBlobUpload, OpBlobPatch, OpBlobPut, OpUploadStatus:
+	case OpBlobHead, OpBlobGet:
+		if !validDigest(rt.ref) || !s.blobs.inRepo(rt.name, rt.ref) {
+			writeOCIError(w, newOCIError(http.StatusNotFound, "BLOB_UNKNOWN", "blob %s is not in repository %s", rt.ref, rt.name))
+			return
+		}
+		s.blobAPI.ServeHTTP(w, req)
+	case OpBlobUpload, OpBlobPut:
+		s.serveUpload(w, req, rt)
+	case OpBlobPatch, OpUploadStatus:
 		s.blobAPI.ServeHTTP(w, req)
 	case OpManifestGet, OpManifestHead:
 		s.serveManifestGet(w, req, rt)
@@ -386,12 +394,32 @@ func (s *Server) serveMount(w http.ResponseWriter, req *http.Request, rt route) 
 	s.mu.RLock()
 	_, fromOK := s.repos[from]
 	s.mu.RUnlock()
-	if validDigest(digest) && (fromOK || from == "") && s.blobs.has(digest) {
+	if validDigest(digest) && fromOK && s.blobs.inRepo(from, digest) {
+		s.blobs.link(rt.name, digest)
 		w.Header().Set("Location", "/v2/"+rt.name+"/blobs/"+digest)
 		w.Header().Set("Docker-Content-Digest", digest)
 		w.WriteHeader(http.StatusCreated)
 		return
 	}
 	// go-containerregistry's registry ignores mount and opens an upload session.
-	s.blobAPI.ServeHTTP(w, req)
+	s.serveUpload(w, req, rt)
+}
+
+// serveUpload hands an upload to go-containerregistry's registry and, when it
+// completes a blob (201 with Docker-Content-Digest), records it in the
+// repository before the client can see the answer.
+func (s *Server) serveUpload(w http.ResponseWriter, req *http.Request, rt route) {
+	s.blobAPI.ServeHTTP(&linkOnCreated{ResponseWriter: w, link: func(d string) { s.blobs.link(rt.name, d) }}, req)
+}
+
+type linkOnCreated struct {
+	http.ResponseWriter
+	link func(digest string)
+}
+
+func (l *linkOnCreated) WriteHeader(code int) {
+	if d := l.Header().Get("Docker-Content-Digest"); code == http.StatusCreated && validDigest(d) {
+		l.link(d)
+	}
+	l.ResponseWriter.WriteHeader(code)
 }

@@ -45,6 +45,7 @@ func (s *Server) Seed(repo string, images ...SeedImage) ([]string, error) {
 			return nil, fmt.Errorf("seed %s: %w", repo, err)
 		}
 	}
+	s.blobs.link(repo, configDigest)
 	digests := make([]string, 0, len(images))
 	for i, si := range images {
 		body := si.Manifest

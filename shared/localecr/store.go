@@ -230,7 +230,7 @@ func (s *Server) putManifest(in putManifestInput) (*image, *apiError) {
 			if len(d.URLs) > 0 { // foreign layers live elsewhere
 				continue
 			}
-			if !s.blobs.has(d.Digest) {
+			if !s.blobs.inRepo(in.repo, d.Digest) {
 				missing = append(missing, d.Digest)
 			}
 		}
