@@ -37,6 +37,18 @@ type Config struct {
 	Alerts       Alerts    `json:"alerts"`
 	Approvals    Approvals `json:"approvals"`
 	Retention    Retention `json:"retention"`
+	// Allowlist exempts known findings from every gate until they expire.
+	Allowlist []AllowedFinding `json:"allowlist"`
+}
+
+// AllowedFinding exempts one vulnerability id (CVE-…) from the gates, with a reason, until a date.
+type AllowedFinding struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+	// Expires is a date (2027-01-31); the exemption ends at the start of that day, UTC.
+	Expires string `json:"expires"`
+	// Repositories limits the exemption to a glob; empty means all.
+	Repositories string `json:"repositories"`
 }
 
 // Pipeline is the account where regflow's functions, table and bus live.

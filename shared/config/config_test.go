@@ -81,6 +81,8 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		{"bad mode", func(s string) string { return s + "tagPolicy: {mode: warn}\n" }, "tagPolicy.mode", "enforce, report"},
 		{"too many approvers", func(s string) string { return s + "    approvers: {users: [U1], required: 2}\n" }, "environments.prod.approvers.required", "only 1 users"},
 		{"bad region", func(s string) string { return "region: mars\n" + s }, "region", "not an AWS region"},
+		{"allowlist without expiry", func(s string) string { return s + "allowlist: [{id: CVE-2024-1, reason: vendor fix pending}]\n" }, "allowlist[0].expires", "must be a date"},
+		{"allowlist without reason", func(s string) string { return s + "allowlist: [{id: CVE-2024-1, expires: 2027-01-31}]\n" }, "allowlist[0].reason", "is required"},
 		{"bad override glob", func(s string) string { return s + "tagPolicy: {overrides: [{repositories: \"[\"}]}\n" }, "tagPolicy.overrides[0].repositories", "glob"},
 	}
 	for _, tt := range tests {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 var (
@@ -162,6 +163,22 @@ func (c *Config) Validate() error {
 	for i, o := range r.Overrides {
 		if _, err := path.Match(o.Repositories, ""); err != nil || o.Repositories == "" {
 			bad(fmt.Sprintf("retention.overrides[%d].repositories", i), "%q must be a glob such as scratch-*", o.Repositories)
+		}
+	}
+
+	for i, a := range c.Allowlist {
+		f := fmt.Sprintf("allowlist[%d]", i)
+		if strings.TrimSpace(a.ID) == "" {
+			bad(f+".id", "is required (a vulnerability id such as CVE-2024-1234)")
+		}
+		if strings.TrimSpace(a.Reason) == "" {
+			bad(f+".reason", "is required: say why %s is accepted", a.ID)
+		}
+		if _, err := time.Parse(time.DateOnly, a.Expires); err != nil {
+			bad(f+".expires", "%q must be a date such as 2027-01-31: exemptions must end", a.Expires)
+		}
+		if _, err := path.Match(a.Repositories, ""); err != nil {
+			bad(f+".repositories", "%q must be a glob", a.Repositories)
 		}
 	}
 

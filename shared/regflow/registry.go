@@ -57,3 +57,22 @@ func (m TagMutability) Equal(o TagMutability) bool {
 	slices.Sort(b)
 	return m.Mode == o.Mode && slices.Equal(a, b)
 }
+
+// Finding is one vulnerability a scan reported.
+type Finding struct {
+	ID       string `json:"id"`
+	Severity string `json:"severity"`
+	Package  string `json:"package,omitempty"`
+	URI      string `json:"uri,omitempty"`
+}
+
+// Scan is a completed scan of a digest, as recorded on the image.
+type Scan struct {
+	Env        string         `json:"env" dynamodbav:"env"`
+	Repository string         `json:"repository" dynamodbav:"repository"`
+	Digest     string         `json:"digest" dynamodbav:"digest"`
+	Enhanced   bool           `json:"enhanced" dynamodbav:"enhanced"`
+	Status     string         `json:"status" dynamodbav:"status"`
+	Counts     map[string]int `json:"counts" dynamodbav:"counts"`
+	At         time.Time      `json:"at" dynamodbav:"at"`
+}

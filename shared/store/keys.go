@@ -44,3 +44,6 @@ const ReleasesGSI1PK = "RELEASES"
 
 // VerificationSK is the sort key of a verification result under its image.
 func VerificationSK(env string) string { return "VERIFY#" + env }
+
+// ScanSK is the sort key of a scan result under its image.
+func ScanSK(env string) string { return "SCAN#" + env }

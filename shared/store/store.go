@@ -52,4 +52,9 @@ type Store interface {
 	PutVerification(ctx context.Context, v regflow.Verification) error
 	// GetVerification returns the result for a digest in an environment, or ErrNotFound.
 	GetVerification(ctx context.Context, env, repo, digest string) (regflow.Verification, error)
+
+	// PutScan records (or replaces) a digest's scan result in an environment.
+	PutScan(ctx context.Context, s regflow.Scan) error
+	// GetScan returns the recorded scan, or ErrNotFound.
+	GetScan(ctx context.Context, env, repo, digest string) (regflow.Scan, error)
 }

@@ -207,3 +207,29 @@ func (s *Store) queryGSI1(ctx context.Context, pk string, out any) error {
 	}
 	return attributevalue.UnmarshalListOfMaps(all, out)
 }
+
+type scanItem struct {
+	keyed
+	regflow.Scan
+}
+
+// PutScan records a scan result on the image.
+func (s *Store) PutScan(ctx context.Context, sc regflow.Scan) error {
+	av, err := attributevalue.MarshalMap(scanItem{keyed{store.ImagePK(sc.Repository, sc.Digest), store.ScanSK(sc.Env)}, sc})
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: av}); err != nil {
+		return fmt.Errorf("record scan of %s@%s in %s: %w", sc.Repository, sc.Digest, sc.Env, err)
+	}
+	return nil
+}
+
+// GetScan reads a scan result.
+func (s *Store) GetScan(ctx context.Context, env, repo, digest string) (regflow.Scan, error) {
+	var it scanItem
+	if err := s.get(ctx, store.ImagePK(repo, digest), store.ScanSK(env), &it); err != nil {
+		return regflow.Scan{}, fmt.Errorf("scan of %s@%s in %s: %w", repo, digest, env, err)
+	}
+	return it.Scan, nil
+}

@@ -146,3 +146,19 @@ func scan[T any](db *bolt.DB, prefix string, each func(T)) error {
 		return nil
 	})
 }
+
+// PutScan records a scan result on the image.
+func (s *Store) PutScan(_ context.Context, sc regflow.Scan) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return put(tx, store.ImagePK(sc.Repository, sc.Digest), store.ScanSK(sc.Env), sc)
+	})
+}
+
+// GetScan reads a scan result.
+func (s *Store) GetScan(_ context.Context, env, repo, digest string) (regflow.Scan, error) {
+	var sc regflow.Scan
+	if err := s.view(store.ImagePK(repo, digest), store.ScanSK(env), &sc); err != nil {
+		return sc, fmt.Errorf("scan of %s@%s in %s: %w", repo, digest, env, err)
+	}
+	return sc, nil
+}

@@ -178,6 +178,28 @@ func RunWorkflow(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("RequestConcurrentApprovals", func(t *testing.T) { testRequestConcurrent(t, newStore(t)) })
 	t.Run("Releases", func(t *testing.T) { testReleases(t, newStore(t)) })
 	t.Run("Verification", func(t *testing.T) { testVerification(t, newStore(t)) })
+	t.Run("Scan", func(t *testing.T) { testScan(t, newStore(t)) })
+}
+
+func testScan(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	sc := regflow.Scan{Env: "dev", Repository: "app", Digest: digest, Status: "COMPLETE", Counts: map[string]int{"HIGH": 3}, At: t0}
+	if _, err := s.GetScan(ctx, "dev", "app", digest); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("none yet: %v", err)
+	}
+	if err := s.PutScan(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetScan(ctx, "dev", "app", digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sc, got); diff != "" {
+		t.Fatalf("scan round trip:\n%s", diff)
+	}
+	if _, err := s.GetImage(ctx, "app", digest); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a scan record is not an image record: %v", err)
+	}
 }
 
 func request(env string) regflow.ApprovalRequest {
