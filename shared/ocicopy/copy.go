@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // ErrTagConflict means the target already has the tag on a different digest. Nothing was overwritten.
@@ -187,10 +188,15 @@ type copier struct {
 	subjectPut sync.Mutex // referrer PUTs may rewrite the target's fallback tag: one at a time
 
 	manifests, blobs sync.Map // digest → *once
-	pushed           sync.Map // digest → true for manifests this run wrote
-
-	treeMu sync.Mutex
-	tree   []v1.Hash // manifest digests of the image, for referrer discovery
+	// tasks runs the image walk and referrer discovery together; discovery of a manifest's
+	// referrers starts as soon as the manifest is read, while its blobs are still moving.
+	tasks    *errgroup.Group
+	tasksCtx context.Context // cancelled when a task fails; inner errgroups' contexts end earlier
+	// seenRefs and seenTags dedupe referrers found more than once (API and cosign tag).
+	refMu    sync.Mutex
+	seenRefs map[v1.Hash]bool
+	seenTags map[string]bool
+	pushed   sync.Map // digest → true for manifests this run wrote
 
 	manifestsPushed, manifestsSkipped      atomic.Int64
 	blobsCopied, blobsMounted, blobsSkiped atomic.Int64
@@ -204,15 +210,31 @@ type copier struct {
 
 type once struct {
 	sync.Once
-	err error
+	err  error
+	done chan struct{}
 }
 
 // do runs f once per key and gives every caller its result.
 func do(m *sync.Map, key string, f func() error) error {
-	v, _ := m.LoadOrStore(key, &once{})
+	v, _ := m.LoadOrStore(key, &once{done: make(chan struct{})})
 	t := v.(*once)
-	t.Do(func() { t.err = f() })
+	t.Do(func() {
+		t.err = f()
+		close(t.done)
+	})
 	return t.err
+}
+
+// wait blocks until do(m, key, …) has finished, for a key some caller has started or will start.
+func wait(ctx context.Context, m *sync.Map, key string) error {
+	v, _ := m.LoadOrStore(key, &once{done: make(chan struct{})})
+	t := v.(*once)
+	select {
+	case <-t.done:
+		return t.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (c *copier) auth(ctx context.Context, repo name.Repository) (authn.Authenticator, error) {
@@ -237,6 +259,8 @@ func newCopier(ctx context.Context, o *options, src, dst name.Repository) (*copi
 		log:       logger{o.logger},
 		mountable: src.RegistryStr() == dst.RegistryStr() && src.String() != dst.String(),
 		blobSem:   make(chan struct{}, o.jobs),
+		seenRefs:  map[v1.Hash]bool{},
+		seenTags:  map[string]bool{},
 	}
 	base := o.transport
 	if base == nil {
@@ -343,15 +367,13 @@ func (c *copier) run(ctx context.Context, srcRef name.Reference, wantDigest stri
 		}
 	}
 
-	// Content first, bottom-up, by digest: blobs, child manifests, the image manifest.
-	if err := c.copyManifest(ctx, root.Descriptor, root.Manifest); err != nil {
+	// Content first, bottom-up, by digest: blobs, child manifests, the image manifest; and the
+	// signatures, attestations and SBOMs, so that they are there when the tag appears.
+	g, gctx := errgroup.WithContext(ctx)
+	c.tasks, c.tasksCtx = g, gctx
+	g.Go(func() error { return c.copyManifest(gctx, root.Descriptor, root.Manifest, 0) })
+	if err := g.Wait(); err != nil {
 		return c.result(root), err
-	}
-	// Then signatures, attestations and SBOMs, so they are there when the tag appears.
-	if c.o.referrers {
-		if err := c.copyReferrers(ctx); err != nil {
-			return c.result(root), err
-		}
 	}
 	if c.o.tag != "" {
 		if err := c.putTag(ctx, tagRef, root.Descriptor, root.Manifest, true); err != nil {

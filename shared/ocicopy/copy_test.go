@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -137,12 +138,28 @@ func TestCopyTagConflictWritesNothing(t *testing.T) {
 	}
 }
 
+// statusWriter remembers the status code a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
 // A copy that dies halfway leaves no tag, and the next run finishes the job without resending what arrived.
 func TestCopyCompletesAfterPartialFailure(t *testing.T) {
 	src := ocitest.NewRegistry(t, nil)
 	f := pushFixture(t, src.Host, "dev/app", 3, pushOpts{platforms: 2, layers: 4, layerSize: 32 << 10})
-	var failing atomic.Bool
-	var uploads atomic.Int32
+	var (
+		failing   atomic.Bool
+		uploads   atomic.Int32
+		mu        sync.Mutex
+		committed = map[string]int{} // blob digest → run that committed it
+		run       = 1
+	)
 	failing.Store(true)
 	dst := ocitest.NewRegistry(t, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -155,28 +172,47 @@ func TestCopyCompletesAfterPartialFailure(t *testing.T) {
 				_, _ = w.Write([]byte(`{"errors":[{"code":"DENIED","message":"injected"}]}`))
 				return
 			}
-			h.ServeHTTP(w, r)
+			sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+			h.ServeHTTP(sw, r)
+			if d := r.URL.Query().Get("digest"); r.Method == http.MethodPut && d != "" && sw.code == http.StatusCreated {
+				mu.Lock()
+				if prev, ok := committed[d]; ok {
+					t.Errorf("blob %s committed in run %d and again in run %d", d, prev, run)
+				}
+				committed[d] = run
+				mu.Unlock()
+			}
 		})
 	})
 	ctx := context.Background()
 	_, err := ocicopy.Copy(ctx, f.ref(), dst.Host+"/prod/app", ocicopy.WithJobs(1))
-	if err == nil {
-		t.Fatal("Copy succeeded through a registry that denies writes")
+	if err == nil || !strings.Contains(err.Error(), "DENIED") {
+		t.Fatalf("Copy through a registry that denies writes: err = %v, want DENIED", err)
 	}
 	if got := tagDigest(t, dst.Host, "prod/app", f.tag); got != "" {
 		t.Fatalf("tag visible after a failed copy: %s", got)
+	}
+	mu.Lock()
+	first := len(committed)
+	run = 2
+	mu.Unlock()
+	if first == 0 {
+		t.Fatal("the first run committed no blob: the test does not test a partial copy")
 	}
 	failing.Store(false)
 	res, err := ocicopy.Copy(ctx, f.ref(), dst.Host+"/prod/app", ocicopy.WithJobs(1))
 	if err != nil {
 		t.Fatalf("second Copy: %v", err)
 	}
-	if res.BlobsSkipped != 3 || res.BlobsCopied != len(f.blobs)-3 || res.BytesMoved >= f.blobBytes {
-		t.Errorf("second run copied %d, skipped %d blobs, %d bytes; want the 3 from the first run skipped",
-			res.BlobsCopied, res.BlobsSkipped, res.BytesMoved)
+	if res.BlobsCopied+first != len(f.blobs) || res.BytesMoved >= f.blobBytes {
+		t.Errorf("second run copied %d blobs (%d bytes) after %d in the first; want %d in all",
+			res.BlobsCopied, res.BytesMoved, first, len(f.blobs))
 	}
 	if m := f.missing(t, dst.Host, "prod/app"); len(m) > 0 {
 		t.Errorf("target is missing %v", m)
+	}
+	if got := tagDigest(t, dst.Host, "prod/app", f.tag); got != f.digest.String() {
+		t.Errorf("tag = %q, want %s", got, f.digest)
 	}
 }
 

@@ -69,7 +69,9 @@ func pushFixture(t testing.TB, host, repo string, seed uint64, po pushOpts) *fix
 		t.Fatal(err)
 	}
 	if po.nested {
-		idx = ocitest.Nest(idx)
+		if idx, err = ocitest.Nest(idx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	f := &fixture{repo: r, tag: gitSHA, cosignTags: map[string]v1.Hash{}}
 	if err := remote.WriteIndex(r.Tag(f.tag), idx, remote.WithContext(ctx)); err != nil {

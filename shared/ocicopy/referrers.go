@@ -3,11 +3,9 @@ package ocicopy
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"golang.org/x/sync/errgroup"
 )
 
 // cosignSuffixes are the tag-schema attachments cosign writes as <alg>-<hex>.<suffix>.
@@ -24,71 +22,41 @@ type referrer struct {
 	tag  string // cosign tag, "" for an OCI 1.1 referrer
 }
 
-// copyReferrers copies the referrers of every manifest of the image, then referrers of those
-// referrers, up to the configured depth.
-func (c *copier) copyReferrers(ctx context.Context) error {
-	c.treeMu.Lock()
-	level := slices.Clone(c.tree)
-	c.treeMu.Unlock()
-	seen := map[v1.Hash]bool{}
-	for _, d := range level {
-		seen[d] = true
+// discoverReferrers finds the referrers of d (at depth) and copies each new one.
+func (c *copier) discoverReferrers(ctx context.Context, d v1.Hash, depth int) error {
+	found, err := c.referrersOf(ctx, d)
+	if err != nil {
+		return err
 	}
-	for depth := 1; depth <= c.o.referrerDepth && len(level) > 0; depth++ {
-		found := make([][]referrer, len(level))
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(c.o.jobs)
-		for i, d := range level {
-			g.Go(func() error {
-				var err error
-				found[i], err = c.referrersOf(gctx, d)
-				return err
-			})
+	for _, r := range found {
+		c.refMu.Lock()
+		newRef := !c.seenRefs[r.desc.Digest]
+		c.seenRefs[r.desc.Digest] = true
+		newTag := r.tag != "" && !c.seenTags[r.tag]
+		if newTag {
+			c.seenTags[r.tag] = true
 		}
-		if err := g.Wait(); err != nil {
-			return err
+		c.refMu.Unlock()
+		if newRef {
+			c.referrers.Add(1)
 		}
-
-		var next []v1.Hash
-		var todo []referrer
-		for _, rs := range found {
-			for _, r := range rs {
-				if r.tag != "" {
-					todo = append(todo, r) // tag it even when the manifest is also an OCI referrer
-				} else if seen[r.desc.Digest] {
-					continue
-				} else {
-					todo = append(todo, r)
-				}
-				if !seen[r.desc.Digest] {
-					seen[r.desc.Digest] = true
-					next = append(next, r.desc.Digest)
-					c.referrers.Add(1)
+		if !newRef && !newTag {
+			continue
+		}
+		c.tasks.Go(func() error {
+			if err := c.copyManifest(ctx, r.desc, r.raw, depth); err != nil {
+				return fmt.Errorf("referrer %s of %s: %w", r.desc.Digest, d, err)
+			}
+			if newRef {
+				if _, ok := c.pushed.Load(r.desc.Digest.String()); ok {
+					c.referrersCopied.Add(1)
 				}
 			}
-		}
-		g, gctx = errgroup.WithContext(ctx)
-		for _, r := range todo {
-			g.Go(func() error {
-				if err := c.copyManifest(gctx, r.desc, r.raw); err != nil {
-					return fmt.Errorf("referrer %s: %w", r.desc.Digest, err)
-				}
-				if r.tag == "" {
-					return nil
-				}
-				raw := r.raw
-				return c.putTag(gctx, c.dst.Tag(r.tag), r.desc, raw, false)
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return err
-		}
-		for _, d := range next {
-			if _, ok := c.pushed.Load(d.String()); ok {
-				c.referrersCopied.Add(1)
+			if r.tag == "" {
+				return nil
 			}
-		}
-		level = next
+			return c.putTag(ctx, c.dst.Tag(r.tag), r.desc, r.raw, false)
+		})
 	}
 	return nil
 }

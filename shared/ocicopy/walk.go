@@ -65,8 +65,9 @@ func parseManifest(raw []byte, headerType types.MediaType) (parsed, error) {
 
 // copyManifest makes sure the manifest desc (raw, if already fetched) and everything under it
 // is in the target, pushing children before parents so that a manifest in the target always
-// has its content there too.
-func (c *copier) copyManifest(ctx context.Context, desc v1.Descriptor, raw []byte) error {
+// has its content there too. depth is 0 for the image, n for a referrer n levels away; it
+// starts the discovery of the manifest's referrers.
+func (c *copier) copyManifest(ctx context.Context, desc v1.Descriptor, raw []byte, depth int) error {
 	return do(&c.manifests, desc.Digest.String(), func() error {
 		ref := c.src.Digest(desc.Digest.String())
 		mt := desc.MediaType
@@ -81,9 +82,9 @@ func (c *copier) copyManifest(ctx context.Context, desc v1.Descriptor, raw []byt
 		if err != nil {
 			return fmt.Errorf("source manifest %s: %w", ref, err)
 		}
-		c.treeMu.Lock()
-		c.tree = append(c.tree, desc.Digest)
-		c.treeMu.Unlock()
+		if c.o.referrers && depth < c.o.referrerDepth {
+			c.tasks.Go(func() error { return c.discoverReferrers(c.tasksCtx, desc.Digest, depth+1) })
+		}
 
 		target := c.dst.Digest(desc.Digest.String())
 		_, present, err := c.targetDigest(ctx, target)
@@ -94,7 +95,7 @@ func (c *copier) copyManifest(ctx context.Context, desc v1.Descriptor, raw []byt
 		g, gctx := errgroup.WithContext(ctx)
 		for _, child := range p.manifests {
 			// Children are walked even when this manifest is present, to find their referrers.
-			g.Go(func() error { return c.copyManifest(gctx, child, nil) })
+			g.Go(func() error { return c.copyManifest(gctx, child, nil, depth) })
 		}
 		if !present {
 			for _, b := range p.blobs {
@@ -110,6 +111,13 @@ func (c *copier) copyManifest(ctx context.Context, desc v1.Descriptor, raw []byt
 			return nil
 		}
 		if p.subject != nil {
+			// A referrer goes in after its subject (when we are copying the subject too):
+			// OCI 1.1 allows the other order, but not every registry likes it.
+			if _, ours := c.manifests.Load(p.subject.Digest.String()); ours {
+				if err := wait(ctx, &c.manifests, p.subject.Digest.String()); err != nil {
+					return err
+				}
+			}
 			c.subjectPut.Lock()
 			defer c.subjectPut.Unlock()
 		}

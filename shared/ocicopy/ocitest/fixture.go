@@ -5,6 +5,7 @@ package ocitest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -40,6 +41,17 @@ func RandomBytes(seed uint64, n int64) []byte {
 	return b
 }
 
+// gzipStored wraps b in a valid gzip stream without compressing it (random bytes would not
+// shrink anyway), so tools that check a +gzip layer find gzip and copy it as it is.
+func gzipStored(b []byte) []byte {
+	var buf bytes.Buffer
+	buf.Grow(len(b) + len(b)/1000 + 64)
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.NoCompression) // valid level: cannot fail
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
 // Platforms lists the platforms RandomIndex assigns, in order.
 var Platforms = []v1.Platform{
 	{OS: "linux", Architecture: "amd64"},
@@ -49,7 +61,8 @@ var Platforms = []v1.Platform{
 	{OS: "linux", Architecture: "s390x"},
 }
 
-// RandomImage builds an OCI image for platform p with layers random layers of layerSize bytes each.
+// RandomImage builds an OCI image for platform p with layers random layers of layerSize bytes
+// each, stored in gzip streams (a little larger than layerSize).
 func RandomImage(seed uint64, p v1.Platform, layers int, layerSize int64) (v1.Image, error) {
 	return randomImage(seed, p, layers, layerSize, false)
 }
@@ -63,7 +76,7 @@ func randomImage(seed uint64, p v1.Platform, layers int, layerSize int64, docker
 	img = mutate.ConfigMediaType(img, cmt)
 	adds := make([]mutate.Addendum, 0, layers)
 	for i := range layers {
-		l := static.NewLayer(RandomBytes(seed*1_000_003+uint64(i), layerSize), lmt)
+		l := static.NewLayer(gzipStored(RandomBytes(seed*1_000_003+uint64(i), layerSize)), lmt)
 		adds = append(adds, mutate.Addendum{Layer: l, History: v1.History{CreatedBy: fmt.Sprintf("layer %d of seed %d", i, seed)}})
 	}
 	img, err := mutate.Append(img, adds...)
@@ -108,13 +121,48 @@ func randomIndex(seed uint64, platforms, layersPerImage int, layerSize int64, do
 		}
 		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
 	}
-	return mutate.AppendManifests(idx, adds...), nil
+	return withoutArtifactTypes(mutate.AppendManifests(idx, adds...))
+}
+
+// plainIndex is an index whose descriptors carry no artifactType, like those docker buildx
+// writes (go-containerregistry's mutate adds it; skopeo then rewrites the index).
+type plainIndex struct {
+	base v1.ImageIndex
+	raw  []byte
+	im   *v1.IndexManifest
+}
+
+func withoutArtifactTypes(idx v1.ImageIndex) (v1.ImageIndex, error) {
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	im = im.DeepCopy()
+	for i := range im.Manifests {
+		im.Manifests[i].ArtifactType = ""
+	}
+	raw, err := json.Marshal(im)
+	if err != nil {
+		return nil, err
+	}
+	return &plainIndex{base: idx, raw: raw, im: im}, nil
+}
+
+func (p *plainIndex) MediaType() (types.MediaType, error)         { return p.base.MediaType() }
+func (p *plainIndex) Image(h v1.Hash) (v1.Image, error)           { return p.base.Image(h) }
+func (p *plainIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) { return p.base.ImageIndex(h) }
+func (p *plainIndex) RawManifest() ([]byte, error)                { return p.raw, nil }
+func (p *plainIndex) IndexManifest() (*v1.IndexManifest, error)   { return p.im.DeepCopy(), nil }
+func (p *plainIndex) Size() (int64, error)                        { return int64(len(p.raw)), nil }
+func (p *plainIndex) Digest() (v1.Hash, error) {
+	h, _, err := v1.SHA256(bytes.NewReader(p.raw))
+	return h, err
 }
 
 // Nest wraps idx in an OCI index, as some build tools do.
-func Nest(idx v1.ImageIndex) v1.ImageIndex {
-	return mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
-		mutate.IndexAddendum{Add: idx, Descriptor: v1.Descriptor{Annotations: map[string]string{"org.example.nested": "true"}}})
+func Nest(idx v1.ImageIndex) (v1.ImageIndex, error) {
+	return withoutArtifactTypes(mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		mutate.IndexAddendum{Add: idx, Descriptor: v1.Descriptor{Annotations: map[string]string{"org.example.nested": "true"}}}))
 }
 
 // Raw is a manifest as bytes with its media type, pushable with remote.Put.
