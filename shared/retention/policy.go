@@ -27,8 +27,8 @@ type Policy struct {
 	// An image ECR never recorded a pull for counts as never pulled.
 	UnpulledFor config.Duration `json:"unpulledFor,omitempty"`
 	// KeepNewest keeps the newest N tagged images of the repository whatever their age
-	// (ranked by push time among tagged images that are not referrers and, when
-	// IncludeTags is set, carry a matching tag).
+	// (ranked by push time, ties by digest, among tagged images that are not referrers
+	// and, when IncludeTags is set, carry a matching tag; protected images count too).
 	KeepNewest int `json:"keepNewest"`
 	// KeepReleases is how many releases per environment are protected, counting the
 	// current one: 3 keeps the current release and the two before it.
