@@ -167,3 +167,46 @@ func translate(err error, repo, what string) error {
 	}
 	return fmt.Errorf("ECR call for repository %s: %w", repo, err)
 }
+
+// ScanFindings pages through DescribeImageScanFindings and returns basic and enhanced findings alike.
+func (c *Client) ScanFindings(ctx context.Context, repo, digest string) ([]regflow.Finding, error) {
+	p := ecrsdk.NewDescribeImageScanFindingsPaginator(c.api, &ecrsdk.DescribeImageScanFindingsInput{
+		RegistryId:     c.registryID,
+		RepositoryName: aws.String(repo),
+		ImageId:        &types.ImageIdentifier{ImageDigest: aws.String(digest)},
+		MaxResults:     aws.Int32(1000),
+	})
+	var out []regflow.Finding
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, translate(err, repo, digest)
+		}
+		if page.ImageScanFindings == nil {
+			continue
+		}
+		for _, f := range page.ImageScanFindings.Findings {
+			fd := regflow.Finding{ID: aws.ToString(f.Name), Severity: string(f.Severity), URI: aws.ToString(f.Uri)}
+			for _, a := range f.Attributes {
+				if aws.ToString(a.Key) == "package_name" {
+					fd.Package = aws.ToString(a.Value)
+				}
+			}
+			out = append(out, fd)
+		}
+		for _, f := range page.ImageScanFindings.EnhancedFindings {
+			fd := regflow.Finding{ID: aws.ToString(f.Title), Severity: aws.ToString(f.Severity)}
+			if d := f.PackageVulnerabilityDetails; d != nil {
+				if d.VulnerabilityId != nil {
+					fd.ID = aws.ToString(d.VulnerabilityId)
+				}
+				fd.URI = aws.ToString(d.SourceUrl)
+				if len(d.VulnerablePackages) > 0 {
+					fd.Package = aws.ToString(d.VulnerablePackages[0].Name)
+				}
+			}
+			out = append(out, fd)
+		}
+	}
+	return out, nil
+}

@@ -25,7 +25,10 @@ import (
 	"github.com/regflow/regflow/shared/ecrevent"
 	"github.com/regflow/regflow/shared/localecr"
 	"github.com/regflow/regflow/shared/notify"
+	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/scangate"
 	"github.com/regflow/regflow/shared/slacklocal"
+	"github.com/regflow/regflow/shared/slackmsg"
 	"github.com/regflow/regflow/shared/store/embedded"
 	"github.com/regflow/regflow/shared/tagguard"
 	"github.com/regflow/regflow/shared/tagpolicy"
@@ -54,6 +57,8 @@ type Stack struct {
 	Bus    *bus.Local
 	Log    *slog.Logger
 	ECR    map[string]*localecr.Server // by environment name
+	// Gate is the scan gate, also used for verification reports.
+	Gate   *scangate.Gate
 	dir    string
 	cancel context.CancelFunc
 }
@@ -159,7 +164,7 @@ func (s *Stack) registryForAccount(account string) (*ecr.Client, error) {
 }
 
 // AlertNotifier posts alerts to the Slack stand-in's alert channel, or logs them.
-func (s *Stack) AlertNotifier() tagguard.Notifier {
+func (s *Stack) AlertNotifier() notifier {
 	if s.Config.Alerts.SlackChannel == "" {
 		return notify.Log{Logger: s.Log}
 	}
@@ -180,6 +185,19 @@ func (s *Stack) wire() error {
 		Registries: func(account string) (tagguard.Registry, error) { return s.registryForAccount(account) },
 		Store:      s.Store, Notifier: s.AlertNotifier(), Policy: policy, Now: s.Clock.Now, Log: s.Log,
 	}
+	s.Gate = &scangate.Gate{
+		Config:     s.Config,
+		Registries: func(account string) (scangate.Registry, error) { return s.registryForAccount(account) },
+		Store:      s.Store, Messenger: slackmsg.Poster{Client: s.SlackClient()}, Notifier: s.AlertNotifier(),
+		Now: s.Clock.Now, Log: s.Log,
+	}
+	s.Bus.Subscribe(bus.Rule{
+		Name: "scangate", DetailTypes: []string{ecrevent.TypeImageScan, ecrevent.TypeInspectorScan},
+		Sources: []string{ecrevent.SourceECR, ecrevent.SourceInspector},
+	}, func(ctx context.Context, event []byte) error {
+		_, err := s.Gate.Invoke(ctx, event)
+		return err
+	})
 	s.Bus.Subscribe(bus.Rule{
 		Name: "tagguard", Sources: []string{ecrevent.SourceECR}, DetailTypes: []string{ecrevent.TypeImageAction},
 		Match: func(event []byte) bool {
@@ -241,4 +259,8 @@ func (s *Stack) Close() {
 		s.Store.Close()
 	}
 	_ = os.Remove(filepath.Join(s.dir, "local.json"))
+}
+
+type notifier interface {
+	Notify(ctx context.Context, a regflow.Alert) error
 }

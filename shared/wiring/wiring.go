@@ -26,6 +26,7 @@ import (
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/notify"
 	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/slackmsg"
 	"github.com/regflow/regflow/shared/store/dynamo"
 )
 
@@ -167,4 +168,25 @@ func (l lazySlack) Notify(ctx context.Context, a regflow.Alert) error {
 		return err
 	}
 	return notify.NewSlack(c, l.channel).Notify(ctx, a)
+}
+
+// ApprovalMessenger posts approval messages with the bot token, fetched on first use.
+func (d *Deps) ApprovalMessenger() lazyPoster { return lazyPoster{d: d} }
+
+type lazyPoster struct{ d *Deps }
+
+func (l lazyPoster) Post(ctx context.Context, channel string, r regflow.ApprovalRequest, c slackmsg.Context) (string, string, error) {
+	client, err := l.d.SlackClient(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	return slackmsg.Poster{Client: client}.Post(ctx, channel, r, c)
+}
+
+func (l lazyPoster) Update(ctx context.Context, r regflow.ApprovalRequest, c slackmsg.Context) error {
+	client, err := l.d.SlackClient(ctx)
+	if err != nil {
+		return err
+	}
+	return slackmsg.Poster{Client: client}.Update(ctx, r, c)
 }

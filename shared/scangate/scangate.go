@@ -1,0 +1,403 @@
+// Package scangate is the use case run on scan results: it records the counts,
+// applies the gate of the next environment on the promotion path, and opens an
+// approval request (with a Slack message) or blocks the digest with an alert.
+// It also takes deployment verification results, which can open a request that
+// was waiting for them.
+package scangate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/ecrevent"
+	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/slackmsg"
+	"github.com/regflow/regflow/shared/store"
+)
+
+// Registry is what the gate reads from ECR.
+type Registry interface {
+	ScanFindings(ctx context.Context, repo, digest string) ([]regflow.Finding, error)
+	DescribeImage(ctx context.Context, repo, digest string) (regflow.RegistryImage, error)
+}
+
+// Store is what the gate persists.
+type Store interface {
+	PutScan(ctx context.Context, s regflow.Scan) error
+	GetImage(ctx context.Context, repo, digest string) (regflow.Image, error)
+	CreateRequest(ctx context.Context, r regflow.ApprovalRequest) (bool, error)
+	GetRequest(ctx context.Context, id string) (regflow.ApprovalRequest, error)
+	UpdateRequest(ctx context.Context, next regflow.ApprovalRequest) error
+	PutVerification(ctx context.Context, v regflow.Verification) error
+	GetVerification(ctx context.Context, env, repo, digest string) (regflow.Verification, error)
+	AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, error)
+	Claim(ctx context.Context, key string, now, until time.Time) (bool, error)
+	Release(ctx context.Context, key string) error
+}
+
+// Messenger posts approval messages.
+type Messenger interface {
+	Post(ctx context.Context, channel string, r regflow.ApprovalRequest, c slackmsg.Context) (string, string, error)
+}
+
+// Notifier sends alerts.
+type Notifier interface {
+	Notify(ctx context.Context, a regflow.Alert) error
+}
+
+// Gate handles scan results and verification reports.
+type Gate struct {
+	Config     *config.Config
+	Registries func(account string) (Registry, error)
+	Store      Store
+	Messenger  Messenger
+	Notifier   Notifier
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// Actor signs the gate's audit entries.
+const Actor = "regflow/scangate"
+
+const onceTTL = 7 * 24 * time.Hour
+
+// Result says what the gate did.
+type Result struct {
+	Ignored   bool   `json:"ignored,omitempty"`
+	Env       string `json:"env,omitempty"`
+	Next      string `json:"next,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
+	Status    string `json:"status,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// DetailTypeVerification is the regflow bus event a deployment pipeline sends with its result.
+const DetailTypeVerification = "Verification Result"
+
+// VerificationDetail is the detail of a "Verification Result" event.
+type VerificationDetail struct {
+	Env        string `json:"env"`
+	Repository string `json:"repository"`
+	Digest     string `json:"digest"`
+	Passed     *bool  `json:"passed"`
+	URL        string `json:"url,omitempty"`
+	ReportedBy string `json:"reportedBy"`
+}
+
+// Invoke decodes a scan event or a "Verification Result" event and handles it.
+func (g *Gate) Invoke(ctx context.Context, raw json.RawMessage) (Result, error) {
+	env, err := ecrevent.DecodeEnvelope(raw)
+	if err == nil && env.DetailType == DetailTypeVerification {
+		return g.invokeVerification(ctx, env)
+	}
+	ev, err := ecrevent.DecodeImageScan(raw)
+	if err != nil {
+		g.Log.Error("refusing event", "error", err)
+		return Result{}, err
+	}
+	return g.Handle(ctx, ev)
+}
+
+func (g *Gate) invokeVerification(ctx context.Context, env *ecrevent.Envelope) (Result, error) {
+	var d VerificationDetail
+	if err := json.Unmarshal(env.Detail, &d); err != nil {
+		return Result{}, fmt.Errorf("%w: %s detail: %w", ecrevent.ErrMalformed, DetailTypeVerification, err)
+	}
+	if d.Env == "" || d.Repository == "" || d.Passed == nil || d.ReportedBy == "" || !strings.HasPrefix(d.Digest, "sha256:") {
+		return Result{}, fmt.Errorf("%w: %s needs env, repository, digest (sha256:…), passed and reportedBy", ecrevent.ErrMalformed, DetailTypeVerification)
+	}
+	// The bus policy decides which accounts may send this; the account is recorded with the reporter.
+	return g.Verify(ctx, regflow.Verification{
+		Env: d.Env, Repository: d.Repository, Digest: d.Digest, Passed: *d.Passed, URL: d.URL,
+		By: d.ReportedBy + " (account " + env.Account + ")", At: env.Time.Time,
+	})
+}
+
+// Handle processes one scan result.
+func (g *Gate) Handle(ctx context.Context, ev *ecrevent.ImageScan) (Result, error) {
+	log := g.Log.With("event", ev.ID, "repository", ev.Repository, "digest", ev.Digest)
+	if !strings.HasSuffix(ev.Status, "COMPLETE") {
+		log.Info("scan not complete; nothing to gate", "status", ev.Status)
+		return Result{Ignored: true}, nil
+	}
+	env, ok := g.Config.EnvForAccount(ev.Account)
+	if !ok {
+		return Result{}, fmt.Errorf("scan event from account %s, which is no configured environment's", ev.Account)
+	}
+	res := Result{Env: env}
+	if err := g.Store.PutScan(ctx, regflow.Scan{Env: env, Repository: ev.Repository, Digest: ev.Digest, Enhanced: ev.Enhanced, Status: ev.Status, Counts: ev.Counts, At: ev.Time.Time}); err != nil {
+		return res, err
+	}
+	next, ok := g.Config.Next(env)
+	if !ok {
+		log.Info("scan recorded; last environment on the path", "env", env)
+		return res, nil
+	}
+	res.Next = next
+	reg, err := g.Registries(ev.Account)
+	if err != nil {
+		return res, err
+	}
+	tag, commit, err := g.identify(ctx, reg, ev)
+	if err != nil {
+		return res, err
+	}
+	var findings []regflow.Finding
+	gate := g.Config.Environments[next].Gate
+	if NeedsFindings(ev.Counts, gate) {
+		if findings, err = reg.ScanFindings(ctx, ev.Repository, ev.Digest); err != nil {
+			return res, fmt.Errorf("read findings of %s@%s: %w", ev.Repository, ev.Digest, err)
+		}
+	}
+	verdict := Evaluate(next, ev.Counts, findings, gate, g.Config.Allowlist, ev.Repository, g.Now())
+	want := regflow.ApprovalRequest{
+		ID: regflow.RequestID(next, ev.Repository, ev.Digest), Env: next, Repository: ev.Repository, Digest: ev.Digest,
+		Tag: tag, Commit: commit, Required: g.Config.Environments[next].Approvers.Required, Findings: ev.Counts,
+		CreatedAt: g.Now(), ExpiresAt: g.Now().Add(g.Config.Approvals.Expiry.D()),
+	}
+	if !verdict.Pass {
+		want.Status, want.Reason = regflow.StatusBlocked, verdict.Reason
+		r, err := g.apply(ctx, want, "scan/"+ev.ID, ev.Time.Time, verdict.Blocking)
+		return fill(res, r), err
+	}
+	want.Status, want.Reason = regflow.StatusPending, verdict.Reason
+	if g.Config.Environments[next].RequireVerification {
+		v, err := g.Store.GetVerification(ctx, env, ev.Repository, ev.Digest)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			want.Status, want.Reason = regflow.StatusWaiting, fmt.Sprintf("gate passed; waiting for the %s deployment to report verification", env)
+		case err != nil:
+			return res, err
+		case !v.Passed:
+			want.Status, want.Reason = regflow.StatusBlocked, fmt.Sprintf("verification failed in %s (reported by %s)", env, v.By)
+		default:
+			want.RequestedBy = v.By
+		}
+	}
+	r, err := g.apply(ctx, want, "scan/"+ev.ID, ev.Time.Time, nil)
+	return fill(res, r), err
+}
+
+func fill(res Result, r regflow.ApprovalRequest) Result {
+	res.RequestID, res.Status, res.Reason = r.ID, r.Status, r.Reason
+	return res
+}
+
+// identify finds the digest's SHA tag and commit: from the record tagguard wrote, else the registry.
+func (g *Gate) identify(ctx context.Context, reg Registry, ev *ecrevent.ImageScan) (string, string, error) {
+	if img, err := g.Store.GetImage(ctx, ev.Repository, ev.Digest); err == nil && len(img.Tags) > 0 {
+		return pick(img.Tags, img.Commit), img.Commit, nil
+	}
+	tags := ev.Tags
+	if len(tags) == 0 {
+		info, err := reg.DescribeImage(ctx, ev.Repository, ev.Digest)
+		if err != nil && !errors.Is(err, regflow.ErrImageNotFound) {
+			return "", "", fmt.Errorf("describe %s@%s: %w", ev.Repository, ev.Digest, err)
+		}
+		tags = info.Tags
+	}
+	return pick(tags, ""), "", nil
+}
+
+func pick(tags []string, commit string) string {
+	if commit != "" {
+		return commit
+	}
+	if len(tags) > 0 {
+		return tags[0]
+	}
+	return ""
+}
+
+// Verify records a deployment's verification result and opens, or blocks, the next environment's request.
+func (g *Gate) Verify(ctx context.Context, v regflow.Verification) (Result, error) {
+	if _, ok := g.Config.Environments[v.Env]; !ok {
+		return Result{}, fmt.Errorf("environment %q is not configured", v.Env)
+	}
+	if v.By == "" {
+		return Result{}, errors.New("a verification needs the identity of who reports it")
+	}
+	if err := g.Store.PutVerification(ctx, v); err != nil {
+		return Result{}, err
+	}
+	outcome := "passed"
+	if !v.Passed {
+		outcome = "failed"
+	}
+	if _, err := g.Store.AppendAudit(ctx, regflow.AuditEntry{
+		Subject: v.Repository + "@" + v.Digest, ID: "verify/" + v.Env + "/" + outcome, Time: v.At, Action: "verification." + outcome,
+		Actor: v.By, Reason: "deployment verification in " + v.Env, Details: map[string]string{"url": v.URL},
+	}); err != nil {
+		return Result{}, err
+	}
+	res := Result{Env: v.Env}
+	next, ok := g.Config.Next(v.Env)
+	if !ok {
+		return res, nil
+	}
+	res.Next = next
+	cur, err := g.Store.GetRequest(ctx, regflow.RequestID(next, v.Repository, v.Digest))
+	if errors.Is(err, store.ErrNotFound) {
+		// The scan of this digest in v.Env has not arrived; the gate will find this verification then.
+		res.Reason = "recorded; the " + next + " request opens when the scan result arrives"
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	want := cur
+	switch {
+	case !v.Passed:
+		want.Status, want.Reason = regflow.StatusBlocked, fmt.Sprintf("verification failed in %s (reported by %s)", v.Env, v.By)
+	case cur.Status == regflow.StatusWaiting:
+		want.Status, want.Reason, want.RequestedBy = regflow.StatusPending, fmt.Sprintf("verified in %s by %s", v.Env, v.By), v.By
+	default:
+		return fill(res, cur), nil
+	}
+	r, err := g.apply(ctx, want, "verify/"+v.Env+"/"+outcome, v.At, nil)
+	return fill(res, r), err
+}
+
+// apply creates or moves the request to want's status (only from open states), then alerts
+// or posts the approval message once.
+func (g *Gate) apply(ctx context.Context, want regflow.ApprovalRequest, cause string, at time.Time, blocking []regflow.Finding) (regflow.ApprovalRequest, error) {
+	r := want
+	created, err := g.Store.CreateRequest(ctx, want)
+	if err != nil {
+		return r, err
+	}
+	if created {
+		r.Version = 1
+	} else {
+		for attempt := 0; ; attempt++ {
+			cur, err := g.Store.GetRequest(ctx, want.ID)
+			if err != nil {
+				return r, err
+			}
+			r = cur
+			open := cur.Status == regflow.StatusBlocked || cur.Status == regflow.StatusWaiting || cur.Status == regflow.StatusPending
+			if !open || cur.Status == want.Status {
+				break // decided requests are history; same status means a redelivery
+			}
+			next := cur.Transition(want.Status, want.Reason)
+			if want.RequestedBy != "" {
+				next.RequestedBy = want.RequestedBy
+			}
+			next.Findings = want.Findings
+			if err := g.Store.UpdateRequest(ctx, next); errors.Is(err, regflow.ErrConflict) && attempt < 5 {
+				continue
+			} else if err != nil {
+				return r, err
+			}
+			r = next
+			break
+		}
+	}
+	if _, err := g.Store.AppendAudit(ctx, regflow.AuditEntry{
+		Subject: r.Ref(), ID: cause + "/" + r.Env + "/" + r.Status, Time: at, Action: "request." + r.Status,
+		Actor: Actor, Reason: r.Reason, Details: map[string]string{"env": r.Env, "request": r.ID},
+	}); err != nil {
+		return r, err
+	}
+	switch r.Status {
+	case regflow.StatusBlocked:
+		return r, g.once(ctx, "alert/"+r.ID+"/blocked/"+cause, func() error { return g.Notifier.Notify(ctx, blockedAlert(r, blocking)) })
+	case regflow.StatusPending:
+		if r.SlackTS != "" {
+			return r, nil
+		}
+		return g.postApproval(ctx, r)
+	}
+	return r, nil
+}
+
+func (g *Gate) postApproval(ctx context.Context, r regflow.ApprovalRequest) (regflow.ApprovalRequest, error) {
+	env := g.Config.Environments[r.Env]
+	if env.SlackChannel == "" {
+		g.Log.Warn("no slackChannel for environment; approval request open without a message", "env", r.Env, "request", r.ID)
+		return r, nil
+	}
+	c := slackmsg.Context{Approvers: slackmsg.Approvers(env.Approvers.Users, env.Approvers.Groups)}
+	if prev, ok := g.Config.Previous(r.Env); ok {
+		if v, err := g.Store.GetVerification(ctx, prev, r.Repository, r.Digest); err == nil {
+			c.Verification = &v
+		}
+	}
+	var posted regflow.ApprovalRequest
+	err := g.once(ctx, "slack/"+r.ID, func() error {
+		ch, ts, err := g.Messenger.Post(ctx, env.SlackChannel, r, c)
+		if err != nil {
+			return err
+		}
+		for attempt := 0; attempt < 5; attempt++ {
+			cur, err := g.Store.GetRequest(ctx, r.ID)
+			if err != nil {
+				return err
+			}
+			next := cur
+			next.SlackChannel, next.SlackTS = ch, ts
+			next.Version++
+			if err := g.Store.UpdateRequest(ctx, next); errors.Is(err, regflow.ErrConflict) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			posted = next
+			return nil
+		}
+		return fmt.Errorf("store where the approval message of %s went: %w", r.ID, regflow.ErrConflict)
+	})
+	if posted.ID != "" {
+		return posted, err
+	}
+	return r, err
+}
+
+// once runs a side effect that cannot be undone at most once per key; a failure gives the key back.
+func (g *Gate) once(ctx context.Context, key string, effect func() error) error {
+	now := g.Now()
+	won, err := g.Store.Claim(ctx, key, now, now.Add(onceTTL))
+	if err != nil || !won {
+		return err
+	}
+	if err := effect(); err != nil {
+		if rerr := g.Store.Release(ctx, key); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return err
+	}
+	return nil
+}
+
+func blockedAlert(r regflow.ApprovalRequest, blocking []regflow.Finding) regflow.Alert {
+	var ids []string
+	for i, f := range blocking {
+		if i == 10 {
+			ids = append(ids, fmt.Sprintf("… and %d more", len(blocking)-10))
+			break
+		}
+		s := f.ID + " (" + f.Severity
+		if f.Package != "" {
+			s += ", " + f.Package
+		}
+		ids = append(ids, s+")")
+	}
+	fields := []regflow.Field{
+		{Label: "Digest", Value: regflow.ShortDigest(r.Digest)},
+		{Label: "Tag", Value: r.Tag},
+		{Label: "Findings", Value: slackmsg.Severity(r.Findings)},
+	}
+	if len(ids) > 0 {
+		fields = append(fields, regflow.Field{Label: "Blocking findings", Value: strings.Join(ids, "\n")})
+	}
+	return regflow.Alert{
+		Kind: "promotion-blocked", Title: fmt.Sprintf("Blocked for %s: %s", r.Env, r.Repository),
+		Text: r.Reason, Repository: r.Repository, Digest: r.Digest, Fields: fields,
+	}
+}

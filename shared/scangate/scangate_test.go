@@ -1,0 +1,249 @@
+package scangate_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/regflow/regflow/shared/bus"
+	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/localecr"
+	"github.com/regflow/regflow/shared/localstack"
+	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/slacklocal"
+)
+
+const sha = "1111111111222222222233333333334444444444"
+
+type recorder struct {
+	mu     sync.Mutex
+	events [][]byte
+}
+
+func (r *recorder) last() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.events[len(r.events)-1]
+}
+
+func start(t *testing.T) (*localstack.Stack, *recorder) {
+	t.Helper()
+	cfg, err := config.Load(filepath.Join("..", "..", "regflow.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := localstack.Start(context.Background(), localstack.Options{Config: cfg, Dir: t.TempDir(),
+		Clock: localecr.FixedClock(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	rec := &recorder{}
+	st.Bus.Subscribe(bus.Rule{Name: "recorder", DetailTypes: []string{"ECR Image Scan"}}, func(_ context.Context, e []byte) error {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		rec.events = append(rec.events, e)
+		return nil
+	})
+	return st, rec
+}
+
+func push(t *testing.T, st *localstack.Stack, env, repo, tag string) string {
+	t.Helper()
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(st.Info().Environments[env].Registry+"/"+repo+":"+tag, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	if err := st.Settle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+func high(id string) localecr.Finding {
+	return localecr.Finding{Name: id, Severity: "HIGH", Attributes: []localecr.Attribute{{Key: "package_name", Value: "openssl"}}}
+}
+
+func messages(st *localstack.Stack, channel string) []slacklocal.Message {
+	var out []slacklocal.Message
+	for _, m := range st.Slack.Messages() {
+		if m.Channel == channel {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestScanOpensStagingApprovalOnce(t *testing.T) {
+	st, rec := start(t)
+	ctx := context.Background()
+	digest := push(t, st, "dev", "shop/web", sha)
+	// Two HIGH findings: staging caps only CRITICAL, so its gate passes.
+	if err := st.ECR["dev"].InjectScan("shop/web", digest, high("CVE-2024-1"), high("CVE-2024-2"), localecr.Finding{Name: "CVE-2024-3", Severity: "MEDIUM"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := regflow.RequestID("staging", "shop/web", digest)
+	req, err := st.Store.GetRequest(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Status != regflow.StatusPending || req.Tag != sha || req.Findings["HIGH"] != 2 || req.SlackTS == "" || req.Required != 1 {
+		t.Fatalf("request = %+v", req)
+	}
+	if sc, err := st.Store.GetScan(ctx, "dev", "shop/web", digest); err != nil || sc.Counts["MEDIUM"] != 1 {
+		t.Fatalf("scan record = %+v, %v", sc, err)
+	}
+	msgs := messages(st, "C0STAGING")
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "HIGH 2") {
+		t.Fatalf("staging messages = %+v", msgs)
+	}
+	// The same event delivered again changes nothing and posts nothing.
+	res, err := st.Gate.Invoke(ctx, rec.last())
+	if err != nil || res.Status != regflow.StatusPending {
+		t.Fatalf("redelivery: %+v, %v", res, err)
+	}
+	if n := len(messages(st, "C0STAGING")); n != 1 {
+		t.Fatalf("%d approval messages after a redelivery, want 1", n)
+	}
+	again, _ := st.Store.GetRequest(ctx, id)
+	if again.Version != req.Version {
+		t.Fatalf("redelivery wrote the request (version %d → %d)", req.Version, again.Version)
+	}
+}
+
+func TestCriticalBlocksWithAlertNamingFindings(t *testing.T) {
+	st, _ := start(t)
+	ctx := context.Background()
+	digest := push(t, st, "dev", "shop/api", sha)
+	if err := st.ECR["dev"].InjectScan("shop/api", digest, localecr.Finding{Name: "CVE-2024-9999", Severity: "CRITICAL", Attributes: []localecr.Attribute{{Key: "package_name", Value: "glibc"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req, err := st.Store.GetRequest(ctx, regflow.RequestID("staging", "shop/api", digest))
+	if err != nil || req.Status != regflow.StatusBlocked || !strings.Contains(req.Reason, "CRITICAL 1 > 0") {
+		t.Fatalf("request = %+v, %v", req, err)
+	}
+	alerts := messages(st, "C0ALERTS")
+	if len(alerts) != 1 || !strings.Contains(alerts[0].Text, "Blocked for staging") {
+		t.Fatalf("alerts = %+v", alerts)
+	}
+	var found bool
+	for _, b := range alerts[0].Blocks.BlockSet {
+		if strings.Contains(toJSON(b), "CVE-2024-9999 (CRITICAL, glibc)") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("the alert must name the blocking finding")
+	}
+	if n := len(messages(st, "C0STAGING")); n != 0 {
+		t.Fatal("a blocked image gets no approval message")
+	}
+}
+
+func TestProdWaitsForVerificationThenOpens(t *testing.T) {
+	st, _ := start(t)
+	ctx := context.Background()
+	digest := push(t, st, "staging", "shop/web", sha)
+	// Allow-listed HIGH only: prod's HIGH 0 gate passes after the allow-list.
+	if err := st.ECR["staging"].InjectScan("shop/web", digest, high("CVE-2023-0000")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := regflow.RequestID("prod", "shop/web", digest)
+	req, err := st.Store.GetRequest(ctx, id)
+	if err != nil || req.Status != regflow.StatusWaiting || req.Required != 2 {
+		t.Fatalf("before verification: %+v, %v", req, err)
+	}
+	if n := len(messages(st, "C0PROD")); n != 0 {
+		t.Fatal("no approval message before verification")
+	}
+	v := regflow.Verification{Env: "staging", Repository: "shop/web", Digest: digest, Passed: true, URL: "https://ci.example/run/42", By: "U0ALICE", At: st.Clock.Now()}
+	for range 2 {
+		res, err := st.Gate.Verify(ctx, v)
+		if err != nil || res.Status != regflow.StatusPending {
+			t.Fatalf("verify: %+v, %v", res, err)
+		}
+	}
+	req, _ = st.Store.GetRequest(ctx, id)
+	if req.RequestedBy != "U0ALICE" || req.SlackTS == "" {
+		t.Fatalf("after verification: %+v", req)
+	}
+	msgs := messages(st, "C0PROD")
+	if len(msgs) != 1 || !strings.Contains(toJSON(msgs[0].Blocks), "ci.example/run/42") {
+		t.Fatalf("prod messages = %+v", msgs)
+	}
+	trail, _ := st.Store.Audit(ctx, "shop/web@"+digest)
+	var verified int
+	for _, e := range trail {
+		if e.Action == "verification.passed" && e.Actor == "U0ALICE" {
+			verified++
+		}
+	}
+	if verified != 1 {
+		t.Fatalf("want one audited verification by U0ALICE, trail = %+v", trail)
+	}
+}
+
+func TestFailedVerificationBlocks(t *testing.T) {
+	st, _ := start(t)
+	ctx := context.Background()
+	digest := push(t, st, "staging", "shop/web", sha)
+	if err := st.ECR["staging"].InjectScan("shop/web", digest); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Gate.Verify(ctx, regflow.Verification{Env: "staging", Repository: "shop/web", Digest: digest, Passed: false, By: "ci", At: st.Clock.Now()})
+	if err != nil || res.Status != regflow.StatusBlocked {
+		t.Fatalf("failed verification: %+v, %v", res, err)
+	}
+	if _, err := st.Gate.Verify(ctx, regflow.Verification{Env: "qa", Repository: "x", Digest: digest, By: "ci"}); err == nil {
+		t.Fatal("an unknown environment must be refused")
+	}
+}
+
+func TestVerificationEvent(t *testing.T) {
+	st, _ := start(t)
+	ctx := context.Background()
+	digest := push(t, st, "staging", "shop/web", sha)
+	ev := func(detail string) []byte {
+		return []byte(`{"version":"0","id":"v1","detail-type":"Verification Result","source":"acme.deploy","account":"222222222222","time":"2026-11-27T09:30:00Z","region":"us-east-1","resources":[],"detail":` + detail + `}`)
+	}
+	for _, bad := range []string{`{}`, `{"env":"staging","repository":"shop/web","digest":"` + digest + `","reportedBy":"ci"}`, `"x"`, `{"env":"staging","repository":"shop/web","digest":"latest","passed":true,"reportedBy":"ci"}`} {
+		if _, err := st.Gate.Invoke(ctx, ev(bad)); err == nil || !strings.Contains(err.Error(), "malformed") {
+			t.Errorf("detail %s: got %v, want a malformed-event error", bad, err)
+		}
+	}
+	res, err := st.Gate.Invoke(ctx, ev(`{"env":"staging","repository":"shop/web","digest":"`+digest+`","passed":true,"url":"https://ci/1","reportedBy":"deploy-bot"}`))
+	if err != nil || res.Env != "staging" {
+		t.Fatalf("valid verification event: %+v, %v", res, err)
+	}
+	v, err := st.Store.GetVerification(ctx, "staging", "shop/web", digest)
+	if err != nil || !v.Passed || v.By != "deploy-bot (account 222222222222)" {
+		t.Fatalf("recorded %+v, %v", v, err)
+	}
+}
