@@ -84,13 +84,13 @@ func TestCopyBetweenRegistries(t *testing.T) {
 	}
 }
 
-func assertReferrers(t *testing.T, repo string, subject v1.Hash, want []v1.Hash) {
+func assertReferrers(t *testing.T, repo string, subject v1.Hash, want []v1.Hash, opts ...remote.Option) {
 	t.Helper()
 	d, err := name.NewDigest(repo + "@" + subject.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx, err := remote.Referrers(d)
+	idx, err := remote.Referrers(d, opts...)
 	if err != nil {
 		t.Fatalf("target referrers of %s: %v", subject, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -48,6 +49,7 @@ type pushOpts struct {
 	nested            bool // wrap the index in another index
 	docker            bool // Docker media types instead of OCI
 	noReferrers       bool
+	auth              authn.Authenticator // for registries that want credentials (local ECR)
 }
 
 func pushFixture(t testing.TB, host, repo string, seed uint64, po pushOpts) *fixture {
@@ -74,7 +76,11 @@ func pushFixture(t testing.TB, host, repo string, seed uint64, po pushOpts) *fix
 		}
 	}
 	f := &fixture{repo: r, tag: gitSHA, cosignTags: map[string]v1.Hash{}}
-	if err := remote.WriteIndex(r.Tag(f.tag), idx, remote.WithContext(ctx)); err != nil {
+	ropts := []remote.Option{remote.WithContext(ctx)}
+	if po.auth != nil {
+		ropts = append(ropts, remote.WithAuth(po.auth))
+	}
+	if err := remote.WriteIndex(r.Tag(f.tag), idx, ropts...); err != nil {
 		t.Fatalf("push fixture: %v", err)
 	}
 	f.digest, _ = idx.Digest()
@@ -86,7 +92,7 @@ func pushFixture(t testing.TB, host, repo string, seed uint64, po pushOpts) *fix
 		sbom := ocitest.SBOM(seed, rootDesc)
 		arts := []ocitest.Artifact{ocitest.Signature(seed, rootDesc), sbom, ocitest.Signature(seed+7, sbom.Descriptor())}
 		for _, a := range arts {
-			d, err := a.Push(ctx, r, "")
+			d, err := a.Push(ctx, r, "", ropts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +107,7 @@ func pushFixture(t testing.TB, host, repo string, seed uint64, po pushOpts) *fix
 		}{{f.digest, "sig"}, {f.digest, "att"}, {child, "sig"}} {
 			a := ocitest.CosignArtifact(seed, c.subject, c.suffix)
 			tag := ocitest.CosignTag(c.subject, c.suffix)
-			d, err := a.Push(ctx, r, tag)
+			d, err := a.Push(ctx, r, tag, ropts...)
 			if err != nil {
 				t.Fatal(err)
 			}
