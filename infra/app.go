@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
@@ -96,7 +97,8 @@ func checkAssets(dir string) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("function binaries missing under %q (context %q): run `make build` first: %w", dir, ContextAssets, errors.Join(missing...))
+		return fmt.Errorf("function binaries missing under %q (context %q): run `make build` first; it builds bin/<name>/bootstrap for each functions/<name>, and regflow deploys %s: %w",
+			dir, ContextAssets, strings.Join(functionNames(), ", "), errors.Join(missing...))
 	}
 	return nil
 }
