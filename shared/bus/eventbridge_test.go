@@ -114,7 +114,6 @@ func TestEventBridgeOnMoto(t *testing.T) {
 	t.Logf("missing bus: %v", err)
 }
 
-
 // scripted answers PutEvents with canned entry results: a pure unit test of the
 // FailedEntryCount handling, which moto cannot be made to produce.
 type scripted struct {
