@@ -21,13 +21,19 @@ var bucket = []byte("regflow")
 
 // Store is a store.Store in a bbolt file.
 type Store struct {
-	db *bolt.DB
+	db *database
 }
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens or creates the store file. Only one process may hold it open.
-func Open(path string) (*Store, error) {
+// database runs transactions on the file: on one long-lived handle, or, in shared mode,
+// on a handle opened for each transaction so several processes can take turns.
+type database struct {
+	path   string
+	handle *bolt.DB // nil in shared mode
+}
+
+func openFile(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: another regflow process holds it (is `regflow local` running?): %w", path, err)
@@ -35,18 +41,72 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
+	return db, nil
+}
+
+func (d *database) with(fn func(*bolt.DB) error) error {
+	if d.handle != nil {
+		return fn(d.handle)
+	}
+	db, err := openFile(d.path)
+	if err != nil {
+		return err
+	}
+	err = fn(db)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Update runs a read-write transaction.
+func (d *database) Update(fn func(*bolt.Tx) error) error {
+	return d.with(func(db *bolt.DB) error { return db.Update(fn) })
+}
+
+// View runs a read-only transaction.
+func (d *database) View(fn func(*bolt.Tx) error) error {
+	return d.with(func(db *bolt.DB) error { return db.View(fn) })
+}
+
+// Open opens or creates the store file and holds it: only this process may use it until Close.
+func Open(path string) (*Store, error) {
+	db, err := openFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: &database{path: path, handle: db}}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenShared opens the store file for each transaction, so `regflow local` and the CLI's
+// --local commands can use the same file in turn.
+func OpenShared(path string) (*Store, error) {
+	s := &Store{db: &database{path: path}}
+	return s, s.init()
+}
+
+func (s *Store) init() error {
+	if err := s.db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucket)
 		return err
 	}); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("initialise store %s: %w", path, err)
+		return fmt.Errorf("initialise store %s: %w", s.db.path, err)
 	}
-	return &Store{db: db}, nil
+	return nil
 }
 
 // Close releases the file.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.db.handle == nil {
+		return nil
+	}
+	return s.db.handle.Close()
+}
 
 func itemKey(pk, sk string) []byte { return []byte(pk + "\x00" + sk) }
 

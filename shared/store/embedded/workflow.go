@@ -12,7 +12,7 @@ import (
 )
 
 // putVersioned stores v under pk/SKMeta if the stored version equals prev (absent = 0).
-func putVersioned[T any](db *bolt.DB, pk string, v T, version func(T) int, prev int) error {
+func putVersioned[T any](db *database, pk string, v T, version func(T) int, prev int) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		var cur T
 		ok, err := get(tx, pk, store.SKMeta, &cur)
@@ -132,7 +132,7 @@ func (s *Store) view(pk, sk string, v any) error {
 }
 
 // scan decodes every item whose key starts with prefix.
-func scan[T any](db *bolt.DB, prefix string, each func(T)) error {
+func scan[T any](db *database, prefix string, each func(T)) error {
 	return db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucket).Cursor()
 		p := []byte(prefix)
