@@ -121,7 +121,7 @@ func auth(t *testing.T, c *ecr.Client) authn.Authenticator {
 	return &authn.Basic{Username: user, Password: pw}
 }
 
-func ref(t *testing.T, srv *localecr.Server, s string) name.Reference {
+func ref(t testing.TB, srv *localecr.Server, s string) name.Reference {
 	t.Helper()
 	r, err := name.ParseReference(srv.Host()+"/"+s, name.Insecure)
 	if err != nil {
@@ -250,3 +250,5 @@ func httpDo(req *http.Request) ([]byte, error) {
 	defer resp.Body.Close()
 	return io.ReadAll(resp.Body)
 }
+
+func refB(b *testing.B, srv *localecr.Server, s string) name.Reference { return ref(b, srv, s) }

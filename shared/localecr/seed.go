@@ -1,7 +1,6 @@
 package localecr
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -25,8 +24,11 @@ type SeedImage struct {
 	MediaType string
 }
 
-// emptyConfig is the config blob of generated seed manifests.
-var emptyConfig = []byte("{}")
+// emptyConfig is the config blob of generated seed manifests: the smallest
+// valid image config (no layers).
+var emptyConfig = []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{}}`)
+
+const seedConfigType = "application/vnd.oci.image.config.v1+json"
 
 // Seed inserts image records into repo (created if missing) directly, without
 // HTTP, without events and without checking that layers exist: a fast way to
@@ -49,22 +51,21 @@ func (s *Server) Seed(repo string, images ...SeedImage) ([]string, error) {
 	digests := make([]string, 0, len(images))
 	for i, si := range images {
 		body := si.Manifest
+		var (
+			m            *parsedManifest
+			mt, artifact string
+		)
 		if body == nil {
-			var err error
-			body, err = json.Marshal(map[string]any{
-				"schemaVersion": 2,
-				"mediaType":     MediaTypeOCIManifest,
-				"config":        descriptor{MediaType: "application/vnd.oci.image.config.v1+json", Digest: configDigest, Size: int64(len(emptyConfig))},
-				"layers":        []descriptor{},
-				"annotations":   map[string]string{"dev.regflow.localecr.seed": fmt.Sprintf("%s#%d", repo, s.seq+1)},
-			})
-			if err != nil {
-				return nil, fmt.Errorf("seed %s: %w", repo, err)
+			// Written by hand rather than parsed back: seeding 100,000 images stays fast.
+			body = fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":%q,"digest":%q,"size":%d},"layers":[],"annotations":{"dev.regflow.localecr.seed":%q}}`,
+				MediaTypeOCIManifest, seedConfigType, configDigest, len(emptyConfig), fmt.Sprintf("%s#%d", repo, s.seq+1))
+			mt, artifact, m = MediaTypeOCIManifest, seedConfigType, &parsedManifest{}
+		} else {
+			var perr error
+			if m, mt, perr = parseManifest(body, si.MediaType); perr != nil {
+				return nil, fmt.Errorf("seed %s image %d: %w", repo, i, perr)
 			}
-		}
-		m, mt, perr := parseManifest(body, si.MediaType)
-		if perr != nil {
-			return nil, fmt.Errorf("seed %s image %d: %w", repo, i, perr)
+			artifact = m.artifactMediaType()
 		}
 		digest := sha256Digest(body)
 		img, exists := r.images[digest]
@@ -75,7 +76,7 @@ func (s *Server) Seed(repo string, images ...SeedImage) ([]string, error) {
 				digest:            digest,
 				manifest:          body,
 				mediaType:         mt,
-				artifactMediaType: m.artifactMediaType(),
+				artifactMediaType: artifact,
 				parents:           map[string]struct{}{},
 			}
 			if m.Subject != nil {
