@@ -5,10 +5,12 @@ package bus
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // Rule selects events by source and detail-type, as an EventBridge rule's pattern does.
@@ -32,9 +34,10 @@ type target struct {
 // Local is an in-process event bus. Publish delivers to every matching target in
 // order on the publisher's goroutine, so a test sees the effects when Publish returns.
 type Local struct {
-	log     *slog.Logger
-	mu      sync.RWMutex
-	targets []target
+	log      *slog.Logger
+	mu       sync.RWMutex
+	targets  []target
+	inflight sync.WaitGroup
 	// onError observes handler failures (the demo shows them; EventBridge would retry).
 	onError func(rule string, err error)
 }
@@ -98,4 +101,58 @@ func oneOf(set []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// PublishAsync delivers on a goroutine of its own, as EventBridge invokes targets
+// asynchronously; Wait blocks until such deliveries are done.
+func (b *Local) PublishAsync(ctx context.Context, event []byte) {
+	b.inflight.Add(1)
+	go func() {
+		defer b.inflight.Done()
+		_ = b.Publish(context.WithoutCancel(ctx), event)
+	}()
+}
+
+// Wait blocks until every PublishAsync delivery has finished.
+func (b *Local) Wait() { b.inflight.Wait() }
+
+// LocalPublisher puts regflow's own events on a Local bus in EventBridge's envelope.
+type LocalPublisher struct {
+	Bus     *Local
+	Source  string
+	Account string
+	Region  string
+	Now     func() time.Time
+	// Async delivers like EventBridge: the publisher does not wait for the targets.
+	Async bool
+}
+
+// Publish wraps detail in an envelope and delivers it.
+func (p LocalPublisher) Publish(ctx context.Context, detailType string, detail any) error {
+	ev, err := Envelope(p.Source, detailType, p.Account, p.Region, p.Now(), detail)
+	if err != nil {
+		return err
+	}
+	if p.Async {
+		p.Bus.PublishAsync(ctx, ev)
+		return nil
+	}
+	return p.Bus.Publish(ctx, ev)
+}
+
+// Envelope builds an EventBridge event as targets receive it.
+func Envelope(source, detailType, account, region string, at time.Time, detail any) ([]byte, error) {
+	d, err := json.Marshal(detail)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s detail: %w", detailType, err)
+	}
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{
+		"version": "0", "id": fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:]),
+		"detail-type": detailType, "source": source, "account": account, "time": at.UTC().Format(time.RFC3339),
+		"region": region, "resources": []string{}, "detail": json.RawMessage(d),
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -25,6 +26,7 @@ import (
 	"github.com/regflow/regflow/shared/ecrevent"
 	"github.com/regflow/regflow/shared/localecr"
 	"github.com/regflow/regflow/shared/notify"
+	"github.com/regflow/regflow/shared/promoter"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/scangate"
 	"github.com/regflow/regflow/shared/slacklocal"
@@ -46,6 +48,11 @@ type Options struct {
 	OnSlack func(slacklocal.Message)
 	// OnError sees every handler failure (EventBridge would retry it).
 	OnError func(rule string, err error)
+	// Scanner scans images pushed to scan-on-push repositories (promotion targets);
+	// default: no findings.
+	Scanner func(ctx context.Context, repo, digest string) ([]localecr.Finding, error)
+	// SharedStore opens the store file per transaction so CLI --local commands can use it too.
+	SharedStore bool
 }
 
 // Stack is a running local regflow.
@@ -58,9 +65,15 @@ type Stack struct {
 	Log    *slog.Logger
 	ECR    map[string]*localecr.Server // by environment name
 	// Gate is the scan gate, also used for verification reports.
-	Gate   *scangate.Gate
-	dir    string
-	cancel context.CancelFunc
+	Gate *scangate.Gate
+	// Promoter promotes approved requests and rolls back releases.
+	Promoter *promoter.Promoter
+	// Publisher puts regflow events on the bus, asynchronously as EventBridge does.
+	Publisher bus.LocalPublisher
+	dir       string
+	cancel    context.CancelFunc
+	// delivered counts local ECR events handed to the bus, so Settle knows when all is quiet.
+	delivered atomic.Int64
 }
 
 // Info is what .regflow/local.json tells users and the CLI about a running stack.
@@ -103,7 +116,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s := &Stack{Config: &cfg, Clock: o.Clock, Log: o.Log, ECR: map[string]*localecr.Server{}, dir: o.Dir, cancel: cancel}
 	s.Bus = bus.NewLocal(o.Log, o.OnError)
 
-	st, err := embedded.Open(filepath.Join(o.Dir, "store.db"))
+	open := embedded.Open
+	if o.SharedStore {
+		open = embedded.OpenShared
+	}
+	st, err := open(filepath.Join(o.Dir, "store.db"))
 	if err != nil {
 		cancel()
 		return nil, err
@@ -115,8 +132,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		env := o.Config.Environments[name]
 		srv, err := localecr.New(localecr.Options{
 			Account: env.Account, Region: env.Region, Clock: o.Clock,
-			AuthDisabled: true, AutoCreateRepos: true,
-			OnEvent: func(ctx context.Context, event []byte) { _ = s.Bus.Publish(ctx, event) },
+			AuthDisabled: true, AutoCreateRepos: true, Scanner: scanner(o.Scanner),
+			OnEvent: func(ctx context.Context, event []byte) {
+				s.delivered.Add(1)
+				_ = s.Bus.Publish(ctx, event)
+			},
 		})
 		if err != nil {
 			s.Close()
@@ -185,6 +205,16 @@ func (s *Stack) wire() error {
 		Registries: func(account string) (tagguard.Registry, error) { return s.registryForAccount(account) },
 		Store:      s.Store, Notifier: s.AlertNotifier(), Policy: policy, Now: s.Clock.Now, Log: s.Log,
 	}
+	s.Publisher = bus.LocalPublisher{Bus: s.Bus, Source: "regflow", Account: s.Config.Pipeline.Account, Region: s.Config.Pipeline.Region, Now: s.Clock.Now, Async: true}
+	s.Promoter = &promoter.Promoter{
+		Config: s.Config, Endpoints: s.endpoint, Store: s.Store, Publisher: s.Publisher,
+		Messenger: slackmsg.Poster{Client: s.SlackClient()}, Notifier: s.AlertNotifier(), Now: s.Clock.Now, Log: s.Log,
+	}
+	s.Bus.Subscribe(bus.Rule{Name: "promoter", Sources: []string{"regflow"}, DetailTypes: []string{promoter.DetailTypeApproved}},
+		func(ctx context.Context, event []byte) error {
+			_, err := s.Promoter.Invoke(ctx, event)
+			return err
+		})
 	s.Gate = &scangate.Gate{
 		Config:     s.Config,
 		Registries: func(account string) (scangate.Registry, error) { return s.registryForAccount(account) },
@@ -234,16 +264,45 @@ func (s *Stack) writeInfo() error {
 	return os.WriteFile(filepath.Join(s.dir, "local.json"), append(b, '\n'), 0o600)
 }
 
-// Settle waits until every local ECR has delivered the events emitted so far.
+// Settle waits until every event emitted so far, and every event those caused, is handled.
 func (s *Stack) Settle(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	for name, srv := range s.ECR {
-		if err := srv.WaitEvents(ctx); err != nil {
-			return fmt.Errorf("events of %s: %w", name, err)
+	// Handlers cause more events (a promotion pushes, a push is scanned), so wait until a
+	// full pass finds nothing left.
+	for pass := 0; pass < 50; pass++ {
+		before := s.delivered.Load()
+		for name, srv := range s.ECR {
+			if err := srv.WaitEvents(ctx); err != nil {
+				return fmt.Errorf("events of %s: %w", name, err)
+			}
+		}
+		s.Bus.Wait()
+		for name, srv := range s.ECR {
+			if err := srv.WaitEvents(ctx); err != nil {
+				return fmt.Errorf("events of %s: %w", name, err)
+			}
+		}
+		if s.delivered.Load() == before {
+			return nil
 		}
 	}
-	return nil
+	return fmt.Errorf("events kept coming after 50 rounds")
+}
+
+func (s *Stack) endpoint(_ context.Context, env, _ string) (promoter.Endpoint, error) {
+	srv, ok := s.ECR[env]
+	if !ok {
+		return promoter.Endpoint{}, fmt.Errorf("environment %q has no local registry", env)
+	}
+	return promoter.Endpoint{Registry: s.Registry(env), Host: srv.Host(), Insecure: true}, nil
+}
+
+func scanner(f func(ctx context.Context, repo, digest string) ([]localecr.Finding, error)) func(ctx context.Context, repo, digest string) ([]localecr.Finding, error) {
+	if f != nil {
+		return f
+	}
+	return func(context.Context, string, string) ([]localecr.Finding, error) { return nil, nil }
 }
 
 // Close stops everything and removes local.json.

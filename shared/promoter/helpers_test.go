@@ -1,0 +1,5 @@
+package promoter_test
+
+import "github.com/regflow/regflow/shared/ecrevent"
+
+func errMalformed() error { return ecrevent.ErrMalformed }

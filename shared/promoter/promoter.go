@@ -1,0 +1,419 @@
+// Package promoter copies an approved image by digest into its environment's
+// registry, moves the environment's release pointer and announces it; and
+// rolls a release pointer back to a digest already there.
+//
+// The approval in the store is the authority: the event only names a request,
+// so a forged or stale event cannot promote what nobody approved. Every step
+// checks state first, so a redelivered event after success does nothing and
+// one after a partial failure completes the work.
+package promoter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/ecrevent"
+	"github.com/regflow/regflow/shared/ocicopy"
+	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/slackmsg"
+	"github.com/regflow/regflow/shared/store"
+)
+
+// Registry is one environment's registry as the promoter uses it.
+type Registry interface {
+	EnsureRepository(ctx context.Context, repo string, s ecr.RepositorySettings) (bool, error)
+	Authenticator(ctx context.Context) (authn.Authenticator, error)
+	DescribeImage(ctx context.Context, repo, digest string) (regflow.RegistryImage, error)
+}
+
+// Endpoint locates an environment's registry: its API client and its /v2 host.
+type Endpoint struct {
+	Registry Registry
+	Host     string
+	// Insecure is true for loopback registries served over plain HTTP (the local stack).
+	Insecure bool
+}
+
+// Store is what the promoter reads and writes.
+type Store interface {
+	GetRequest(ctx context.Context, id string) (regflow.ApprovalRequest, error)
+	UpdateRequest(ctx context.Context, next regflow.ApprovalRequest) error
+	GetRelease(ctx context.Context, env, repo string) (regflow.Release, error)
+	PutRelease(ctx context.Context, next regflow.Release) error
+	AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, error)
+	Claim(ctx context.Context, key string, now, until time.Time) (bool, error)
+	Release(ctx context.Context, key string) error
+}
+
+// Publisher puts regflow events on the bus.
+type Publisher interface {
+	Publish(ctx context.Context, detailType string, detail any) error
+}
+
+// Messenger updates the approval message.
+type Messenger interface {
+	Update(ctx context.Context, r regflow.ApprovalRequest, c slackmsg.Context) error
+}
+
+// Notifier sends alerts.
+type Notifier interface {
+	Notify(ctx context.Context, a regflow.Alert) error
+}
+
+// Promoter promotes approved requests and rolls releases back.
+type Promoter struct {
+	Config *config.Config
+	// Endpoints returns an environment's registry; requestID names the role session in AWS.
+	Endpoints func(ctx context.Context, env, requestID string) (Endpoint, error)
+	Store     Store
+	Publisher Publisher
+	Messenger Messenger
+	Notifier  Notifier
+	Now       func() time.Time
+	Log       *slog.Logger
+	// CopyOptions are extra options for the copy engine (jobs, transport).
+	CopyOptions []ocicopy.Option
+}
+
+// Actor signs the promoter's audit entries.
+const Actor = "regflow/promoter"
+
+// Event detail types the promoter publishes.
+const (
+	DetailTypePromoted   = "Image Promoted"
+	DetailTypeFailed     = "Promotion Failed"
+	DetailTypeRolledBack = "Release Rolled Back"
+	// DetailTypeApproved is the event the promoter consumes.
+	DetailTypeApproved = "Promotion Approved"
+)
+
+// Promoted is the detail of "Image Promoted".
+type Promoted struct {
+	RequestID  string   `json:"requestId"`
+	Env        string   `json:"env"`
+	Repository string   `json:"repository"`
+	Digest     string   `json:"digest"`
+	Tag        string   `json:"tag"`
+	Previous   string   `json:"previous,omitempty"`
+	ApprovedBy []string `json:"approvedBy"`
+	BytesMoved int64    `json:"bytesMoved"`
+}
+
+// RolledBack is the detail of "Release Rolled Back".
+type RolledBack struct {
+	Env        string `json:"env"`
+	Repository string `json:"repository"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+	By         string `json:"by"`
+}
+
+// Result says what Promote did.
+type Result struct {
+	RequestID string         `json:"requestId"`
+	Outcome   string         `json:"outcome"` // promoted, already-promoted, refused, tag-conflict
+	Reason    string         `json:"reason,omitempty"`
+	Copy      ocicopy.Result `json:"copy"`
+}
+
+// Invoke handles a "Promotion Approved" event: only its request id is trusted.
+func (p *Promoter) Invoke(ctx context.Context, raw json.RawMessage) (Result, error) {
+	env, err := ecrevent.DecodeEnvelope(raw)
+	if err != nil {
+		return Result{}, err
+	}
+	if env.DetailType != DetailTypeApproved {
+		return Result{}, fmt.Errorf("%w: expected %q, got %q", ecrevent.ErrMalformed, DetailTypeApproved, env.DetailType)
+	}
+	var d struct {
+		RequestID string `json:"requestId"`
+	}
+	if err := json.Unmarshal(env.Detail, &d); err != nil || d.RequestID == "" {
+		return Result{}, fmt.Errorf("%w: %s detail needs requestId", ecrevent.ErrMalformed, DetailTypeApproved)
+	}
+	return p.Promote(ctx, d.RequestID)
+}
+
+// Promote copies the request's digest into its environment and moves the release pointer.
+func (p *Promoter) Promote(ctx context.Context, id string) (Result, error) {
+	res := Result{RequestID: id}
+	req, err := p.Store.GetRequest(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		res.Outcome, res.Reason = "refused", "no such approval request"
+		p.Log.Warn("refusing promotion", "request", id, "reason", res.Reason)
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	log := p.Log.With("request", id, "env", req.Env, "repository", req.Repository, "digest", req.Digest)
+	switch req.Status {
+	case regflow.StatusPromoted:
+		res.Outcome = "already-promoted"
+		log.Info("already promoted; nothing to do")
+		return res, nil
+	case regflow.StatusApproved:
+	default:
+		res.Outcome, res.Reason = "refused", fmt.Sprintf("request is %s, not approved", req.Status)
+		log.Warn("refusing promotion", "reason", res.Reason)
+		_, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + id + "/refused/" + req.Status, Time: p.Now(),
+			Action: "promotion.refused", Actor: Actor, Reason: res.Reason, Details: map[string]string{"env": req.Env, "request": id}})
+		return res, err
+	}
+	srcEnv, ok := p.Config.Previous(req.Env)
+	if !ok {
+		return res, fmt.Errorf("environment %s has no previous environment to promote from", req.Env)
+	}
+	src, err := p.Endpoints(ctx, srcEnv, id)
+	if err != nil {
+		return res, fmt.Errorf("reach %s registry: %w", srcEnv, err)
+	}
+	dst, err := p.Endpoints(ctx, req.Env, id)
+	if err != nil {
+		return res, fmt.Errorf("reach %s registry: %w", req.Env, err)
+	}
+	envCfg := p.Config.Environments[req.Env]
+	if _, err := dst.Registry.EnsureRepository(ctx, req.Repository, ecr.RepositorySettings{
+		Mutability: regflow.WantImmutable(p.Config.TagPolicy.MutableTags), KMSKey: envCfg.KMSKey,
+	}); err != nil {
+		return res, fmt.Errorf("prepare %s repository %s: %w", req.Env, req.Repository, err)
+	}
+	opts, err := p.copyOptions(ctx, req.Tag, src, dst)
+	if err != nil {
+		return res, err
+	}
+	cp, err := ocicopy.Copy(ctx, src.Host+"/"+req.Repository+"@"+req.Digest, dst.Host+"/"+req.Repository, opts...)
+	res.Copy = cp
+	var conflict *ocicopy.TagConflictError
+	if errors.As(err, &conflict) {
+		return p.tagConflict(ctx, req, conflict, res)
+	}
+	if err != nil {
+		_, _ = p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + id + "/attempt/" + p.Now().Format(time.RFC3339Nano), Time: p.Now(),
+			Action: "promotion.attempt-failed", Actor: Actor, Reason: err.Error(), Details: map[string]string{"env": req.Env}})
+		return res, fmt.Errorf("copy %s to %s: %w", req.Ref(), req.Env, err)
+	}
+	if cp.Digest.String() != req.Digest {
+		return res, fmt.Errorf("copy of %s produced %s in %s: %w", req.Ref(), cp.Digest, req.Env, ocicopy.ErrVerification)
+	}
+	log.Info("copied", "bytes", cp.BytesMoved, "blobsCopied", cp.BlobsCopied, "blobsSkipped", cp.BlobsSkipped, "referrers", cp.Referrers)
+	return p.finish(ctx, req, res)
+}
+
+func (p *Promoter) copyOptions(ctx context.Context, tag string, src, dst Endpoint) ([]ocicopy.Option, error) {
+	opts := append([]ocicopy.Option{ocicopy.WithTag(tag)}, p.CopyOptions...)
+	for _, e := range []Endpoint{src, dst} {
+		a, err := e.Registry.Authenticator(ctx)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, ocicopy.WithAuth(e.Host, a))
+		if e.Insecure {
+			opts = append(opts, ocicopy.WithInsecureRegistry(e.Host))
+		}
+	}
+	return opts, nil
+}
+
+// finish moves the pointer, marks the request promoted, audits, announces and updates Slack.
+// Each step is idempotent, so a retry after a crash completes the rest.
+func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res Result) (Result, error) {
+	var approvers []string
+	for _, v := range req.Approvals {
+		approvers = append(approvers, v.User)
+	}
+	now := p.Now()
+	previous, err := p.movePointer(ctx, req.Env, req.Repository, func(cur regflow.Release) (regflow.Release, bool) {
+		if cur.Digest == req.Digest {
+			return cur, false
+		}
+		return cur.MoveTo(req.Digest, req.Tag, strings.Join(approvers, ","), now, p.Config.Retention.KeepReleases), true
+	})
+	if err != nil {
+		return res, err
+	}
+	for attempt := 0; ; attempt++ {
+		cur, err := p.Store.GetRequest(ctx, req.ID)
+		if err != nil {
+			return res, err
+		}
+		if cur.Status == regflow.StatusPromoted {
+			req = cur
+			break
+		}
+		next := cur.Transition(regflow.StatusPromoted, fmt.Sprintf("promoted to %s (%s moved)", req.Env, ocicopyBytes(res.Copy.BytesMoved)))
+		if err := p.Store.UpdateRequest(ctx, next); errors.Is(err, regflow.ErrConflict) && attempt < 5 {
+			continue
+		} else if err != nil {
+			return res, err
+		}
+		req = next
+		break
+	}
+	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{
+		Subject: req.Ref(), ID: "promote/" + req.ID, Time: now, Action: "image.promoted", Actor: Actor,
+		Reason: "approved by " + strings.Join(approvers, ", "),
+		Details: map[string]string{"env": req.Env, "tag": req.Tag, "previous": previous, "bytesMoved": fmt.Sprint(res.Copy.BytesMoved)},
+	}); err != nil {
+		return res, err
+	}
+	if err := p.once(ctx, "event/promoted/"+req.ID, func() error {
+		return p.Publisher.Publish(ctx, DetailTypePromoted, Promoted{RequestID: req.ID, Env: req.Env, Repository: req.Repository, Digest: req.Digest,
+			Tag: req.Tag, Previous: previous, ApprovedBy: approvers, BytesMoved: res.Copy.BytesMoved})
+	}); err != nil {
+		return res, fmt.Errorf("announce promotion: %w", err)
+	}
+	if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: fmt.Sprintf("Promoted to %s: same digest, %s copied", req.Env, ocicopyBytes(res.Copy.BytesMoved))}); err != nil {
+		// The promotion stands; a stale message is not worth a retry that would redo nothing.
+		p.Log.Warn("could not update the approval message", "error", err)
+	}
+	res.Outcome = "promoted"
+	return res, nil
+}
+
+// movePointer applies change to an environment's release pointer with optimistic concurrency,
+// returning the digest it replaced.
+func (p *Promoter) movePointer(ctx context.Context, env, repo string, change func(regflow.Release) (regflow.Release, bool)) (string, error) {
+	for attempt := 0; attempt < 8; attempt++ {
+		cur, err := p.Store.GetRelease(ctx, env, repo)
+		if errors.Is(err, store.ErrNotFound) {
+			cur, err = regflow.Release{Env: env, Repository: repo}, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		next, changed := change(cur)
+		if !changed {
+			if len(cur.Previous) > 0 {
+				return cur.Previous[0], nil
+			}
+			return "", nil
+		}
+		switch err := p.Store.PutRelease(ctx, next); {
+		case errors.Is(err, regflow.ErrConflict):
+			continue
+		case err != nil:
+			return "", err
+		}
+		return cur.Digest, nil
+	}
+	return "", fmt.Errorf("move %s release pointer of %s: %w", env, repo, regflow.ErrConflict)
+}
+
+func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest, c *ocicopy.TagConflictError, res Result) (Result, error) {
+	res.Outcome, res.Reason = "tag-conflict", c.Error()
+	p.Log.Error("tag conflict; nothing overwritten", "error", c)
+	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + req.ID + "/tag-conflict", Time: p.Now(),
+		Action: "promotion.tag-conflict", Actor: Actor, Reason: c.Error(), Details: map[string]string{"env": req.Env, "existing": c.Existing.String()}}); err != nil {
+		return res, err
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		cur, err := p.Store.GetRequest(ctx, req.ID)
+		if err != nil || cur.Status != regflow.StatusApproved {
+			break
+		}
+		if err := p.Store.UpdateRequest(ctx, cur.Transition(regflow.StatusFailed, "tag conflict: "+c.Tag+" already names "+c.Existing.String())); !errors.Is(err, regflow.ErrConflict) {
+			break
+		}
+	}
+	err := p.once(ctx, "alert/tag-conflict/"+req.ID, func() error {
+		if err := p.Publisher.Publish(ctx, DetailTypeFailed, map[string]string{"requestId": req.ID, "env": req.Env, "reason": c.Error()}); err != nil {
+			return err
+		}
+		return p.Notifier.Notify(ctx, regflow.Alert{
+			Kind: "tag-conflict", Title: fmt.Sprintf("Promotion to %s refused: tag conflict on %s", req.Env, req.Repository),
+			Text: c.Error(), Repository: req.Repository, Digest: req.Digest,
+			Fields: []regflow.Field{{Label: "Approved digest", Value: regflow.ShortDigest(req.Digest)}, {Label: "Tag already names", Value: regflow.ShortDigest(c.Existing.String())}},
+		})
+	})
+	// A tag conflict will not resolve itself on retry: report it, do not fail the invocation.
+	return res, err
+}
+
+// Rollback moves env's release pointer of repo back to toDigest (or the previous release)
+// after checking the digest is in env's registry. Nothing is copied or rebuilt.
+func (p *Promoter) Rollback(ctx context.Context, env, repo, toDigest, by string) (regflow.Release, error) {
+	if _, ok := p.Config.Environments[env]; !ok {
+		return regflow.Release{}, fmt.Errorf("environment %q is not configured", env)
+	}
+	cur, err := p.Store.GetRelease(ctx, env, repo)
+	if err != nil {
+		return regflow.Release{}, fmt.Errorf("%s has no release of %s to roll back: %w", env, repo, err)
+	}
+	if toDigest == "" {
+		if len(cur.Previous) == 0 {
+			return cur, fmt.Errorf("%s/%s has no previous release to roll back to; pass a digest", env, repo)
+		}
+		toDigest = cur.Previous[0]
+	}
+	if toDigest == cur.Digest {
+		return cur, fmt.Errorf("%s/%s already runs %s", env, repo, regflow.ShortDigest(toDigest))
+	}
+	ep, err := p.Endpoints(ctx, env, "rollback")
+	if err != nil {
+		return cur, err
+	}
+	img, err := ep.Registry.DescribeImage(ctx, repo, toDigest)
+	if err != nil {
+		return cur, fmt.Errorf("roll back %s/%s to %s: the digest must already be in %s's registry: %w", env, repo, regflow.ShortDigest(toDigest), env, err)
+	}
+	tag := ""
+	if len(img.Tags) > 0 {
+		tag = img.Tags[0]
+	}
+	now := p.Now()
+	from := cur.Digest
+	var moved regflow.Release
+	if _, err := p.movePointer(ctx, env, repo, func(c regflow.Release) (regflow.Release, bool) {
+		from = c.Digest
+		moved = c.MoveTo(toDigest, tag, by, now, p.Config.Retention.KeepReleases)
+		return moved, true
+	}); err != nil {
+		return cur, err
+	}
+	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: repo + "@" + toDigest, ID: fmt.Sprintf("rollback/%s/%d", env, moved.Version), Time: now,
+		Action: "release.rolled-back", Actor: by, Reason: fmt.Sprintf("%s rolled back from %s", env, regflow.ShortDigest(from)),
+		Details: map[string]string{"env": env, "from": from}}); err != nil {
+		return moved, err
+	}
+	if err := p.Publisher.Publish(ctx, DetailTypeRolledBack, RolledBack{Env: env, Repository: repo, From: from, To: toDigest, By: by}); err != nil {
+		return moved, fmt.Errorf("announce rollback: %w", err)
+	}
+	return moved, nil
+}
+
+func (p *Promoter) once(ctx context.Context, key string, effect func() error) error {
+	now := p.Now()
+	won, err := p.Store.Claim(ctx, key, now, now.Add(7*24*time.Hour))
+	if err != nil || !won {
+		return err
+	}
+	if err := effect(); err != nil {
+		if rerr := p.Store.Release(ctx, key); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return err
+	}
+	return nil
+}
+
+func ocicopyBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
