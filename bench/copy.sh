@@ -151,6 +151,7 @@ run_tool() { # tool -> prints "<seconds> <maxrss KiB>"
 
 TOOLS=(regflow crane skopeo)
 declare -A TIMES RSS
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((i = 0; i < RUNS; i++)); do
 	for ((k = 0; k < ${#TOOLS[@]}; k++)); do
 		tool=${TOOLS[$(((i + k) % ${#TOOLS[@]}))]}
@@ -177,6 +178,8 @@ reuploads=$((after - before))
 printf '\nCopy of %s (%d platforms × %d layers × %d MiB = %d MiB of layers) between two loopback docker-registry %s, %d runs each, interleaved, fresh destination per run\n' \
 	"$SRC_DIGEST" "$PLATFORMS" "$LAYERS" "$((LAYER_SIZE / 1024 / 1024))" "$((PLATFORMS * LAYERS * LAYER_SIZE / 1024 / 1024))" \
 	"$(dpkg-query -W -f '${Version}' docker-registry 2>/dev/null || echo '?')" "$RUNS"
+printf 'machine: %s cores, load average %s before the runs, %s after (other work on the machine slows every tool)\n' \
+	"$(nproc)" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-8s %9s %14s   %s\n' tool median_s median_rss_MiB runs_s
 declare -A MED MEDRSS
 for tool in "${TOOLS[@]}"; do

@@ -261,7 +261,7 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 	}
 	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{
 		Subject: req.Ref(), ID: "promote/" + req.ID, Time: now, Action: "image.promoted", Actor: Actor,
-		Reason: "approved by " + strings.Join(approvers, ", "),
+		Reason:  "approved by " + strings.Join(approvers, ", "),
 		Details: map[string]string{"env": req.Env, "tag": req.Tag, "previous": previous, "bytesMoved": fmt.Sprint(res.Copy.BytesMoved)},
 	}); err != nil {
 		return res, err

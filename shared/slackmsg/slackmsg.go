@@ -47,7 +47,9 @@ func ApprovalBlocks(r regflow.ApprovalRequest, c Context) []slack.Block {
 	case regflow.StatusFailed:
 		title = fmt.Sprintf("Promotion failed: %s to %s", r.Repository, r.Env)
 	}
-	md := func(s string) *slack.TextBlockObject { return slack.NewTextBlockObject(slack.MarkdownType, s, false, false) }
+	md := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+	}
 	fields := []*slack.TextBlockObject{
 		md("*Repository*\n`" + r.Repository + "`"),
 		md("*Tag / commit*\n`" + orDash(r.Tag) + "`"),
