@@ -249,6 +249,11 @@ func TestRegistryErrorsAndAuth(t *testing.T) {
 		t.Errorf("GetAuthorizationToken: %+v %v", tok, err)
 	}
 
+	fixed, _ := start(t, localecr.Options{Password: "s3cret"})
+	if got := auth(t, client(fixed)).(*authn.Basic); got.Password != "s3cret" {
+		t.Errorf("GetAuthorizationToken with Options.Password: %q", got.Password)
+	}
+
 	open, _ := start(t, localecr.Options{AuthDisabled: true, AutoCreateRepos: true})
 	if err := remote.Write(ref(t, open, "made/on/push:v1"), img, remote.WithContext(ctxT(t))); err != nil {
 		t.Fatalf("anonymous push with AutoCreateRepos: %v", err)

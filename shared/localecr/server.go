@@ -36,6 +36,10 @@ type Options struct {
 	// AuthDisabled lets /v2 requests through without the Basic credentials
 	// that GetAuthorizationToken hands out.
 	AuthDisabled bool
+	// Password is the registry password GetAuthorizationToken hands out
+	// (user "AWS"). Default: random per server. Fix it when a local stack
+	// prints login instructions.
+	Password string
 	// AutoCreateRepos creates a repository on the first registry push to it
 	// instead of failing with NAME_UNKNOWN, as ECR's create-on-push setting does.
 	AutoCreateRepos bool
@@ -99,9 +103,13 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	var pw [24]byte
-	if _, err := rand.Read(pw[:]); err != nil {
-		return nil, fmt.Errorf("local ECR: generate registry password: %w", err)
+	password := opts.Password
+	if password == "" {
+		var pw [24]byte
+		if _, err := rand.Read(pw[:]); err != nil {
+			return nil, fmt.Errorf("local ECR: generate registry password: %w", err)
+		}
+		password = base64.RawURLEncoding.EncodeToString(pw[:])
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
@@ -110,7 +118,7 @@ func New(opts Options) (*Server, error) {
 		region:   opts.Region,
 		clock:    opts.Clock,
 		log:      opts.Logger.With("account", opts.Account),
-		password: base64.RawURLEncoding.EncodeToString(pw[:]),
+		password: password,
 		repos:    map[string]*repository{},
 		blobs:    newBlobStore(),
 		faults:   newFaults(opts.FaultSeed),
