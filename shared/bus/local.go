@@ -5,12 +5,10 @@ package bus
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 )
 
 // Rule selects events by source and detail-type, as an EventBridge rule's pattern does.
@@ -116,43 +114,15 @@ func (b *Local) PublishAsync(ctx context.Context, event []byte) {
 // Wait blocks until every PublishAsync delivery has finished.
 func (b *Local) Wait() { b.inflight.Wait() }
 
-// LocalPublisher puts regflow's own events on a Local bus in EventBridge's envelope.
-type LocalPublisher struct {
-	Bus     *Local
-	Source  string
-	Account string
-	Region  string
-	Now     func() time.Time
-	// Async delivers like EventBridge: the publisher does not wait for the targets.
-	Async bool
-}
+// Async is a publisher that hands events to a Local bus without waiting for the targets,
+// as EventBridge does: an approval click is answered before the promotion runs.
+type Async struct{ Bus *Local }
 
-// Publish wraps detail in an envelope and delivers it.
-func (p LocalPublisher) Publish(ctx context.Context, detailType string, detail any) error {
-	ev, err := Envelope(p.Source, detailType, p.Account, p.Region, p.Now(), detail)
-	if err != nil {
-		return err
+// Publish delivers event in the background.
+func (a Async) Publish(ctx context.Context, event []byte) error {
+	if !json.Valid(event) {
+		return fmt.Errorf("publish: event is not JSON")
 	}
-	if p.Async {
-		p.Bus.PublishAsync(ctx, ev)
-		return nil
-	}
-	return p.Bus.Publish(ctx, ev)
-}
-
-// Envelope builds an EventBridge event as targets receive it.
-func Envelope(source, detailType, account, region string, at time.Time, detail any) ([]byte, error) {
-	d, err := json.Marshal(detail)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s detail: %w", detailType, err)
-	}
-	var id [16]byte
-	if _, err := rand.Read(id[:]); err != nil {
-		return nil, err
-	}
-	return json.Marshal(map[string]any{
-		"version": "0", "id": fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:]),
-		"detail-type": detailType, "source": source, "account": account, "time": at.UTC().Format(time.RFC3339),
-		"region": region, "resources": []string{}, "detail": json.RawMessage(d),
-	})
+	a.Bus.PublishAsync(ctx, event)
+	return nil
 }

@@ -69,7 +69,7 @@ type Stack struct {
 	// Promoter promotes approved requests and rolls back releases.
 	Promoter *promoter.Promoter
 	// Publisher puts regflow events on the bus, asynchronously as EventBridge does.
-	Publisher bus.LocalPublisher
+	Publisher bus.Async
 	dir       string
 	cancel    context.CancelFunc
 	// delivered counts local ECR events handed to the bus, so Settle knows when all is quiet.
@@ -205,12 +205,12 @@ func (s *Stack) wire() error {
 		Registries: func(account string) (tagguard.Registry, error) { return s.registryForAccount(account) },
 		Store:      s.Store, Notifier: s.AlertNotifier(), Policy: policy, Now: s.Clock.Now, Log: s.Log,
 	}
-	s.Publisher = bus.LocalPublisher{Bus: s.Bus, Source: "regflow", Account: s.Config.Pipeline.Account, Region: s.Config.Pipeline.Region, Now: s.Clock.Now, Async: true}
+	s.Publisher = bus.Async{Bus: s.Bus}
 	s.Promoter = &promoter.Promoter{
 		Config: s.Config, Endpoints: s.endpoint, Store: s.Store, Publisher: s.Publisher,
 		Messenger: slackmsg.Poster{Client: s.SlackClient()}, Notifier: s.AlertNotifier(), Now: s.Clock.Now, Log: s.Log,
 	}
-	s.Bus.Subscribe(bus.Rule{Name: "promoter", Sources: []string{"regflow"}, DetailTypes: []string{promoter.DetailTypeApproved}},
+	s.Bus.Subscribe(bus.Rule{Name: "promoter", Sources: []string{regflow.EventSource}, DetailTypes: []string{regflow.DetailPromotionApproved}},
 		func(ctx context.Context, event []byte) error {
 			_, err := s.Promoter.Invoke(ctx, event)
 			return err

@@ -54,9 +54,9 @@ type Store interface {
 	Release(ctx context.Context, key string) error
 }
 
-// Publisher puts regflow events on the bus.
+// Publisher puts an EventBridge-shaped event (regflow.NewEvent) on the regflow bus.
 type Publisher interface {
-	Publish(ctx context.Context, detailType string, detail any) error
+	Publish(ctx context.Context, event []byte) error
 }
 
 // Messenger updates the approval message.
@@ -86,15 +86,6 @@ type Promoter struct {
 
 // Actor signs the promoter's audit entries.
 const Actor = "regflow/promoter"
-
-// Event detail types the promoter publishes.
-const (
-	DetailTypePromoted   = "Image Promoted"
-	DetailTypeFailed     = "Promotion Failed"
-	DetailTypeRolledBack = "Release Rolled Back"
-	// DetailTypeApproved is the event the promoter consumes.
-	DetailTypeApproved = "Promotion Approved"
-)
 
 // Promoted is the detail of "Image Promoted".
 type Promoted struct {
@@ -127,18 +118,16 @@ type Result struct {
 
 // Invoke handles a "Promotion Approved" event: only its request id is trusted.
 func (p *Promoter) Invoke(ctx context.Context, raw json.RawMessage) (Result, error) {
-	env, err := ecrevent.DecodeEnvelope(raw)
+	ev, err := regflow.ParseEvent(raw)
 	if err != nil {
-		return Result{}, err
+		return Result{}, fmt.Errorf("%w: %w", ecrevent.ErrMalformed, err)
 	}
-	if env.DetailType != DetailTypeApproved {
-		return Result{}, fmt.Errorf("%w: expected %q, got %q", ecrevent.ErrMalformed, DetailTypeApproved, env.DetailType)
+	if ev.DetailType != regflow.DetailPromotionApproved {
+		return Result{}, fmt.Errorf("%w: expected %q, got %q", ecrevent.ErrMalformed, regflow.DetailPromotionApproved, ev.DetailType)
 	}
-	var d struct {
-		RequestID string `json:"requestId"`
-	}
-	if err := json.Unmarshal(env.Detail, &d); err != nil || d.RequestID == "" {
-		return Result{}, fmt.Errorf("%w: %s detail needs requestId", ecrevent.ErrMalformed, DetailTypeApproved)
+	var d regflow.PromotionDecision
+	if err := json.Unmarshal(ev.Detail, &d); err != nil || d.RequestID == "" {
+		return Result{}, fmt.Errorf("%w: %s detail needs requestId", ecrevent.ErrMalformed, regflow.DetailPromotionApproved)
 	}
 	return p.Promote(ctx, d.RequestID)
 }
@@ -267,8 +256,8 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 		return res, err
 	}
 	if err := p.once(ctx, "event/promoted/"+req.ID, func() error {
-		return p.Publisher.Publish(ctx, DetailTypePromoted, Promoted{RequestID: req.ID, Env: req.Env, Repository: req.Repository, Digest: req.Digest,
-			Tag: req.Tag, Previous: previous, ApprovedBy: approvers, BytesMoved: res.Copy.BytesMoved})
+		return p.publish(ctx, regflow.DetailImagePromoted, "promoted/"+req.ID, now, Promoted{RequestID: req.ID, Env: req.Env, Repository: req.Repository,
+			Digest: req.Digest, Tag: req.Tag, Previous: previous, ApprovedBy: approvers, BytesMoved: res.Copy.BytesMoved})
 	}); err != nil {
 		return res, fmt.Errorf("announce promotion: %w", err)
 	}
@@ -326,7 +315,7 @@ func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest,
 		}
 	}
 	err := p.once(ctx, "alert/tag-conflict/"+req.ID, func() error {
-		if err := p.Publisher.Publish(ctx, DetailTypeFailed, map[string]string{"requestId": req.ID, "env": req.Env, "reason": c.Error()}); err != nil {
+		if err := p.publish(ctx, regflow.DetailPromotionFailed, "tag-conflict/"+req.ID, p.Now(), map[string]string{"requestId": req.ID, "env": req.Env, "reason": c.Error()}); err != nil {
 			return err
 		}
 		return p.Notifier.Notify(ctx, regflow.Alert{
@@ -385,10 +374,18 @@ func (p *Promoter) Rollback(ctx context.Context, env, repo, toDigest, by string)
 		Details: map[string]string{"env": env, "from": from}}); err != nil {
 		return moved, err
 	}
-	if err := p.Publisher.Publish(ctx, DetailTypeRolledBack, RolledBack{Env: env, Repository: repo, From: from, To: toDigest, By: by}); err != nil {
+	if err := p.publish(ctx, regflow.DetailReleaseRolledBack, fmt.Sprintf("rollback/%s/%s/%d", env, repo, moved.Version), now, RolledBack{Env: env, Repository: repo, From: from, To: toDigest, By: by}); err != nil {
 		return moved, fmt.Errorf("announce rollback: %w", err)
 	}
 	return moved, nil
+}
+
+func (p *Promoter) publish(ctx context.Context, detailType, key string, at time.Time, detail any) error {
+	ev, err := regflow.NewEvent(detailType, key, at, detail)
+	if err != nil {
+		return err
+	}
+	return p.Publisher.Publish(ctx, ev)
 }
 
 func (p *Promoter) once(ctx context.Context, key string, effect func() error) error {

@@ -21,7 +21,6 @@ import (
 	"github.com/regflow/regflow/shared/localecr"
 	"github.com/regflow/regflow/shared/localstack"
 	"github.com/regflow/regflow/shared/ocicopy/ocitest"
-	"github.com/regflow/regflow/shared/promoter"
 	"github.com/regflow/regflow/shared/regflow"
 )
 
@@ -116,7 +115,11 @@ func approve(t *testing.T, st *localstack.Stack, env, repo string, digest v1.Has
 
 func publishApproved(t *testing.T, st *localstack.Stack, id string) {
 	t.Helper()
-	if err := st.Publisher.Publish(context.Background(), promoter.DetailTypeApproved, map[string]string{"requestId": id}); err != nil {
+	ev, err := regflow.NewEvent(regflow.DetailPromotionApproved, id, st.Clock.Now(), regflow.PromotionDecision{RequestID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Publisher.Publish(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Settle(context.Background()); err != nil {
@@ -168,8 +171,8 @@ func TestPromoteByDigestAcrossAccounts(t *testing.T) {
 	if req.Status != regflow.StatusPromoted {
 		t.Fatalf("request = %s", req.Status)
 	}
-	if ev.count(promoter.DetailTypePromoted) != 1 {
-		t.Fatalf("Image Promoted events = %d", ev.count(promoter.DetailTypePromoted))
+	if ev.count(regflow.DetailImagePromoted) != 1 {
+		t.Fatalf("Image Promoted events = %d", ev.count(regflow.DetailImagePromoted))
 	}
 	// Staging scans on push; prod's gate opens a request that waits for staging's verification.
 	next, err := st.Store.GetRequest(ctx, regflow.RequestID("prod", "shop/web", digest.String()))
@@ -183,7 +186,7 @@ func TestPromoteByDigestAcrossAccounts(t *testing.T) {
 		t.Fatalf("redelivery = %+v, %v", res, err)
 	}
 	publishApproved(t, st, id)
-	if ev.count(promoter.DetailTypePromoted) != 1 {
+	if ev.count(regflow.DetailImagePromoted) != 1 {
 		t.Fatal("a redelivered approval must not announce again")
 	}
 	trail, _ := st.Store.Audit(ctx, req.Ref())
@@ -284,7 +287,7 @@ func TestRollbackIsAPointerChange(t *testing.T) {
 			t.Fatalf("a rollback must copy nothing; %s went %d → %d", op, before[op], after[op])
 		}
 	}
-	if ev.count(promoter.DetailTypeRolledBack) != 1 {
+	if ev.count(regflow.DetailReleaseRolledBack) != 1 {
 		t.Fatal("rollback must be announced")
 	}
 	if _, err := st.Promoter.Rollback(ctx, "staging", "shop/web", "sha256:"+strings.Repeat("0", 64), "U0CAROL"); err == nil {

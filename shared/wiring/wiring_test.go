@@ -1,0 +1,97 @@
+package wiring_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
+
+	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/testenv"
+	"github.com/regflow/regflow/shared/wiring"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const cfg = `{"pipeline":{"account":"123456789012"},"promotionPath":["dev","prod"],
+"environments":{"dev":{"account":"123456789012"},
+"prod":{"account":"333333333333","promotionRole":"arn:aws:iam::333333333333:role/regflow-promotion","externalId":"regflow-prod"}}}`
+
+func env(t *testing.T, endpoint string) {
+	t.Setenv("REGFLOW_CONFIG_INLINE", cfg)
+	t.Setenv("AWS_ENDPOINT_URL", endpoint)
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+// TestAssumedRoleActsInTheRolesAccount checks, through moto's STS and ECR, that the promoter's
+// credentials for prod act in prod's account and not in the pipeline's.
+func TestAssumedRoleActsInTheRolesAccount(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs moto_server")
+	}
+	moto := testenv.MotoServer(t)
+	env(t, moto.Endpoint)
+	ctx := context.Background()
+	d, err := wiring.FromEnvironment(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := d.PromotionEndpoint(ctx, "prod", "req-0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.Host != "333333333333.dkr.ecr.us-east-1.amazonaws.com" {
+		t.Errorf("prod registry host = %s", ep.Host)
+	}
+	created, err := ep.Registry.EnsureRepository(ctx, "shop/web", ecr.RepositorySettings{Mutability: regflow.WantImmutable(nil)})
+	if err != nil || !created {
+		t.Fatalf("EnsureRepository = %v, %v", created, err)
+	}
+	if _, err := ep.Registry.EnsureRepository(ctx, "shop/web", ecr.RepositorySettings{Mutability: regflow.WantImmutable(nil)}); err != nil {
+		t.Fatalf("second EnsureRepository must find it: %v", err)
+	}
+	// The pipeline account's own registry does not have it: the repository is in 333333333333.
+	own := ecrsdk.NewFromConfig(d.AWS)
+	out, err := own.DescribeRepositories(ctx, &ecrsdk.DescribeRepositoriesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range out.Repositories {
+		if aws.ToString(r.RepositoryName) == "shop/web" {
+			t.Fatalf("repository landed in the caller's account %s", aws.ToString(r.RegistryId))
+		}
+	}
+	a, err := ep.Registry.Authenticator(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := a.Authorization()
+	if err != nil || cred.Username != "AWS" || cred.Password == "" {
+		t.Fatalf("registry credentials = %+v, %v", cred, err)
+	}
+	reg, err := d.Registry("333333333333")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := reg.TagMutability(ctx, "shop/web"); err != nil || m.Mode != regflow.Immutable {
+		t.Fatalf("through the role the repository is %+v, %v", m, err)
+	}
+	if _, err := d.Registry("999999999999"); err == nil || !strings.Contains(err.Error(), "not any configured environment") {
+		t.Fatalf("unknown account: %v", err)
+	}
+}
+
+func TestBadConfigFailsAtStart(t *testing.T) {
+	t.Setenv("REGFLOW_CONFIG_INLINE", `{"promotionPath":["dev"],"environments":{"dev":{"account":"12"}}}`)
+	_, err := wiring.FromEnvironment(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "environments.dev.account") {
+		t.Fatalf("got %v", err)
+	}
+}
