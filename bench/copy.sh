@@ -172,7 +172,7 @@ run_tool regflow >/dev/null
 before=$(uploads_seen)
 read -r resecs _ < <(run_tool regflow)
 after=$(uploads_seen)
-rebytes=$(awk -F': ' '/"BytesMoved"/{gsub(/,/,"",$2); print $2}' "$WORK/regflow.out")
+rebytes=$(awk -F': ' '/"bytesMoved"/{gsub(/,/,"",$2); print $2}' "$WORK/regflow.out")
 reuploads=$((after - before))
 
 printf '\nCopy of %s (%d platforms × %d layers × %d MiB = %d MiB of layers) between two loopback docker-registry %s, %d runs each, interleaved, fresh destination per run\n' \

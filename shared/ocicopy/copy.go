@@ -53,23 +53,23 @@ func (e *TagConflictError) Unwrap() error { return ErrTagConflict }
 
 // Result reports what a copy did. A re-run after success has BytesMoved == 0.
 type Result struct {
-	Source    string // repository@digest
-	Target    string // repository@digest
-	Digest    v1.Hash
-	MediaType types.MediaType
-	Tag       string // the tag now on Digest in the target ("" if none was asked for)
+	Source    string          `json:"source"` // repository@digest
+	Target    string          `json:"target"` // repository@digest
+	Digest    v1.Hash         `json:"digest"`
+	MediaType types.MediaType `json:"mediaType"`
+	Tag       string          `json:"tag,omitempty"` // the tag now on Digest in the target ("" if none was asked for)
 
-	ManifestsPushed  int // manifests written (image, children, referrers)
-	ManifestsSkipped int // manifests the target already had
-	BlobsCopied      int // blobs streamed from source to target
-	BlobsMounted     int // blobs mounted from the source repository (same registry)
-	BlobsSkipped     int // blobs the target already had
-	BytesMoved       int64
-	Referrers        int      // referrer manifests found for the image (now all in the target)
-	ReferrersCopied  int      // of those, written by this run
-	TagsPushed       []string // tags written by this run (cosign tags and the image tag)
-	Warnings         []string // things skipped on purpose, e.g. a cosign tag already on another digest
-	Duration         time.Duration
+	ManifestsPushed  int           `json:"manifestsPushed"`  // manifests written (image, children, referrers)
+	ManifestsSkipped int           `json:"manifestsSkipped"` // manifests the target already had
+	BlobsCopied      int           `json:"blobsCopied"`      // blobs streamed from source to target
+	BlobsMounted     int           `json:"blobsMounted"`     // blobs mounted from the source repository (same registry)
+	BlobsSkipped     int           `json:"blobsSkipped"`     // blobs the target already had
+	BytesMoved       int64         `json:"bytesMoved"`       // blob bytes sent, retried transfers included
+	Referrers        int           `json:"referrers"`        // referrer manifests found for the image (now all in the target)
+	ReferrersCopied  int           `json:"referrersCopied"`  // of those, written by this run
+	TagsPushed       []string      `json:"tagsPushed"`       // tags written by this run (cosign tags and the image tag)
+	Warnings         []string      `json:"warnings"`         // things skipped on purpose, e.g. a cosign tag already on another digest
+	Duration         time.Duration `json:"durationNs"`
 }
 
 // Copy copies src to the target named by dst.

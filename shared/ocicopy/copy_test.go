@@ -3,6 +3,7 @@ package ocicopy_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,6 +30,7 @@ func TestCopyBetweenRegistries(t *testing.T) {
 		{"docker manifest list", pushOpts{docker: true}},
 		{"nested index", pushOpts{nested: true}},
 		{"no referrers", pushOpts{noReferrers: true}},
+		{"single-platform image, no index", pushOpts{single: true, layers: 2, layerSize: 32 << 10}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -342,6 +344,49 @@ func TestCopyReferenceForms(t *testing.T) {
 				if got := tagDigest(t, dst.Host, repo, tc.wantTag); got != f.digest.String() {
 					t.Errorf("tag %s = %q", tc.wantTag, got)
 				}
+			}
+		})
+	}
+}
+
+// A registry under a name that is not loopback: plain HTTP only with WithInsecureRegistry.
+// WithTransport (a dialer that resolves the made-up names) stands in for DNS.
+func TestCopyInsecureRegistryByName(t *testing.T) {
+	src := ocitest.NewRegistry(t, nil)
+	dst := ocitest.NewRegistry(t, nil)
+	f := pushFixture(t, src.Host, "dev/app", 7, pushOpts{noReferrers: true})
+	names := map[string]string{"registry.dev.example:5000": src.Host, "registry.prod.example:5000": dst.Host}
+	dialer := &net.Dialer{}
+	rt := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if real, ok := names[addr]; ok {
+			addr = real
+		}
+		return dialer.DialContext(ctx, network, addr)
+	}}
+	srcRef := "registry.dev.example:5000/dev/app:" + f.tag
+	cases := []struct {
+		name    string
+		opts    []ocicopy.Option
+		wantErr bool
+	}{
+		{"https assumed without the option", []ocicopy.Option{ocicopy.WithTransport(rt), fastRetry}, true},
+		{"plain HTTP for both hosts", []ocicopy.Option{ocicopy.WithTransport(rt),
+			ocicopy.WithInsecureRegistry("registry.dev.example:5000"), ocicopy.WithInsecureRegistry("registry.prod.example:5000")}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := ocicopy.Copy(context.Background(), srcRef, "registry.prod.example:5000/prod/app", tc.opts...)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatal("copy over plain HTTP to a non-loopback name succeeded without WithInsecureRegistry")
+				}
+				return
+			}
+			if err != nil || res.Digest != f.digest {
+				t.Fatalf("Copy = %s, %v", res.Digest, err)
+			}
+			if got := tagDigest(t, dst.Host, "prod/app", f.tag); got != f.digest.String() {
+				t.Errorf("tag = %q, want %s", got, f.digest)
 			}
 		})
 	}

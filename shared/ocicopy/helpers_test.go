@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -49,6 +50,7 @@ type pushOpts struct {
 	nested            bool // wrap the index in another index
 	docker            bool // Docker media types instead of OCI
 	noReferrers       bool
+	single            bool // push one platform image, no index
 	auth              authn.Authenticator // for registries that want credentials (local ECR)
 }
 
@@ -80,15 +82,34 @@ func pushFixture(t testing.TB, host, repo string, seed uint64, po pushOpts) *fix
 	if po.auth != nil {
 		ropts = append(ropts, remote.WithAuth(po.auth))
 	}
-	if err := remote.WriteIndex(r.Tag(f.tag), idx, ropts...); err != nil {
-		t.Fatalf("push fixture: %v", err)
-	}
-	f.digest, _ = idx.Digest()
 	blobs := map[v1.Hash]int64{}
-	collect(t, idx, f, blobs)
+	var root partial.Describable = idx
+	if po.single {
+		img, err := ocitest.RandomImage(seed, ocitest.Platforms[0], po.layers, po.layerSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(r.Tag(f.tag), img, ropts...); err != nil {
+			t.Fatalf("push fixture: %v", err)
+		}
+		root = img
+		f.digest, _ = img.Digest()
+		f.imageManifests = []v1.Hash{f.digest, f.digest} // the image is its own "child" for cosign below
+		m, _ := img.Manifest()
+		blobs[m.Config.Digest] = m.Config.Size
+		for _, l := range m.Layers {
+			blobs[l.Digest] = l.Size
+		}
+	} else {
+		if err := remote.WriteIndex(r.Tag(f.tag), idx, ropts...); err != nil {
+			t.Fatalf("push fixture: %v", err)
+		}
+		f.digest, _ = idx.Digest()
+		collect(t, idx, f, blobs)
+	}
 
 	if !po.noReferrers {
-		rootDesc := v1.Descriptor{MediaType: mustMT(idx), Digest: f.digest, Size: mustSize(idx)}
+		rootDesc := v1.Descriptor{MediaType: mustMT(root), Digest: f.digest, Size: mustSize(root)}
 		sbom := ocitest.SBOM(seed, rootDesc)
 		arts := []ocitest.Artifact{ocitest.Signature(seed, rootDesc), sbom, ocitest.Signature(seed+7, sbom.Descriptor())}
 		for _, a := range arts {
@@ -104,7 +125,7 @@ func pushFixture(t testing.TB, host, repo string, seed uint64, po pushOpts) *fix
 		for _, c := range []struct {
 			subject v1.Hash
 			suffix  string
-		}{{f.digest, "sig"}, {f.digest, "att"}, {child, "sig"}} {
+		}{{f.digest, "sig"}, {f.digest, "att"}, {child, "sbom"}} {
 			a := ocitest.CosignArtifact(seed, c.subject, c.suffix)
 			tag := ocitest.CosignTag(c.subject, c.suffix)
 			d, err := a.Push(ctx, r, tag, ropts...)
@@ -115,6 +136,8 @@ func pushFixture(t testing.TB, host, repo string, seed uint64, po pushOpts) *fix
 			addBlobs(a, blobs)
 		}
 	}
+	slices.SortFunc(f.imageManifests, func(a, b v1.Hash) int { return strings.Compare(a.String(), b.String()) })
+	f.imageManifests = slices.Compact(f.imageManifests)
 	f.manifests = slices.Concat(f.imageManifests, f.referrers)
 	for _, d := range f.cosignTags {
 		f.manifests = append(f.manifests, d)
@@ -126,14 +149,12 @@ func pushFixture(t testing.TB, host, repo string, seed uint64, po pushOpts) *fix
 	return f
 }
 
-func mustMT(m interface {
-	MediaType() (types.MediaType, error)
-}) types.MediaType {
+func mustMT(m partial.Describable) types.MediaType {
 	mt, _ := m.MediaType()
 	return mt
 }
 
-func mustSize(m interface{ Size() (int64, error) }) int64 {
+func mustSize(m partial.Describable) int64 {
 	n, _ := m.Size()
 	return n
 }
