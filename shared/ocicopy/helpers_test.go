@@ -50,7 +50,7 @@ type pushOpts struct {
 	nested            bool // wrap the index in another index
 	docker            bool // Docker media types instead of OCI
 	noReferrers       bool
-	single            bool // push one platform image, no index
+	single            bool                // push one platform image, no index
 	auth              authn.Authenticator // for registries that want credentials (local ECR)
 }
 
