@@ -8,6 +8,9 @@ GOBIN     := $(TOOLS)/bin
 export PATH := $(GOBIN):$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# cdk-nag triggers a CDK deprecation notice the app cannot silence itself
+export JSII_DEPRECATED := quiet
+CDK_CLI := npx --yes aws-cdk@2.1148.1
 
 FUNCTIONS := $(notdir $(wildcard functions/*))
 DYNAMODB_LOCAL_VERSION := 11.1.0
@@ -63,6 +66,22 @@ lint: $(GOBIN)/staticcheck
 ## demo: the whole flow, offline, narrated
 demo:
 	$(GO) run ./cmd/regflow demo
+
+## synth: CloudFormation templates in cdk.out/, offline, no AWS credentials
+synth: build
+	CDK_OUTDIR=cdk.out $(GO) run ./infra
+
+## deploy: every stack, pipeline first (needs AWS credentials; see infra/README.md)
+deploy: build
+	$(CDK_CLI) deploy --all --require-approval broadening
+
+## bench-copy: regflow copy vs crane vs skopeo between two loopback registries
+bench-copy: $(GOBIN)/crane
+	bash bench/copy.sh
+
+## bench-sweep: 100,000 images over 1,000 repositories in the local ECR
+bench-sweep:
+	bash bench/sweep.sh
 
 clean:
 	rm -rf bin cdk.out .regflow
