@@ -132,3 +132,28 @@ func BenchmarkPull200MB(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPush200MB pushes a 200 MB image (20 × 10 MB layers) into a fresh
+// repository with go-containerregistry (concurrent layer uploads).
+func BenchmarkPush200MB(b *testing.B) {
+	srv, err := localecr.New(localecr.Options{AuthDisabled: true, AutoCreateRepos: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	img, err := random.Image(10<<20, 20)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(200 << 20)
+	i := 0
+	for b.Loop() {
+		i++
+		if err := remote.Write(refB(b, srv, fmt.Sprintf("push/r%d:v1", i)), img); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
