@@ -185,7 +185,8 @@ type copier struct {
 	base      *http.Transport // closed at the end when we made it
 
 	blobSem    chan struct{}
-	subjectPut sync.Mutex // referrer PUTs may rewrite the target's fallback tag: one at a time
+	smallSem   chan struct{} // manifest reads and referrer lookups
+	subjectPut sync.Mutex    // referrer PUTs may rewrite the target's fallback tag: one at a time
 
 	manifests, blobs sync.Map // digest → *once
 	// tasks runs the image walk and referrer discovery together; discovery of a manifest's
@@ -259,6 +260,7 @@ func newCopier(ctx context.Context, o *options, src, dst name.Repository) (*copi
 		log:       logger{o.logger},
 		mountable: src.RegistryStr() == dst.RegistryStr() && src.String() != dst.String(),
 		blobSem:   make(chan struct{}, o.jobs),
+		smallSem:  make(chan struct{}, o.jobs),
 		seenRefs:  map[v1.Hash]bool{},
 		seenTags:  map[string]bool{},
 	}

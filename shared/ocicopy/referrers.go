@@ -24,7 +24,12 @@ type referrer struct {
 
 // discoverReferrers finds the referrers of d (at depth) and copies each new one.
 func (c *copier) discoverReferrers(ctx context.Context, d v1.Hash, depth int) error {
-	found, err := c.referrersOf(ctx, d)
+	var found []referrer
+	err := c.small(ctx, func() error {
+		var err error
+		found, err = c.referrersOf(ctx, d)
+		return err
+	})
 	if err != nil {
 		return err
 	}

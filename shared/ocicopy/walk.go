@@ -70,26 +70,32 @@ func parseManifest(raw []byte, headerType types.MediaType) (parsed, error) {
 func (c *copier) copyManifest(ctx context.Context, desc v1.Descriptor, raw []byte, depth int) error {
 	return do(&c.manifests, desc.Digest.String(), func() error {
 		ref := c.src.Digest(desc.Digest.String())
-		mt := desc.MediaType
-		if raw == nil {
-			d, err := c.srcPull.Get(ctx, ref) // by digest: go-containerregistry checks the hash
-			if err != nil {
-				return fmt.Errorf("read source manifest %s: %w", ref, err)
-			}
-			raw, mt = d.Manifest, d.MediaType
-		}
-		p, err := parseManifest(raw, mt)
-		if err != nil {
-			return fmt.Errorf("source manifest %s: %w", ref, err)
-		}
-		if c.o.referrers && depth < c.o.referrerDepth {
-			c.tasks.Go(func() error { return c.discoverReferrers(c.tasksCtx, desc.Digest, depth+1) })
-		}
-
 		target := c.dst.Digest(desc.Digest.String())
-		_, present, err := c.targetDigest(ctx, target)
+		mt := desc.MediaType
+		var p parsed
+		var present bool
+		err := c.small(ctx, func() error {
+			if raw == nil {
+				d, err := c.srcPull.Get(ctx, ref) // by digest: go-containerregistry checks the hash
+				if err != nil {
+					return fmt.Errorf("read source manifest %s: %w", ref, err)
+				}
+				raw, mt = d.Manifest, d.MediaType
+			}
+			var err error
+			if p, err = parseManifest(raw, mt); err != nil {
+				return fmt.Errorf("source manifest %s: %w", ref, err)
+			}
+			if c.o.referrers && depth < c.o.referrerDepth {
+				c.tasks.Go(func() error { return c.discoverReferrers(c.tasksCtx, desc.Digest, depth+1) })
+			}
+			if _, present, err = c.targetDigest(ctx, target); err != nil {
+				return fmt.Errorf("check target manifest %s: %w", target, err)
+			}
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("check target manifest %s: %w", target, err)
+			return err
 		}
 
 		g, gctx := errgroup.WithContext(ctx)
@@ -176,6 +182,18 @@ func (c *copier) copyBlob(ctx context.Context, desc v1.Descriptor) error {
 		}
 		return nil
 	})
+}
+
+// small runs f, a handful of small requests, while holding one of jobs slots, so that a wide
+// index or many referrers do not fire hundreds of requests at a registry at once.
+func (c *copier) small(ctx context.Context, f func() error) error {
+	select {
+	case c.smallSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.smallSem }()
+	return f()
 }
 
 type logger struct{ l *slog.Logger }
