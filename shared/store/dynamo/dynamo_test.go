@@ -31,13 +31,15 @@ func TestContractAgainstDynamoDBLocal(t *testing.T) {
 	endpoint := testenv.DynamoDBLocal(t)
 	db := newClient(endpoint)
 	var n atomic.Int32
-	storetest.Run(t, func(t *testing.T) store.Store {
+	newStore := func(t *testing.T) store.Store {
 		table := fmt.Sprintf("regflow-%d", n.Add(1))
 		if err := dynamo.CreateTable(context.Background(), db, table); err != nil {
 			t.Fatal(err)
 		}
 		return dynamo.New(db, table)
-	})
+	}
+	storetest.Run(t, newStore)
+	storetest.RunSweep(t, newStore)
 }
 
 func TestCreateTableIsIdempotent(t *testing.T) {

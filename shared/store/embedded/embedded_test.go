@@ -13,14 +13,16 @@ import (
 )
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
+	newStore := func(t *testing.T) store.Store {
 		s, err := embedded.Open(filepath.Join(t.TempDir(), "regflow.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
 		return s
-	})
+	}
+	storetest.Run(t, newStore)
+	storetest.RunSweep(t, newStore)
 }
 
 func TestSecondOpenerIsToldWhy(t *testing.T) {
