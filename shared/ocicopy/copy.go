@@ -161,10 +161,10 @@ func run(ctx context.Context, o *options, src name.Reference, dst any) (Result, 
 	}
 
 	c, err := newCopier(ctx, o, src.Context(), dstRepo)
+	defer c.close()
 	if err != nil {
 		return Result{}, err
 	}
-	defer c.close()
 
 	res, err := c.run(ctx, src, wantDigest)
 	res.Duration = time.Since(start)
@@ -199,10 +199,10 @@ type copier struct {
 	seenTags map[string]bool
 	pushed   sync.Map // digest → true for manifests this run wrote
 
-	manifestsPushed, manifestsSkipped      atomic.Int64
-	blobsCopied, blobsMounted, blobsSkiped atomic.Int64
-	bytesMoved                             atomic.Int64
-	referrers, referrersCopied             atomic.Int64
+	manifestsPushed, manifestsSkipped       atomic.Int64
+	blobsCopied, blobsMounted, blobsSkipped atomic.Int64
+	bytesMoved                              atomic.Int64
+	referrers, referrersCopied              atomic.Int64
 
 	resMu    sync.Mutex
 	tags     []string
@@ -252,6 +252,7 @@ func (c *copier) auth(ctx context.Context, repo name.Repository) (authn.Authenti
 	return authn.Anonymous, nil
 }
 
+// newCopier always returns a copier, to be closed even when err is set.
 func newCopier(ctx context.Context, o *options, src, dst name.Repository) (*copier, error) {
 	c := &copier{
 		o:         o,
@@ -272,11 +273,11 @@ func newCopier(ctx context.Context, o *options, src, dst name.Repository) (*copi
 	base = &statusRetrier{inner: base, backoff: o.backoff}
 	srcAuth, err := c.auth(ctx, src)
 	if err != nil {
-		return nil, err
+		return c, err
 	}
 	dstAuth, err := c.auth(ctx, dst)
 	if err != nil {
-		return nil, err
+		return c, err
 	}
 	common := []remote.Option{
 		remote.WithContext(ctx),
@@ -288,20 +289,20 @@ func newCopier(ctx context.Context, o *options, src, dst name.Repository) (*copi
 		remote.WithJobs(o.jobs),
 	}
 	if c.srcPull, err = remote.NewPuller(append(common, remote.WithAuth(srcAuth))...); err != nil {
-		return nil, err
+		return c, err
 	}
 	if c.dstPull, err = remote.NewPuller(append(common, remote.WithAuth(dstAuth))...); err != nil {
-		return nil, err
+		return c, err
 	}
 	if c.dstPush, err = remote.NewPusher(append(common, remote.WithAuth(dstAuth))...); err != nil {
-		return nil, err
+		return c, err
 	}
 
 	retrying := transport.NewRetry(base, transport.WithRetryBackoff(o.backoff), transport.WithRetryPredicate(retryable))
 	rt, err := transport.NewWithContext(ctx, src.Registry, srcAuth, transport.NewUserAgent(retrying, o.userAgent),
 		[]string{src.Scope(transport.PullScope)})
 	if err != nil {
-		return nil, fmt.Errorf("connect to source registry %s: %w", src.RegistryStr(), err)
+		return c, fmt.Errorf("connect to source registry %s: %w", src.RegistryStr(), err)
 	}
 	c.srcBlobs = &http.Client{Transport: rt, CheckRedirect: checkRedirect}
 	return c, nil
@@ -329,7 +330,7 @@ func (c *copier) result(d *remote.Descriptor) Result {
 		ManifestsSkipped: int(c.manifestsSkipped.Load()),
 		BlobsCopied:      int(c.blobsCopied.Load()),
 		BlobsMounted:     int(c.blobsMounted.Load()),
-		BlobsSkipped:     int(c.blobsSkiped.Load()),
+		BlobsSkipped:     int(c.blobsSkipped.Load()),
 		BytesMoved:       c.bytesMoved.Load(),
 		Referrers:        int(c.referrers.Load()),
 		ReferrersCopied:  int(c.referrersCopied.Load()),

@@ -161,7 +161,7 @@ func (c *copier) copyBlob(ctx context.Context, desc v1.Descriptor) error {
 				return err
 			}
 			if present {
-				c.blobsSkiped.Add(1)
+				c.blobsSkipped.Add(1)
 				return nil
 			}
 			layer = &remote.MountableLayer{Layer: l, Reference: c.src.Digest(desc.Digest.String())}
@@ -178,7 +178,7 @@ func (c *copier) copyBlob(ctx context.Context, desc v1.Descriptor) error {
 		case c.mountable:
 			c.blobsMounted.Add(1)
 		default:
-			c.blobsSkiped.Add(1)
+			c.blobsSkipped.Add(1)
 		}
 		return nil
 	})

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 
 	"github.com/regflow/regflow/shared/ocicopy"
 )
@@ -24,6 +25,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: regflow-copy [flags] SRC DST")
 		flag.PrintDefaults()
 	}
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the copy to this file")
 	flag.Parse()
 	if flag.NArg() != 2 {
 		flag.Usage()
@@ -46,11 +48,19 @@ func main() {
 	if *noReferrers {
 		opts = append(opts, ocicopy.WithoutReferrers())
 	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := ocicopy.Copy(ctx, flag.Arg(0), flag.Arg(1), opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "regflow-copy:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 	enc := json.NewEncoder(os.Stdout)
