@@ -131,36 +131,45 @@ SRC_DIGEST=$("$WORK/bin/benchimage" -ref "$SRC/$IMAGE" -platforms "$PLATFORMS" -
 # passed; the digest check after every run shows skopeo kept the digest anyway.
 SKOPEO_FLAGS=(--all --src-tls-verify=false --dest-tls-verify=false)
 
-run_tool() { # tool -> prints "<seconds> <maxrss KiB>"
+# CPU seconds a process has used so far (user + system).
+proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+
+run_tool() { # tool -> prints "<seconds> <maxrss KiB> <tool cpu s> <registries cpu s>"
 	local cmd
 	case $1 in
 	regflow) cmd="$REGFLOW_COPY $SRC/$IMAGE $DST/bench/app" ;;
 	crane) cmd="$CRANE copy $SRC/$IMAGE $DST/$IMAGE" ;;
 	skopeo) cmd="skopeo copy ${SKOPEO_FLAGS[*]} docker://$SRC/$IMAGE docker://$DST/$IMAGE" ;;
 	esac
-	local t0 t1
+	local t0 t1 r0 r1
+	r0=$(awk -v a="$(proc_cpu "$src_PID")" -v b="$(proc_cpu "$dst_PID")" 'BEGIN{print a+b}')
 	t0=$(date +%s%N)
 	# shellcheck disable=SC2086
-	/usr/bin/time -f '%M' -o "$WORK/rss" $cmd >"$WORK/$1.out" 2>"$WORK/$1.err" || { cat "$WORK/$1.err" >&2; die "$1 failed"; }
+	/usr/bin/time -f '%M %U %S' -o "$WORK/rss" $cmd >"$WORK/$1.out" 2>"$WORK/$1.err" || { cat "$WORK/$1.err" >&2; die "$1 failed"; }
 	t1=$(date +%s%N)
+	r1=$(awk -v a="$(proc_cpu "$src_PID")" -v b="$(proc_cpu "$dst_PID")" 'BEGIN{print a+b}')
 	local got
 	got=$(digest_of "$DST/$IMAGE")
 	[ "$got" = "$SRC_DIGEST" ] || die "$1 left $DST/$IMAGE at '$got', want $SRC_DIGEST"
-	printf '%s %s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')" "$(cat "$WORK/rss")"
+	read -r rss usr sys <"$WORK/rss"
+	printf '%s %s %s %s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')" "$rss" \
+		"$(awk -v u="$usr" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')" "$(awk -v a="$r0" -v b="$r1" 'BEGIN{printf "%.2f", b-a}')"
 }
 
 TOOLS=(regflow crane skopeo)
-declare -A TIMES RSS
+declare -A TIMES RSS CPU REGCPU
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((i = 0; i < RUNS; i++)); do
 	for ((k = 0; k < ${#TOOLS[@]}; k++)); do
 		tool=${TOOLS[$(((i + k) % ${#TOOLS[@]}))]}
 		reset_destination
-		read -r secs rss < <(run_tool "$tool")
-		[ -n "${rss:-}" ] || die "$tool run failed"
+		read -r secs rss cpu regcpu < <(run_tool "$tool")
+		[ -n "${regcpu:-}" ] || die "$tool run failed"
 		TIMES[$tool]+="$secs "
 		RSS[$tool]+="$rss "
-		log "run $((i + 1))/$RUNS $tool: ${secs}s, peak RSS $((rss / 1024)) MiB"
+		CPU[$tool]+="$cpu "
+		REGCPU[$tool]+="$regcpu "
+		log "run $((i + 1))/$RUNS $tool: ${secs}s, peak RSS $((rss / 1024)) MiB, CPU ${cpu}s (registries ${regcpu}s)"
 	done
 done
 
@@ -170,7 +179,7 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{ if (NR%2)
 reset_destination
 run_tool regflow >/dev/null
 before=$(uploads_seen)
-read -r resecs _ < <(run_tool regflow)
+read -r resecs _ _ _ < <(run_tool regflow)
 after=$(uploads_seen)
 rebytes=$(awk -F': ' '/"bytesMoved"/{gsub(/,/,"",$2); print $2}' "$WORK/regflow.out")
 reuploads=$((after - before))
@@ -180,12 +189,13 @@ printf '\nCopy of %s (%d platforms × %d layers × %d MiB = %d MiB of layers) be
 	"$(dpkg-query -W -f '${Version}' docker-registry 2>/dev/null || echo '?')" "$RUNS"
 printf 'machine: %s cores, load average %s before the runs, %s after (other work on the machine slows every tool)\n' \
 	"$(nproc)" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-8s %9s %14s   %s\n' tool median_s median_rss_MiB runs_s
+printf '%-8s %9s %14s %11s %16s   %s\n' tool median_s median_rss_MiB tool_cpu_s registries_cpu_s runs_s
 declare -A MED MEDRSS
 for tool in "${TOOLS[@]}"; do
 	MED[$tool]=$(echo "${TIMES[$tool]}" | median)
 	MEDRSS[$tool]=$(echo "${RSS[$tool]}" | median)
-	printf '%-8s %9.3f %14.1f   %s\n' "$tool" "${MED[$tool]}" "$(awk -v k="${MEDRSS[$tool]}" 'BEGIN{print k/1024}')" "${TIMES[$tool]}"
+	printf '%-8s %9.3f %14.1f %11.2f %16.2f   %s\n' "$tool" "${MED[$tool]}" "$(awk -v k="${MEDRSS[$tool]}" 'BEGIN{print k/1024}')" \
+		"$(echo "${CPU[$tool]}" | median)" "$(echo "${REGCPU[$tool]}" | median)" "${TIMES[$tool]}"
 done
 peak=$(echo "${RSS[regflow]}" | tr ' ' '\n' | sort -n | tail -1)
 r_crane=$(awk -v a="${MED[regflow]}" -v b="${MED[crane]}" 'BEGIN{printf "%.2f", a/b}')
