@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
@@ -51,7 +55,7 @@ func DynamoDBLocal(t testing.TB) string {
 			"-jar", jar, "-inMemory", "-port", strconv.Itoa(port))
 		cmd.Dir = dir
 		s.endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-		s.cmd, s.err = start("dynamodb-local", cmd, httpReady(s.endpoint), 60*time.Second)
+		s.cmd, s.exited, s.err = start("dynamodb-local", cmd, httpReady(s.endpoint), 60*time.Second)
 	})
 	if s.err != nil {
 		Unavailable(t, "%v", s.err)
@@ -81,7 +85,7 @@ func MotoServer(t testing.TB) *Moto {
 		}
 		cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 		s.endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-		s.cmd, s.err = start("moto", cmd, httpReady(s.endpoint+"/moto-api/"), 60*time.Second)
+		s.cmd, s.exited, s.err = start("moto", cmd, httpReady(s.endpoint+"/moto-api/"), 60*time.Second)
 	})
 	if s.err != nil {
 		Unavailable(t, "%v", s.err)
@@ -111,11 +115,22 @@ func (m *Moto) Reset(ctx context.Context) error {
 }
 
 // AWSConfig is an SDK config with static test credentials whose every service call goes to endpoint.
+// It retries only a connection the HTTP client closed under a fast local server (an upstream
+// client race, aws/aws-sdk-go-v2#2737), so tests still see every real error at once.
 func AWSConfig(endpoint string) aws.Config {
 	return aws.Config{
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("testing", "testing", ""),
 		BaseEndpoint: aws.String(endpoint),
-		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+					return aws.BoolTernary(errors.Is(err, net.ErrClosed))
+				})}
+				o.MaxAttempts = 3
+				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 10 * time.Millisecond, nil })
+				o.RateLimiter = ratelimit.None
+			})
+		},
 	}
 }

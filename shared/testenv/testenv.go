@@ -89,6 +89,7 @@ type service struct {
 	once     sync.Once
 	endpoint string
 	cmd      *exec.Cmd
+	exited   <-chan error // receives cmd.Wait's result; Wait must be called once only
 	err      error
 }
 
@@ -117,21 +118,22 @@ func (r *registry) stopAll() {
 	for _, s := range r.all {
 		if s.cmd != nil && s.cmd.Process != nil {
 			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-			_ = s.cmd.Wait()
+			<-s.exited
 		}
 	}
 }
 
-// start launches cmd in its own process group, killed with the test binary, and waits until ready returns nil.
-func start(name string, cmd *exec.Cmd, ready func(context.Context) error, timeout time.Duration) (*exec.Cmd, error) {
+// start launches cmd in its own process group, killed with the test binary, and waits until
+// ready returns nil. The returned channel yields the process's exit.
+func start(name string, cmd *exec.Cmd, ready func(context.Context) error, timeout time.Duration) (*exec.Cmd, <-chan error, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	logf, err := os.CreateTemp("", "regflow-"+name+"-*.log")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+		return nil, nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -139,16 +141,17 @@ func start(name string, cmd *exec.Cmd, ready func(context.Context) error, timeou
 	defer cancel()
 	for {
 		if err := ready(ctx); err == nil {
-			return cmd, nil
+			return cmd, exited, nil
 		}
 		select {
 		case err := <-exited:
 			out, _ := os.ReadFile(logf.Name())
-			return nil, fmt.Errorf("%s exited before it was ready (%v): %s", name, err, tail(out, 2000))
+			return nil, nil, fmt.Errorf("%s exited before it was ready (%v): %s", name, err, tail(out, 2000))
 		case <-ctx.Done():
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
 			out, _ := os.ReadFile(logf.Name())
-			return nil, fmt.Errorf("%s not ready after %s: %s", name, timeout, tail(out, 2000))
+			return nil, nil, fmt.Errorf("%s not ready after %s: %s", name, timeout, tail(out, 2000))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
