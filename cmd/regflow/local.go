@@ -28,7 +28,7 @@ Push with crane or docker to an environment's registry and watch regflow act, e.
 			}
 			out := cmd.OutOrStdout()
 			st, err := localstack.Start(cmd.Context(), localstack.Options{
-				Config: cfg, Dir: g.stateDir, Log: g.logger(),
+				Config: cfg, Dir: g.stateDir, Log: g.logger(), SharedStore: true,
 				OnSlack: func(m slacklocal.Message) { fmt.Fprintf(out, "\n[slack %s] %s\n", m.Channel, m.Text) },
 				OnError: func(rule string, err error) { fmt.Fprintf(out, "\n[error] %s: %v\n", rule, err) },
 			})
