@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/regflow/regflow/shared/regflow"
 )
 
 // SweepStore keeps retention sweeps: one record per run with counters that the
@@ -29,6 +31,10 @@ type SweepStore interface {
 	PutSweepPart(ctx context.Context, id string, p SweepPart) error
 	// SweepParts returns a run's report parts in name order.
 	SweepParts(ctx context.Context, id string) ([]SweepPart, error)
+
+	// AppendAudits writes many audit entries at once, each as AppendAudit would:
+	// an entry whose subject, time and ID exist is left as it is.
+	AppendAudits(ctx context.Context, entries []regflow.AuditEntry) error
 
 	// ManifestInfos returns the cached manifest facts of those digests that have them.
 	ManifestInfos(ctx context.Context, digests []string) (map[string]ManifestInfo, error)

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/store"
 )
 
@@ -210,6 +211,52 @@ type manifestItem struct {
 	TTL int64 `dynamodbav:"ttl,omitempty"`
 }
 
+// AppendAudits writes entries with BatchWriteItem, 25 a call. A batch write cannot be
+// conditional, but an entry's key (subject, time, ID) determines its content, so
+// writing an existing entry again leaves it as it was.
+func (s *Store) AppendAudits(ctx context.Context, entries []regflow.AuditEntry) error {
+	items := make([]map[string]types.AttributeValue, 0, len(entries))
+	seen := map[string]bool{}
+	for _, e := range entries {
+		pk, sk := store.AuditPK(e.Subject), store.AuditSK(e.Time, e.ID)
+		if seen[pk+"\x00"+sk] {
+			continue
+		}
+		seen[pk+"\x00"+sk] = true
+		item, err := attributevalue.MarshalMap(auditItem{keyed{pk, sk}, e})
+		if err != nil {
+			return fmt.Errorf("encode audit entry %s: %w", e.ID, err)
+		}
+		items = append(items, item)
+	}
+	if err := s.batchWrite(ctx, items); err != nil {
+		return fmt.Errorf("append %d audit entries: %w", len(entries), err)
+	}
+	return nil
+}
+
+// batchWrite puts items with BatchWriteItem, 25 a call, retrying unprocessed ones.
+func (s *Store) batchWrite(ctx context.Context, items []map[string]types.AttributeValue) error {
+	for chunk := range slices.Chunk(items, batchWriteMax) {
+		writes := make([]types.WriteRequest, len(chunk))
+		for i, item := range chunk {
+			writes[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: item}}
+		}
+		req := map[string][]types.WriteRequest{s.table: writes}
+		for attempt := 0; len(req) > 0; attempt++ {
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
+			res, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: req})
+			if err != nil {
+				return fmt.Errorf("table %s: %w", s.table, err)
+			}
+			req = res.UnprocessedItems
+		}
+	}
+	return nil
+}
+
 // DynamoDB's batch sizes.
 const (
 	batchGetMax   = 100
@@ -250,31 +297,21 @@ func (s *Store) ManifestInfos(ctx context.Context, digests []string) (map[string
 
 // PutManifestInfos writes facts with BatchWriteItem, 25 items a call.
 func (s *Store) PutManifestInfos(ctx context.Context, infos []store.ManifestInfo) error {
-	for chunk := range slices.Chunk(infos, batchWriteMax) {
-		var writes []types.WriteRequest
-		seen := map[string]bool{}
-		for _, info := range chunk {
-			if seen[info.Digest] { // a batch may not put one key twice
-				continue
-			}
-			seen[info.Digest] = true
-			item, err := attributevalue.MarshalMap(manifestItem{keyed{store.ManifestPK(info.Digest), store.SKMeta}, info, ttlOf(info.Expires)})
-			if err != nil {
-				return fmt.Errorf("encode manifest facts of %s: %w", info.Digest, err)
-			}
-			writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+	items := make([]map[string]types.AttributeValue, 0, len(infos))
+	seen := map[string]bool{}
+	for _, info := range infos {
+		if seen[info.Digest] { // a batch may not put one key twice
+			continue
 		}
-		req := map[string][]types.WriteRequest{s.table: writes}
-		for attempt := 0; len(req) > 0; attempt++ {
-			if err := backoff(ctx, attempt); err != nil {
-				return fmt.Errorf("cache manifest facts: %w", err)
-			}
-			res, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: req})
-			if err != nil {
-				return fmt.Errorf("cache manifest facts in table %s: %w", s.table, err)
-			}
-			req = res.UnprocessedItems
+		seen[info.Digest] = true
+		item, err := attributevalue.MarshalMap(manifestItem{keyed{store.ManifestPK(info.Digest), store.SKMeta}, info, ttlOf(info.Expires)})
+		if err != nil {
+			return fmt.Errorf("encode manifest facts of %s: %w", info.Digest, err)
 		}
+		items = append(items, item)
+	}
+	if err := s.batchWrite(ctx, items); err != nil {
+		return fmt.Errorf("cache manifest facts: %w", err)
 	}
 	return nil
 }

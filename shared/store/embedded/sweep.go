@@ -8,6 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/store"
 )
 
@@ -118,6 +119,26 @@ func (s *Store) SweepParts(_ context.Context, id string) ([]store.SweepPart, err
 		return nil, fmt.Errorf("read report parts of sweep run %s: %w", id, err)
 	}
 	return out, nil
+}
+
+// AppendAudits writes the entries whose keys are absent, in one transaction.
+func (s *Store) AppendAudits(_ context.Context, entries []regflow.AuditEntry) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, e := range entries {
+			pk, sk := store.AuditPK(e.Subject), store.AuditSK(e.Time, e.ID)
+			if tx.Bucket(bucket).Get(itemKey(pk, sk)) != nil {
+				continue
+			}
+			if err := put(tx, pk, sk, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("append %d audit entries: %w", len(entries), err)
+	}
+	return nil
 }
 
 // ManifestInfos reads cached manifest facts.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/store"
 )
 
@@ -31,6 +32,7 @@ func RunSweep(t *testing.T, newAny func(t *testing.T) store.Store) {
 	t.Run("SweepBatchesConcurrent", func(t *testing.T) { testSweepConcurrent(t, newStore(t)) })
 	t.Run("SweepParts", func(t *testing.T) { testSweepParts(t, newStore(t)) })
 	t.Run("ManifestInfos", func(t *testing.T) { testManifestInfos(t, newStore(t)) })
+	t.Run("AppendAudits", func(t *testing.T) { testAppendAudits(t, newAny(t)) })
 }
 
 func sweepRun(id string) store.SweepRun {
@@ -269,5 +271,44 @@ func testManifestInfos(t *testing.T, s store.SweepStore) {
 	}
 	if got, err := s.ManifestInfos(ctx, nil); err != nil || len(got) != 0 {
 		t.Fatalf("no digests: %v, %v", got, err)
+	}
+}
+
+// testAppendAudits writes entries in bulk, twice, next to one written alone: each
+// subject ends up with each entry once, in time order.
+func testAppendAudits(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ss := s.(store.SweepStore)
+	var entries []regflow.AuditEntry
+	for i := range 60 {
+		entries = append(entries, regflow.AuditEntry{
+			Subject: fmt.Sprintf("team/app@sha256:%064x", i%30), ID: fmt.Sprintf("run1#%d", i),
+			Time: t0.Add(time.Duration(i) * time.Second), Action: "image.deleted", Actor: "regflow/sweeper",
+			Reason: "delete: pushed 100 days ago", Details: map[string]string{"run": "run1"},
+		})
+	}
+	if ok, err := s.AppendAudit(ctx, entries[0]); err != nil || !ok {
+		t.Fatalf("single append: %v %v", ok, err)
+	}
+	for range 2 {
+		if err := ss.AppendAudits(ctx, append(entries, entries[5])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := s.AppendAudit(ctx, entries[7]); err != nil || ok {
+		t.Fatalf("single append of a bulk-written entry: %v %v, want false", ok, err)
+	}
+	for i := range 30 {
+		got, err := s.Audit(ctx, entries[i].Subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []regflow.AuditEntry{entries[i], entries[i+30]}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("trail of %s (-want +got):\n%s", entries[i].Subject, diff)
+		}
+	}
+	if err := ss.AppendAudits(ctx, nil); err != nil {
+		t.Fatal(err)
 	}
 }
