@@ -1,0 +1,577 @@
+// Package approvals is the use case behind the Approve and Reject buttons: it
+// authorizes the clicking Slack user for the request's environment, moves the
+// request pending → approved / rejected with a conditional write (so exactly
+// one decision wins however many people click), audits every decision, refusal
+// and expiry, and then publishes the decision on the regflow bus and updates the
+// Slack message, each exactly once.
+//
+// handler.go serves it over HTTP for Slack's interactivity requests (the Lambda
+// function adapts API Gateway to that handler; the local stack serves it as is).
+package approvals
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/slackmsg"
+	"github.com/regflow/regflow/shared/store"
+)
+
+// Store is what the approvals use case persists. store.Store satisfies it.
+type Store interface {
+	GetRequest(ctx context.Context, id string) (regflow.ApprovalRequest, error)
+	// UpdateRequest writes next if the stored version is next.Version-1, else regflow.ErrConflict.
+	UpdateRequest(ctx context.Context, next regflow.ApprovalRequest) error
+	GetVerification(ctx context.Context, env, repo, digest string) (regflow.Verification, error)
+	AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, error)
+	Claim(ctx context.Context, key string, now, until time.Time) (bool, error)
+	Release(ctx context.Context, key string) error
+}
+
+// Publisher puts an EventBridge-shaped event on the regflow bus (bus.EventBridge in
+// AWS, bus.Local on a laptop).
+type Publisher interface {
+	Publish(ctx context.Context, event []byte) error
+}
+
+// Messages rewrites a request's Slack message. slackmsg.Poster satisfies it.
+type Messages interface {
+	Update(ctx context.Context, r regflow.ApprovalRequest, c slackmsg.Context) error
+}
+
+// Groups resolves a Slack user group to its members' user ids.
+type Groups interface {
+	Members(ctx context.Context, group string) ([]string, error)
+}
+
+// Rollback handles the Roll back button on a promoted request. It returns the
+// reply for the clicking user. Optional: without it the button answers that
+// rollback from Slack is not supported yet.
+type Rollback interface {
+	Rollback(ctx context.Context, r regflow.ApprovalRequest, user string) (string, error)
+}
+
+// Audit actions written by this use case.
+const (
+	ActionVoted    = "approval.voted"    // one approval of several needed
+	ActionApproved = "approval.approved" // the request reached its approvals
+	ActionRejected = "approval.rejected"
+	ActionExpired  = "approval.expired"
+	ActionRefused  = "approval.refused" // a click that changed nothing, and why
+)
+
+// Actor signs entries for what regflow did by itself (an expiry).
+const Actor = "regflow/approvals"
+
+// ErrUnknownRequest and ErrUnknownEnvironment are refusal reasons beside regflow's.
+var (
+	ErrUnknownRequest     = errors.New("no such approval request")
+	ErrUnknownEnvironment = errors.New("the request's environment is no longer configured")
+	ErrNotSupported       = errors.New("not supported from Slack yet")
+)
+
+// Kind says what a click did.
+type Kind string
+
+// Kinds of outcome.
+const (
+	KindApproved    Kind = "approved"    // this click completed the approval
+	KindVoted       Kind = "voted"       // recorded; more approvers needed
+	KindRejected    Kind = "rejected"    // this click rejected the request
+	KindExpired     Kind = "expired"     // the request had expired; nothing decided
+	KindRefused     Kind = "refused"     // nothing changed (see Reason)
+	KindRolledBack  Kind = "rolledBack"  // the Rollback port handled it
+	KindUnsupported Kind = "unsupported" // a button this deployment does not handle
+)
+
+// Click is one button press, taken from a verified Slack payload.
+type Click struct {
+	User      string // Slack user id
+	UserName  string
+	Team      string
+	Action    string // slackmsg.ActionApprove, ActionReject or ActionRollback
+	RequestID string // the button's value
+	// ActionTS is Slack's action_ts; with the user it identifies the click, so a
+	// redelivered request writes its refusal entry once.
+	ActionTS    string
+	ResponseURL string
+}
+
+// Outcome is what a click did and what to tell the user.
+type Outcome struct {
+	Kind Kind
+	// Text is the reply for the clicking user (Slack mrkdwn).
+	Text string
+	// Reason is why a click was refused (regflow.ErrSelfApproval, ErrNotAuthorized, ...).
+	Reason error
+	// Request is the request as this click left it.
+	Request regflow.ApprovalRequest
+	// Published and MessageUpdated say whether this click performed those effects
+	// (another click may have done them already).
+	Published      bool
+	MessageUpdated bool
+}
+
+// Service decides approval requests.
+type Service struct {
+	Config    *config.Config
+	Store     Store
+	Publisher Publisher
+	// Messages is optional: without it no Slack message is updated.
+	Messages Messages
+	// Groups is needed only when an environment lists approver groups.
+	Groups Groups
+	// Rollback is optional.
+	Rollback Rollback
+	Now      func() time.Time
+	Log      *slog.Logger
+	// MaxAttempts bounds how often a click re-reads the request after losing a
+	// concurrent write (default 10).
+	MaxAttempts int
+}
+
+// effectClaimTTL keeps a published decision's claim beyond the request's own life in
+// the table (a year past expiry), so no later click publishes it again.
+const effectClaimTTL = 400 * 24 * time.Hour
+
+// Decide applies one click.
+func (s *Service) Decide(ctx context.Context, c Click) (Outcome, error) {
+	log := s.log().With("request", c.RequestID, "user", c.User, "action", c.Action)
+	req, err := s.Store.GetRequest(ctx, c.RequestID)
+	if errors.Is(err, store.ErrNotFound) {
+		req = regflow.ApprovalRequest{ID: c.RequestID}
+		return s.refuse(ctx, c, req, ErrUnknownRequest, "This approval request no longer exists.")
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("read approval request %s: %w", c.RequestID, err)
+	}
+	env, ok := s.Config.Env(req.Env)
+	if !ok {
+		return s.refuse(ctx, c, req, ErrUnknownEnvironment, fmt.Sprintf("Environment *%s* is no longer in regflow's configuration.", req.Env))
+	}
+	allowed, err := s.allowed(ctx, env, c.User)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("check whether %s may decide for %s: %w", c.User, req.Env, err)
+	}
+	if !allowed {
+		return s.refuse(ctx, c, req, regflow.ErrNotAuthorized,
+			fmt.Sprintf("You are not an approver for *%s* (approvers: %s).", req.Env, orNobody(slackmsg.Approvers(env.Approvers.Users, env.Approvers.Groups))))
+	}
+	switch c.Action {
+	case slackmsg.ActionApprove, slackmsg.ActionReject:
+	case slackmsg.ActionRollback:
+		return s.rollback(ctx, c, req)
+	default:
+		return Outcome{}, fmt.Errorf("unknown action %q reached the use case", c.Action)
+	}
+
+	for attempt := 1; ; attempt++ {
+		now := s.now()
+		var next regflow.ApprovalRequest
+		if c.Action == slackmsg.ActionApprove {
+			next, err = req.Approve(c.User, now)
+		} else {
+			next, err = req.Reject(c.User, now)
+		}
+		switch {
+		case err == nil:
+			if err = s.Store.UpdateRequest(ctx, next); err == nil {
+				log.Info("decision recorded", "status", next.Status, "approvals", len(next.Approvals), "attempt", attempt)
+				return s.recorded(ctx, c, env, next)
+			}
+		case errors.Is(err, regflow.ErrExpired):
+			next = req.Transition(regflow.StatusExpired, "expired before a decision")
+			if err = s.Store.UpdateRequest(ctx, next); err == nil {
+				log.Info("request expired", "expiresAt", req.ExpiresAt)
+				return s.expired(ctx, c, env, next)
+			}
+		case errors.Is(err, regflow.ErrNotPending):
+			return s.closed(ctx, c, env, req, attempt == 1)
+		case errors.Is(err, regflow.ErrSelfApproval):
+			return s.refuse(ctx, c, req, err, "You requested this promotion, so you cannot approve it.")
+		case errors.Is(err, regflow.ErrAlreadyVoted):
+			// Re-assert this user's vote entry: a retry after a failed audit write lands here.
+			if err := s.audit(ctx, voteEntry(req, c.User)); err != nil {
+				return Outcome{}, err
+			}
+			return s.refuse(ctx, c, req, err, fmt.Sprintf("You already approved this; %s.", more(req)))
+		default:
+			return Outcome{}, err
+		}
+		if !errors.Is(err, regflow.ErrConflict) {
+			return Outcome{}, fmt.Errorf("write approval request %s: %w", req.ID, err)
+		}
+		if attempt >= s.maxAttempts() {
+			return Outcome{}, fmt.Errorf("approval request %s kept changing under %d attempts: %w", req.ID, attempt, err)
+		}
+		// Another click won the write; back off a little (jittered) and apply this one to what it wrote.
+		select {
+		case <-ctx.Done():
+			return Outcome{}, ctx.Err()
+		case <-time.After(time.Duration(rand.IntN(5*attempt)+1) * time.Millisecond):
+		}
+		if req, err = s.Store.GetRequest(ctx, c.RequestID); err != nil {
+			return Outcome{}, fmt.Errorf("re-read approval request %s: %w", c.RequestID, err)
+		}
+	}
+}
+
+// Settle makes sure a decided or expired request's effects happened: its audit entry,
+// its event (approved or rejected) and its Slack message. Each is done once; a failed
+// one is retried by the next call. Clicks on a closed request call it too.
+func (s *Service) Settle(ctx context.Context, id string) (Outcome, error) {
+	req, err := s.Store.GetRequest(ctx, id)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("read approval request %s: %w", id, err)
+	}
+	env, ok := s.Config.Env(req.Env)
+	if !ok {
+		return Outcome{}, fmt.Errorf("approval request %s: %w (%s)", id, ErrUnknownEnvironment, req.Env)
+	}
+	out := Outcome{Request: req}
+	out.Published, out.MessageUpdated, err = s.settle(ctx, env, req, "")
+	return out, err
+}
+
+// recorded follows a successful write of a vote or a decision.
+func (s *Service) recorded(ctx context.Context, c Click, env config.Environment, next regflow.ApprovalRequest) (Outcome, error) {
+	if next.Status == regflow.StatusPending {
+		if err := s.audit(ctx, voteEntry(next, c.User)); err != nil {
+			return Outcome{}, err
+		}
+		return Outcome{Kind: KindVoted, Request: next,
+			Text: fmt.Sprintf("Recorded your approval of %s into *%s* (%d of %d); %s.", describe(next), next.Env, len(next.Approvals), max(next.Required, 1), more(next))}, nil
+	}
+	out := Outcome{Request: next, Kind: KindApproved,
+		Text: fmt.Sprintf("Approved %s into *%s*. The promotion starts now.", describe(next), next.Env)}
+	if next.Status == regflow.StatusRejected {
+		out.Kind, out.Text = KindRejected, fmt.Sprintf("Rejected %s for *%s*.", describe(next), next.Env)
+	}
+	var err error
+	out.Published, out.MessageUpdated, err = s.settle(ctx, env, next, "")
+	return out, err
+}
+
+func (s *Service) expired(ctx context.Context, c Click, env config.Environment, next regflow.ApprovalRequest) (Outcome, error) {
+	if _, _, err := s.settle(ctx, env, next, c.User); err != nil {
+		return Outcome{}, err
+	}
+	out, err := s.refuse(ctx, c, next, regflow.ErrExpired, fmt.Sprintf("This request expired at %s, before a decision; nothing was promoted.", stamp(next.ExpiresAt)))
+	out.Kind = KindExpired
+	return out, err
+}
+
+// closed answers a click on a request that is no longer pending. A click that found it
+// closed on first reading makes sure the decision's effects happened (it may be a
+// retry after a failed publish); a click that lost the race to the closing write
+// leaves that to the winner, which is doing it right now.
+func (s *Service) closed(ctx context.Context, c Click, env config.Environment, req regflow.ApprovalRequest, redrive bool) (Outcome, error) {
+	var pub, upd bool
+	var text string
+	switch req.Status {
+	case regflow.StatusApproved, regflow.StatusRejected, regflow.StatusExpired:
+		if !redrive {
+			break
+		}
+		var err error
+		if pub, upd, err = s.settle(ctx, env, req, ""); err != nil {
+			return Outcome{}, err
+		}
+	}
+	switch req.Status {
+	case regflow.StatusApproved, regflow.StatusPromoted, regflow.StatusFailed:
+		text = fmt.Sprintf("Already approved by %s (decided by <@%s> at %s).", voters(req), req.DecidedBy, stamp(req.DecidedAt))
+	case regflow.StatusRejected:
+		text = fmt.Sprintf("Already rejected by <@%s> at %s.", req.DecidedBy, stamp(req.DecidedAt))
+	case regflow.StatusExpired:
+		text = fmt.Sprintf("This request expired at %s; nothing was promoted.", stamp(req.ExpiresAt))
+	default:
+		text = fmt.Sprintf("This request is %s, not open for approval.", req.Status)
+	}
+	out, err := s.refuse(ctx, c, req, regflow.ErrNotPending, text)
+	out.Published, out.MessageUpdated = pub, upd
+	return out, err
+}
+
+func (s *Service) rollback(ctx context.Context, c Click, req regflow.ApprovalRequest) (Outcome, error) {
+	if s.Rollback == nil {
+		out, err := s.refuse(ctx, c, req, ErrNotSupported, "Rolling back from Slack is not supported yet; use the regflow CLI.")
+		out.Kind = KindUnsupported
+		return out, err
+	}
+	text, err := s.Rollback.Rollback(ctx, req, c.User)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("roll back %s in %s: %w", req.Ref(), req.Env, err)
+	}
+	return Outcome{Kind: KindRolledBack, Text: text, Request: req}, nil
+}
+
+// settle performs a closed request's effects once, under one claim: the closing
+// audit entry, the event (approved or rejected), then the Slack message. If the entry
+// or the event fails, the claim is given back and the next click (or Settle) redoes
+// them; the message is rewritten only after the event is out, so while publishing
+// fails the buttons stay for that retry. A failed message update is logged and not
+// retried: the decision and its event stand, and later clicks are still told who
+// decided. noticedBy names who found the request expired.
+func (s *Service) settle(ctx context.Context, env config.Environment, r regflow.ApprovalRequest, noticedBy string) (published, updated bool, err error) {
+	now := s.now()
+	key := "settle#" + r.ID + "#" + r.Status
+	ok, err := s.Store.Claim(ctx, key, now, now.Add(effectClaimTTL))
+	if err != nil || !ok {
+		return false, false, err
+	}
+	if err := s.effects(ctx, r, noticedBy); err != nil {
+		// Release even if the request's context is done, so a retry can claim.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if rerr := s.Store.Release(rctx, key); rerr != nil {
+			return false, false, errors.Join(err, fmt.Errorf("and its claim %s could not be released: %w", key, rerr))
+		}
+		return false, false, err
+	}
+	published = r.Status == regflow.StatusApproved || r.Status == regflow.StatusRejected
+	if s.Messages == nil {
+		return published, false, nil
+	}
+	if err := s.Messages.Update(ctx, r, s.messageContext(ctx, env, r)); err != nil {
+		s.log().Error("Slack message not updated; the decision and its event stand", "request", r.ID, "status", r.Status, "error", err)
+		return published, false, nil
+	}
+	return published, true, nil
+}
+
+// effects writes the closing audit entry and publishes the decision.
+func (s *Service) effects(ctx context.Context, r regflow.ApprovalRequest, noticedBy string) error {
+	if err := s.audit(ctx, closingEntry(r, noticedBy)); err != nil {
+		return err
+	}
+	if r.Status != regflow.StatusApproved && r.Status != regflow.StatusRejected {
+		return nil
+	}
+	dt, detail, err := regflow.DecisionOf(r)
+	if err != nil {
+		return err
+	}
+	ev, err := regflow.NewEvent(dt, r.ID+"#"+r.Status, r.DecidedAt, detail)
+	if err != nil {
+		return err
+	}
+	if err := s.Publisher.Publish(ctx, ev); err != nil {
+		return fmt.Errorf("publish %q for %s: %w", dt, r.ID, err)
+	}
+	return nil
+}
+
+func (s *Service) messageContext(ctx context.Context, env config.Environment, r regflow.ApprovalRequest) slackmsg.Context {
+	c := slackmsg.Context{Approvers: slackmsg.Approvers(env.Approvers.Users, env.Approvers.Groups)}
+	if r.Status == regflow.StatusExpired {
+		c.Note = "Expired at " + stamp(r.ExpiresAt) + " before a decision."
+	}
+	if env.RequireVerification {
+		if prev, ok := s.Config.Previous(r.Env); ok {
+			if v, err := s.Store.GetVerification(ctx, prev, r.Repository, r.Digest); err == nil {
+				c.Verification = &v
+			}
+		}
+	}
+	return c
+}
+
+func (s *Service) allowed(ctx context.Context, env config.Environment, user string) (bool, error) {
+	if user == "" {
+		return false, nil
+	}
+	if slices.Contains(env.Approvers.Users, user) {
+		return true, nil
+	}
+	for _, g := range env.Approvers.Groups {
+		if s.Groups == nil {
+			return false, fmt.Errorf("approvers include Slack user group %s but no group lookup is wired", g)
+		}
+		members, err := s.Groups.Members(ctx, g)
+		if err != nil {
+			return false, fmt.Errorf("members of Slack user group %s: %w", g, err)
+		}
+		if slices.Contains(members, user) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// refuse audits a click that changed nothing and returns the reply.
+func (s *Service) refuse(ctx context.Context, c Click, req regflow.ApprovalRequest, reason error, text string) (Outcome, error) {
+	subject := req.Ref()
+	if req.Repository == "" {
+		subject = "request/" + c.RequestID
+	}
+	e := regflow.AuditEntry{
+		Subject: subject,
+		ID:      "refused-" + shortHash(c.RequestID, c.User, c.Action, c.ActionTS),
+		Time:    s.clickTime(c),
+		Action:  ActionRefused,
+		Actor:   c.User,
+		Reason:  reason.Error(),
+		Details: map[string]string{"request": c.RequestID, "button": c.Action, "env": req.Env, "status": req.Status},
+	}
+	if err := s.audit(ctx, e); err != nil {
+		return Outcome{}, err
+	}
+	s.log().Info("click refused", "request", c.RequestID, "user", c.User, "action", c.Action, "reason", reason.Error())
+	return Outcome{Kind: KindRefused, Reason: reason, Text: text, Request: req}, nil
+}
+
+func (s *Service) audit(ctx context.Context, e regflow.AuditEntry) error {
+	if _, err := s.Store.AppendAudit(ctx, e); err != nil {
+		return fmt.Errorf("audit %s of %s: %w", e.Action, e.Subject, err)
+	}
+	return nil
+}
+
+// voteEntry is a user's approval that did not close the request. Its time and id come
+// from the stored vote, so writing it again is a no-op.
+func voteEntry(r regflow.ApprovalRequest, user string) regflow.AuditEntry {
+	at := time.Time{}
+	for _, v := range r.Approvals {
+		if v.User == user {
+			at = v.At
+		}
+	}
+	return regflow.AuditEntry{
+		Subject: r.Ref(), ID: "vote-" + r.ID + "-" + user, Time: at, Action: ActionVoted, Actor: user,
+		Details: map[string]string{"request": r.ID, "env": r.Env, "approvals": strconv.Itoa(countUpTo(r, user)) + "/" + strconv.Itoa(max(r.Required, 1))},
+	}
+}
+
+// closingEntry is the decision (or expiry) entry, derived from the stored state.
+func closingEntry(r regflow.ApprovalRequest, noticedBy string) regflow.AuditEntry {
+	e := regflow.AuditEntry{Subject: r.Ref(), ID: r.Status + "-" + r.ID, Actor: r.DecidedBy, Time: r.DecidedAt,
+		Details: map[string]string{"request": r.ID, "env": r.Env}}
+	switch r.Status {
+	case regflow.StatusApproved:
+		e.Action = ActionApproved
+		var who []string
+		for _, v := range r.Approvals {
+			who = append(who, v.User)
+		}
+		e.Details["approvers"] = strings.Join(who, ",")
+	case regflow.StatusRejected:
+		e.Action = ActionRejected
+	case regflow.StatusExpired:
+		e.Action, e.Actor, e.Time, e.Reason = ActionExpired, Actor, r.ExpiresAt, "no decision before expiry"
+		if noticedBy != "" {
+			e.Details["noticedBy"] = noticedBy
+		}
+	}
+	return e
+}
+
+func countUpTo(r regflow.ApprovalRequest, user string) int {
+	for i, v := range r.Approvals {
+		if v.User == user {
+			return i + 1
+		}
+	}
+	return len(r.Approvals)
+}
+
+func (s *Service) clickTime(c Click) time.Time {
+	if t, ok := slackTS(c.ActionTS); ok {
+		return t
+	}
+	return s.now()
+}
+
+// slackTS parses Slack's "1548426417.840180" timestamps.
+func slackTS(ts string) (time.Time, bool) {
+	secs, frac, _ := strings.Cut(ts, ".")
+	sec, err := strconv.ParseInt(secs, 10, 64)
+	if err != nil || sec <= 0 {
+		return time.Time{}, false
+	}
+	var nsec int64
+	if frac != "" {
+		if len(frac) > 9 {
+			frac = frac[:9]
+		}
+		n, err := strconv.ParseInt(frac+strings.Repeat("0", 9-len(frac)), 10, 64)
+		if err != nil || n < 0 {
+			return time.Time{}, false
+		}
+		nsec = n
+	}
+	return time.Unix(sec, nsec).UTC(), true
+}
+
+func shortHash(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(sum[:10])
+}
+
+func describe(r regflow.ApprovalRequest) string {
+	s := "`" + r.Repository
+	if r.Tag != "" {
+		s += ":" + r.Tag
+	}
+	return s + "` (" + regflow.ShortDigest(r.Digest) + ")"
+}
+
+func more(r regflow.ApprovalRequest) string {
+	n := max(r.Required, 1) - len(r.Approvals)
+	if n == 1 {
+		return "one more approver is needed"
+	}
+	return fmt.Sprintf("%d more approvers are needed", n)
+}
+
+func voters(r regflow.ApprovalRequest) string {
+	var who []string
+	for _, v := range r.Approvals {
+		who = append(who, "<@"+v.User+">")
+	}
+	if len(who) == 0 {
+		return "<@" + r.DecidedBy + ">"
+	}
+	return strings.Join(who, ", ")
+}
+
+func orNobody(s string) string {
+	if s == "" {
+		return "none configured"
+	}
+	return s
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") }
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+func (s *Service) maxAttempts() int {
+	if s.MaxAttempts > 0 {
+		return s.MaxAttempts
+	}
+	return 10
+}

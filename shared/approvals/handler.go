@@ -1,0 +1,155 @@
+package approvals
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/regflow/regflow/shared/slacksig"
+)
+
+// Path is the route Slack's Interactivity Request URL points at.
+const Path = "/slack/interactions"
+
+// DefaultMaxBody bounds a request body. regflow's own messages echo back in well
+// under 16 KiB; anything far larger is not a click on them.
+const DefaultMaxBody = 64 << 10
+
+// HeaderOutcome carries the outcome kind on the response, for logs, the local
+// stack and tests (Slack ignores it).
+const HeaderOutcome = "X-Regflow-Outcome"
+
+// Decider is the use case the handler serves; *Service is one.
+type Decider interface {
+	Decide(ctx context.Context, c Click) (Outcome, error)
+}
+
+// Responder sends the reply to the clicking user through the payload's
+// response_url (Slack ignores the body of a block_actions acknowledgement).
+type Responder interface {
+	Respond(ctx context.Context, responseURL, text string) error
+}
+
+// Handler serves POST /slack/interactions.
+type Handler struct {
+	Decider Decider
+	// SigningSecret returns Slack's signing secret (fetched once per container by the caller).
+	SigningSecret func(ctx context.Context) ([]byte, error)
+	// Responder is optional; without it replies go only in the HTTP body.
+	Responder Responder
+	// Now is the clock for the signature window; time.Now when nil.
+	Now func() time.Time
+	// MaxBody overrides DefaultMaxBody when positive.
+	MaxBody int64
+	Log     *slog.Logger
+}
+
+// Reply is the JSON body of every answer: Slack's message shape (an ephemeral
+// reply that leaves the original message alone).
+type Reply struct {
+	ResponseType    string `json:"response_type"`
+	ReplaceOriginal bool   `json:"replace_original"`
+	Text            string `json:"text"`
+}
+
+// ServeHTTP verifies, parses and decides one click. Order matters: the size cap
+// and the signature come before anything is parsed, and nothing is written
+// unless both pass.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	log := h.log()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.reply(w, http.StatusMethodNotAllowed, "", "Slack interactions are POSTed.")
+		return
+	}
+	limit := h.maxBody()
+	if r.ContentLength > limit {
+		h.reply(w, http.StatusRequestEntityTooLarge, "", "The request body is too large.")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			h.reply(w, http.StatusRequestEntityTooLarge, "", "The request body is too large.")
+			return
+		}
+		h.reply(w, http.StatusBadRequest, "", "The request body could not be read.")
+		return
+	}
+	v := slacksig.Verifier{Secret: h.SigningSecret, Now: h.Now}
+	if err := v.Verify(r.Context(), r.Header, body); err != nil {
+		if slacksig.Refused(err) {
+			log.Warn("Slack request refused", "reason", err.Error(), "remote", r.RemoteAddr)
+			h.reply(w, http.StatusUnauthorized, "", "The request is not signed by Slack.")
+			return
+		}
+		log.Error("cannot verify Slack requests", "error", err)
+		h.reply(w, http.StatusInternalServerError, "", "regflow cannot verify Slack requests right now.")
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		h.reply(w, http.StatusBadRequest, "", "Slack interactions are form-encoded.")
+		return
+	}
+	click, err := ParseForm(body)
+	if err != nil {
+		log.Warn("Slack payload refused", "reason", err.Error())
+		h.reply(w, http.StatusBadRequest, "", "regflow does not handle this interaction.")
+		return
+	}
+	out, err := h.Decider.Decide(r.Context(), click)
+	if err != nil {
+		log.Error("click failed", "request", click.RequestID, "user", click.User, "action", click.Action, "error", err)
+		text := "regflow could not record this click; please try again."
+		h.respond(r.Context(), click.ResponseURL, text)
+		h.reply(w, http.StatusInternalServerError, "", text)
+		return
+	}
+	h.respond(r.Context(), click.ResponseURL, out.Text)
+	log.Info("click answered", "request", click.RequestID, "user", click.User, "action", click.Action,
+		"outcome", out.Kind, "published", out.Published, "messageUpdated", out.MessageUpdated, "ms", time.Since(start).Milliseconds())
+	h.reply(w, http.StatusOK, out.Kind, out.Text)
+}
+
+// respond posts the reply through response_url, bounded so the acknowledgement
+// still reaches Slack within its 3 seconds.
+func (h *Handler) respond(ctx context.Context, responseURL, text string) {
+	if h.Responder == nil || responseURL == "" || text == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := h.Responder.Respond(ctx, responseURL, text); err != nil {
+		h.log().Warn("reply through response_url failed", "error", err)
+	}
+}
+
+func (h *Handler) reply(w http.ResponseWriter, status int, kind Kind, text string) {
+	w.Header().Set("Content-Type", "application/json")
+	if kind != "" {
+		w.Header().Set(HeaderOutcome, string(kind))
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(Reply{ResponseType: "ephemeral", Text: text})
+}
+
+func (h *Handler) maxBody() int64 {
+	if h.MaxBody > 0 {
+		return h.MaxBody
+	}
+	return DefaultMaxBody
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.Default()
+}
