@@ -13,9 +13,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/regflow"
@@ -45,10 +43,12 @@ func TestUnderLambdaRIE(t *testing.T) {
 		t.Skip("builds the function and needs the emulators")
 	}
 	ctx := context.Background()
-	moto := testenv.MotoServer(t)
-	ddbURL := testenv.DynamoDBLocal(t)
 	sl := slacklocal.Start(nil)
 	defer sl.Stop()
+	cfg := `{"pipeline":{"account":"111111111111","table":"regflow-rie"},"promotionPath":["dev"],` +
+		`"environments":{"dev":{"account":"111111111111"}},"alerts":{"slackChannel":"C0ALERTS"}}`
+	fenv := testenv.NewFunctionEnv(t, cfg, "regflow-rie", sl.APIURL())
+	moto, db := fenv.Moto, fenv.DynamoDB
 
 	var ev struct {
 		Detail struct {
@@ -76,30 +76,11 @@ func TestUnderLambdaRIE(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sm := secretsmanager.NewFromConfig(testenv.AWSConfig(moto.Endpoint))
-	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("regflow/slack"), SecretString: aws.String(`{"signingSecret":"s3cr3t","botToken":"xoxb-rie"}`)}); err != nil {
-		t.Fatal(err)
-	}
-	db := dynamodb.NewFromConfig(testenv.AWSConfig(ddbURL), func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
-	if err := dynamo.CreateTable(ctx, db, "regflow-rie"); err != nil {
-		t.Fatal(err)
-	}
-
-	cfg := `{"pipeline":{"account":"111111111111","table":"regflow-rie"},"promotionPath":["dev"],` +
-		`"environments":{"dev":{"account":"111111111111"}},"alerts":{"slackChannel":"C0ALERTS"}}`
 	bootstrap := testenv.BuildBootstrap(t, ".")
 	if fi, err := os.Stat(bootstrap); err == nil {
 		t.Logf("bootstrap (host arch) size: %.1f MiB", float64(fi.Size())/(1<<20))
 	}
-	rie := testenv.LambdaRIE(t, bootstrap, []string{
-		"REGFLOW_CONFIG_INLINE=" + cfg,
-		"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_REGION=us-east-1",
-		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL_ECR=" + moto.Endpoint,
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + moto.Endpoint,
-		"AWS_ENDPOINT_URL_DYNAMODB=" + ddbURL,
-		"REGFLOW_SLACK_API_URL=" + sl.APIURL(),
-	})
+	rie := testenv.LambdaRIE(t, bootstrap, fenv.Vars)
 	invoke := func(event []byte) map[string]any {
 		t.Helper()
 		body, err := rie.Invoke(ctx, event)

@@ -1,9 +1,14 @@
 package testenv
 
 import (
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/regflow/regflow/shared/store/dynamo"
 	"io"
 	"net/http"
 	"os"
@@ -135,4 +140,41 @@ func (r *RIE) InitDuration() string {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// FunctionEnv is what a function under the RIE needs: moto for ECR, STS, Secrets Manager and
+// EventBridge, DynamoDB Local with the regflow table, the Slack secret, and the variables
+// that point the function's SDK clients at them the standard way.
+type FunctionEnv struct {
+	Moto     *Moto
+	DynamoDB *dynamodb.Client
+	Table    string
+	// Vars are the environment variables for LambdaRIE.
+	Vars []string
+}
+
+// NewFunctionEnv prepares moto and DynamoDB Local for a function whose config is cfgJSON
+// (its pipeline.table must be table). slackAPI is the Slack stand-in's URL.
+func NewFunctionEnv(t testing.TB, cfgJSON, table, slackAPI string) *FunctionEnv {
+	t.Helper()
+	ctx := context.Background()
+	moto := MotoServer(t)
+	ddbURL := DynamoDBLocal(t)
+	db := dynamodb.NewFromConfig(AWSConfig(ddbURL), func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
+	if err := dynamo.CreateTable(ctx, db, table); err != nil {
+		t.Fatal(err)
+	}
+	sm := secretsmanager.NewFromConfig(AWSConfig(moto.Endpoint))
+	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("regflow/slack"),
+		SecretString: aws.String(`{"signingSecret":"s3cr3t","botToken":"xoxb-rie"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	return &FunctionEnv{Moto: moto, DynamoDB: db, Table: table, Vars: []string{
+		"REGFLOW_CONFIG_INLINE=" + cfgJSON,
+		"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_REGION=us-east-1",
+		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_ENDPOINT_URL=" + moto.Endpoint, // ECR, STS, Secrets Manager, EventBridge
+		"AWS_ENDPOINT_URL_DYNAMODB=" + ddbURL,
+		"REGFLOW_SLACK_API_URL=" + slackAPI,
+	}}
 }
