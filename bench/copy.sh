@@ -2,12 +2,13 @@
 # Copy benchmark: regflow copy vs crane copy vs skopeo copy --all, between two loopback
 # Distribution registries (Debian docker-registry), same registries for all three tools.
 #
-# Image: PLATFORMS platform images × LAYERS layers × LAYER_SIZE random (incompressible) bytes,
-# plus a signature, an SBOM (OCI subject) and a cosign .sig tag that only regflow copies.
+# Image: PLATFORMS platform images × LAYERS layers × LAYER_SIZE random (incompressible) bytes
+# in gzip streams. With REFERRERS=1 it also gets a signature, an SBOM (OCI subject) and a cosign
+# .sig tag, which only regflow copies (so the comparison is then no longer like for like).
 # Each timed run starts from a wiped, restarted destination registry and a wiped skopeo
 # blob-info cache; the tools run interleaved (the order rotates every run); medians are reported.
 #
-# Environment: RUNS (5), PLATFORMS (2), LAYERS (10 per platform), LAYER_SIZE (10 MiB),
+# Environment: RUNS (5), PLATFORMS (2), LAYERS (10 per platform), LAYER_SIZE (10 MiB), REFERRERS (0),
 # REGFLOW_COPY (command taking SRC DST; default: bench/cmd/regflow-copy, built here),
 # REGFLOW_JOBS (passed as --jobs to the default command), STRICT=1 (exit 1 when a goal is missed).
 set -euo pipefail
@@ -125,7 +126,8 @@ start_registry dst "$DST_PORT"
 TAG=$(printf 'regflow-bench-%s' "$LAYERS" | sha1sum | cut -c1-40)
 IMAGE=bench/app:$TAG
 log "pushing ${PLATFORMS} platforms × ${LAYERS} layers × $((LAYER_SIZE / 1024 / 1024)) MiB to $SRC"
-SRC_DIGEST=$("$WORK/bin/benchimage" -ref "$SRC/$IMAGE" -platforms "$PLATFORMS" -layers "$LAYERS" -layer-size "$LAYER_SIZE")
+SRC_DIGEST=$("$WORK/bin/benchimage" -ref "$SRC/$IMAGE" -platforms "$PLATFORMS" -layers "$LAYERS" -layer-size "$LAYER_SIZE" \
+	-referrers="$([ "${REFERRERS:-0}" = 1 ] && echo true || echo false)")
 
 # skopeo 1.9's --preserve-digests refuses this OCI index ("must be converted"), so it is not
 # passed; the digest check after every run shows skopeo kept the digest anyway.
@@ -184,8 +186,9 @@ after=$(uploads_seen)
 rebytes=$(awk -F': ' '/"bytesMoved"/{gsub(/,/,"",$2); print $2}' "$WORK/regflow.out")
 reuploads=$((after - before))
 
-printf '\nCopy of %s (%d platforms × %d layers × %d MiB = %d MiB of layers) between two loopback docker-registry %s, %d runs each, interleaved, fresh destination per run\n' \
+printf '\nCopy of %s (%d platforms × %d layers × %d MiB = %d MiB of layers%s) between two loopback docker-registry %s, %d runs each, interleaved, fresh destination per run\n' \
 	"$SRC_DIGEST" "$PLATFORMS" "$LAYERS" "$((LAYER_SIZE / 1024 / 1024))" "$((PLATFORMS * LAYERS * LAYER_SIZE / 1024 / 1024))" \
+	"$([ "${REFERRERS:-0}" = 1 ] && echo ', plus signature, SBOM and cosign .sig that only regflow copies')" \
 	"$(dpkg-query -W -f '${Version}' docker-registry 2>/dev/null || echo '?')" "$RUNS"
 printf 'machine: %s cores, load average %s before the runs, %s after (other work on the machine slows every tool)\n' \
 	"$(nproc)" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"

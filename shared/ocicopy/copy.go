@@ -197,7 +197,9 @@ type copier struct {
 	refMu    sync.Mutex
 	seenRefs map[v1.Hash]bool
 	seenTags map[string]bool
-	pushed   sync.Map // digest → true for manifests this run wrote
+	pushed   sync.Map     // digest → true for manifests this run wrote
+	refAPI   atomic.Int32 // apiUnknown, apiPresent, apiMissing for the source registry
+	srcTags  tagList
 
 	manifestsPushed, manifestsSkipped       atomic.Int64
 	blobsCopied, blobsMounted, blobsSkipped atomic.Int64
@@ -459,7 +461,8 @@ func (c *copier) putTag(ctx context.Context, tag name.Tag, desc v1.Descriptor, r
 	return nil
 }
 
-// verify checks that the target serves the source digest by digest and by tag, hashing the bytes.
+// verify checks that the target reports the source digest for the image (HEAD by digest) and
+// serves, under the tag, bytes that hash to it (GET by tag; by digest when there is no tag).
 func (c *copier) verify(ctx context.Context, want v1.Hash, tag name.Tag) error {
 	byDigest := c.dst.Digest(want.String())
 	h, err := c.dstPull.Head(ctx, byDigest)
@@ -469,26 +472,16 @@ func (c *copier) verify(ctx context.Context, want v1.Hash, tag name.Tag) error {
 	if h.Digest != want {
 		return fmt.Errorf("%w: HEAD %s reports %s", ErrVerification, byDigest, h.Digest)
 	}
-	// Get by digest hashes the body and fails unless it matches.
-	if _, err := c.dstPull.Get(ctx, byDigest); err != nil {
-		return fmt.Errorf("%w: GET %s: %w", ErrVerification, byDigest, err)
+	var ref name.Reference = byDigest
+	if c.o.tag != "" {
+		ref = tag
 	}
-	if c.o.tag == "" {
-		return nil
-	}
-	th, err := c.dstPull.Head(ctx, tag)
+	g, err := c.dstPull.Get(ctx, ref) // go-containerregistry hashes the body
 	if err != nil {
-		return fmt.Errorf("%w: HEAD %s: %w", ErrVerification, tag, err)
-	}
-	if th.Digest != want {
-		return fmt.Errorf("%w: %s reports %s, want %s", ErrVerification, tag, th.Digest, want)
-	}
-	g, err := c.dstPull.Get(ctx, tag)
-	if err != nil {
-		return fmt.Errorf("%w: GET %s: %w", ErrVerification, tag, err)
+		return fmt.Errorf("%w: GET %s: %w", ErrVerification, ref, err)
 	}
 	if g.Digest != want {
-		return fmt.Errorf("%w: %s serves content hashing to %s, want %s", ErrVerification, tag, g.Digest, want)
+		return fmt.Errorf("%w: %s serves content hashing to %s, want %s", ErrVerification, ref, g.Digest, want)
 	}
 	return nil
 }

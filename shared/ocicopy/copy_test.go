@@ -391,3 +391,65 @@ func TestCopyInsecureRegistryByName(t *testing.T) {
 		})
 	}
 }
+
+// Referrer discovery with and without the referrers API, and with a tag list that is complete,
+// paginated or forbidden; a complete tag list spares the lookups of tags that do not exist.
+func TestCopyReferrerDiscovery(t *testing.T) {
+	cases := []struct {
+		name     string
+		api      bool
+		tagList  string // "ok", "paged", "forbidden"
+		wantGets int    // GETs of cosign and fallback tags at the source; -1: not checked
+	}{
+		{"referrers API, tag list", true, "ok", 3},
+		{"referrers API, tag list paginated", true, "paged", -1},
+		{"no referrers API, tag list", false, "ok", -1},
+		{"no referrers API, tag list forbidden", false, "forbidden", -1},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var tagGets atomic.Int32
+			wrap := func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if strings.HasSuffix(r.URL.Path, "/tags/list") {
+						switch tc.tagList {
+						case "paged":
+							w.Header().Set("Link", `</v2/dev/app/tags/list?n=1000&last=x>; rel="next"`)
+						case "forbidden":
+							w.WriteHeader(http.StatusForbidden)
+							return
+						}
+					}
+					if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/sha256-") {
+						tagGets.Add(1)
+					}
+					h.ServeHTTP(w, r)
+				})
+			}
+			newReg := ocitest.NewRegistry
+			if !tc.api {
+				newReg = ocitest.NewRegistryWithoutReferrersAPI
+			}
+			src := newReg(t, wrap)
+			dst := newReg(t, nil)
+			f := pushFixture(t, src.Host, "dev/app", uint64(40+i), pushOpts{})
+			tagGets.Store(0)
+			res, err := ocicopy.Copy(context.Background(), f.ref(), dst.Host+"/prod/app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := len(f.referrers) + len(f.cosignTags); res.Referrers != want {
+				t.Errorf("found %d referrers, want %d", res.Referrers, want)
+			}
+			if m := f.missing(t, dst.Host, "prod/app"); len(m) > 0 {
+				t.Errorf("target is missing %v", m)
+			}
+			if tc.wantGets >= 0 && int(tagGets.Load()) != tc.wantGets {
+				t.Errorf("%d GETs of sha256-* tags at the source, want %d (only the cosign tags that exist)", tagGets.Load(), tc.wantGets)
+			}
+			if !tc.api {
+				assertReferrers(t, dst.Host+"/prod/app", f.digest, f.referrers[:2])
+			}
+		})
+	}
+}

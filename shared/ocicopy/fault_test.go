@@ -2,6 +2,7 @@ package ocicopy_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,6 +201,59 @@ func TestCopyRefusesCorruptBlobs(t *testing.T) {
 			if got := tagDigest(t, dst.Host, "prod/app", f.tag); got != "" {
 				t.Errorf("tag written despite corrupt content: %s", got)
 			}
+		})
+	}
+}
+
+// A target that stores the image but then serves something else must fail the copy loudly.
+func TestCopyVerificationFailsLoudly(t *testing.T) {
+	cases := []struct {
+		name   string
+		tamper func(r *http.Request, rec *httptest.ResponseRecorder, digest string) bool
+	}{
+		{"tag serves other bytes", func(r *http.Request, rec *httptest.ResponseRecorder, _ string) bool {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/manifests/"+gitSHA) {
+				rec.Body.WriteString(" ")
+				rec.Header().Del("Content-Length")
+				return true
+			}
+			return false
+		}},
+		{"digest HEAD reports another digest", func(r *http.Request, rec *httptest.ResponseRecorder, digest string) bool {
+			if r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, "/manifests/"+digest) && rec.Code == http.StatusOK {
+				rec.Header().Set("Docker-Content-Digest", "sha256:"+strings.Repeat("e", 64))
+				return true
+			}
+			return false
+		}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := ocitest.NewRegistry(t, nil)
+			f := pushFixture(t, src.Host, "dev/app", uint64(60+i), pushOpts{noReferrers: true})
+			var after atomic.Bool // tamper only once the tag is there, i.e. during verification
+			dst := ocitest.NewRegistry(t, func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, r)
+					if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/manifests/"+gitSHA) {
+						after.Store(true)
+					}
+					if after.Load() {
+						tc.tamper(r, rec, f.digest.String())
+					}
+					for k, v := range rec.Header() {
+						w.Header()[k] = v
+					}
+					w.WriteHeader(rec.Code)
+					_, _ = w.Write(rec.Body.Bytes())
+				})
+			})
+			_, err := ocicopy.Copy(context.Background(), f.ref(), dst.Host+"/prod/app", fastRetry)
+			if !errors.Is(err, ocicopy.ErrVerification) {
+				t.Fatalf("err = %v, want ErrVerification", err)
+			}
+			t.Log(err)
 		})
 	}
 }

@@ -1,11 +1,20 @@
 package ocicopy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // cosignSuffixes are the tag-schema attachments cosign writes as <alg>-<hex>.<suffix>.
@@ -66,26 +75,50 @@ func (c *copier) discoverReferrers(ctx context.Context, d v1.Hash, depth int) er
 	return nil
 }
 
-// referrersOf lists the source's referrers of d: the OCI 1.1 referrers API (go-containerregistry
-// falls back to the sha256-<hex> tag index when the registry lacks the API) and cosign's tags.
+// referrersOf lists the source's referrers of d: the OCI 1.1 referrers API, or the sha256-<hex>
+// tag index that stands in for it on registries without the API, and cosign's tags. The
+// source's tag list (one request, when it fits in one page) says which tags exist, so a
+// manifest without attachments costs one request instead of five.
 func (c *copier) referrersOf(ctx context.Context, d v1.Hash) ([]referrer, error) {
-	subject := c.src.Digest(d.String())
-	idx, err := remote.Referrers(subject, remote.Reuse(c.srcPull), remote.WithContext(ctx))
-	if err != nil && !isNotFound(err) {
-		return nil, fmt.Errorf("list referrers of %s: %w", subject, err)
-	}
 	var out []referrer
-	if err == nil {
-		im, err := idx.IndexManifest()
+	if c.refAPI.Load() != apiMissing {
+		im, ok, err := c.referrersAPI(ctx, d)
 		if err != nil {
-			return nil, fmt.Errorf("list referrers of %s: %w", subject, err)
+			return nil, fmt.Errorf("list referrers of %s@%s: %w", c.src, d, err)
 		}
-		for _, m := range im.Manifests {
-			out = append(out, referrer{desc: m})
+		if ok {
+			c.refAPI.Store(apiPresent)
+			for _, m := range im.Manifests {
+				out = append(out, referrer{desc: m})
+			}
+		} else {
+			c.refAPI.Store(apiMissing)
+		}
+	}
+	if c.refAPI.Load() == apiMissing {
+		tag := c.src.Tag(fmt.Sprintf("%s-%s", d.Algorithm, d.Hex))
+		if c.sourceMayHaveTag(ctx, tag.TagStr()) {
+			got, err := c.srcPull.Get(ctx, tag)
+			switch {
+			case isNotFound(err):
+			case err != nil:
+				return nil, fmt.Errorf("read referrers tag %s: %w", tag, err)
+			default:
+				im, err := v1.ParseIndexManifest(bytes.NewReader(got.Manifest))
+				if err != nil {
+					return nil, fmt.Errorf("referrers tag %s is not an index: %w", tag, err)
+				}
+				for _, m := range im.Manifests {
+					out = append(out, referrer{desc: m})
+				}
+			}
 		}
 	}
 	for _, suffix := range cosignSuffixes {
 		tag := c.src.Tag(CosignTag(d, suffix))
+		if !c.sourceMayHaveTag(ctx, tag.TagStr()) {
+			continue
+		}
 		got, err := c.srcPull.Get(ctx, tag)
 		if isNotFound(err) {
 			continue
@@ -96,4 +129,84 @@ func (c *copier) referrersOf(ctx context.Context, d v1.Hash) ([]referrer, error)
 		out = append(out, referrer{desc: got.Descriptor, raw: got.Manifest, tag: tag.TagStr()})
 	}
 	return out, nil
+}
+
+// Whether the source registry has the referrers API, learnt from the first answer.
+const (
+	apiUnknown int32 = iota
+	apiPresent
+	apiMissing
+)
+
+// referrersAPI asks GET /v2/<repo>/referrers/<digest>; ok is false when the registry lacks the API
+// (registries that have it answer 200 with an index, even an empty one).
+func (c *copier) referrersAPI(ctx context.Context, d v1.Hash) (*v1.IndexManifest, bool, error) {
+	u := url.URL{Scheme: c.src.Scheme(), Host: c.src.RegistryStr(), Path: fmt.Sprintf("/v2/%s/referrers/%s", c.src.RepositoryStr(), d)}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, false, err
+	}
+	req.Header.Set("Accept", string(types.OCIImageIndex))
+	resp, err := c.srcBlobs.Do(req)
+	if err != nil {
+		return nil, false, err
+	}
+	defer resp.Body.Close()
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	switch {
+	case resp.StatusCode == http.StatusOK && types.MediaType(mt) == types.OCIImageIndex:
+		im, err := v1.ParseIndexManifest(io.LimitReader(resp.Body, maxManifest))
+		if err != nil {
+			return nil, false, fmt.Errorf("referrers answer is not an index: %w", err)
+		}
+		return im, true, nil
+	case resp.StatusCode == http.StatusOK, resp.StatusCode == http.StatusNotFound, resp.StatusCode == http.StatusBadRequest,
+		resp.StatusCode == http.StatusMethodNotAllowed, resp.StatusCode == http.StatusNotAcceptable:
+		return nil, false, nil
+	}
+	return nil, false, transport.CheckError(resp, http.StatusOK)
+}
+
+// maxManifest bounds what we read of a manifest or index answer (ECR's limit is 4 MiB).
+const maxManifest = 4 << 20
+
+// sourceMayHaveTag answers from the source's tag list when it came in one page, else says yes.
+func (c *copier) sourceMayHaveTag(ctx context.Context, tag string) bool {
+	c.srcTags.once.Do(func() { c.srcTags.tags, c.srcTags.complete = c.listSourceTags(ctx) })
+	return !c.srcTags.complete || c.srcTags.tags[tag]
+}
+
+type tagList struct {
+	once     sync.Once
+	tags     map[string]bool
+	complete bool
+}
+
+// listSourceTags reads one page of GET /v2/<repo>/tags/list; complete is false when the list
+// did not fit (a Link to a next page) or could not be read (e.g. no permission to list).
+func (c *copier) listSourceTags(ctx context.Context) (map[string]bool, bool) {
+	u := url.URL{Scheme: c.src.Scheme(), Host: c.src.RegistryStr(), Path: fmt.Sprintf("/v2/%s/tags/list", c.src.RepositoryStr()), RawQuery: "n=1000"}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, false
+	}
+	resp, err := c.srcBlobs.Do(req)
+	if err != nil {
+		return nil, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.Contains(resp.Header.Get("Link"), `rel="next"`) {
+		return nil, false
+	}
+	var list struct {
+		Tags []string `json:"tags"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&list); err != nil {
+		return nil, false
+	}
+	tags := make(map[string]bool, len(list.Tags))
+	for _, t := range list.Tags {
+		tags[t] = true
+	}
+	return tags, true
 }

@@ -27,10 +27,20 @@ type Registry struct {
 // NewRegistry starts an in-process registry, closed when the test ends. wrap, if not nil,
 // wraps the registry handler (to observe or alter requests).
 func NewRegistry(tb testing.TB, wrap func(http.Handler) http.Handler) *Registry {
+	return newRegistry(tb, wrap, true)
+}
+
+// NewRegistryWithoutReferrersAPI is NewRegistry without the OCI 1.1 referrers API, like
+// Distribution 2.x: clients keep referrers in sha256-<hex> tag indexes instead.
+func NewRegistryWithoutReferrersAPI(tb testing.TB, wrap func(http.Handler) http.Handler) *Registry {
+	return newRegistry(tb, wrap, false)
+}
+
+func newRegistry(tb testing.TB, wrap func(http.Handler) http.Handler, referrersAPI bool) *Registry {
 	tb.Helper()
 	var h http.Handler = registry.New(
 		registry.Logger(log.New(io.Discard, "", 0)),
-		registry.WithReferrersSupport(true),
+		registry.WithReferrersSupport(referrersAPI),
 	)
 	if wrap != nil {
 		h = wrap(h)
