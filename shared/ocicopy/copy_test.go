@@ -453,3 +453,36 @@ func TestCopyReferrerDiscovery(t *testing.T) {
 		})
 	}
 }
+
+// The copy died after all content was in but before the tag: the rerun only tags.
+func TestCopyCompletesWhenOnlyTheTagIsMissing(t *testing.T) {
+	src := ocitest.NewRegistry(t, nil)
+	f := pushFixture(t, src.Host, "dev/app", 50, pushOpts{})
+	var denyTag atomic.Bool
+	denyTag.Store(true)
+	dst := ocitest.NewRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if denyTag.Load() && r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/manifests/"+gitSHA) {
+				w.WriteHeader(http.StatusForbidden)
+				_, _ = w.Write([]byte(`{"errors":[{"code":"DENIED","message":"injected"}]}`))
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	ctx := context.Background()
+	if _, err := ocicopy.Copy(ctx, f.ref(), dst.Host+"/prod/app"); err == nil {
+		t.Fatal("Copy succeeded although the tag was refused")
+	}
+	if m := f.missing(t, dst.Host, "prod/app"); len(m) > 0 {
+		t.Fatalf("content incomplete before the tag step: %v", m)
+	}
+	denyTag.Store(false)
+	res, err := ocicopy.Copy(ctx, f.ref(), dst.Host+"/prod/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BytesMoved != 0 || res.ManifestsPushed != 0 || !slices.Equal(res.TagsPushed, []string{dst.Host + "/prod/app:" + gitSHA}) {
+		t.Errorf("rerun moved %d bytes, pushed %d manifests, tags %v; want only the image tag", res.BytesMoved, res.ManifestsPushed, res.TagsPushed)
+	}
+}
