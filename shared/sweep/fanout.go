@@ -1,0 +1,427 @@
+package sweep
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/regflow/regflow/shared/store"
+)
+
+// Defaults of the fan-out.
+const (
+	// DefaultBatchSize is how many repositories one message carries: small enough for
+	// a worker to finish well inside its timeout with ECR throttling it.
+	DefaultBatchSize = 25
+	// DefaultMaxAttempts is how often a batch is tried before its failures are
+	// recorded and the batch counted, so the run still finishes (the queue's own
+	// redrive comes after 3 receives).
+	DefaultMaxAttempts = 3
+	// KeepRunsFor is how long runs and their reports stay in the store.
+	KeepRunsFor = 180 * 24 * time.Hour
+	// finishClaimFor is how long the finisher holds the run before another may try.
+	finishClaimFor = 15 * time.Minute
+	// SummaryPart names the stored summary (totals, no decisions) of a finished run.
+	SummaryPart = "summary"
+)
+
+// Message is one batch of repositories of one registry, as sent to the workers.
+type Message struct {
+	Run          Run      `json:"run"`
+	Batch        string   `json:"batch"`
+	Target       Target   `json:"target"`
+	Repositories []string `json:"repositories"`
+	// Attempt is the delivery count (SQS ApproximateReceiveCount); not sent.
+	Attempt int `json:"-"`
+}
+
+// ParseMessage decodes a message body and checks it names a run, a batch and a registry.
+func ParseMessage(body []byte) (Message, error) {
+	var m Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		return m, fmt.Errorf("sweep message is not JSON: %w", err)
+	}
+	switch {
+	case m.Run.ID == "" || m.Run.Now.IsZero():
+		return m, errors.New("sweep message names no run (run.id, run.now)")
+	case m.Batch == "":
+		return m, errors.New("sweep message names no batch")
+	case m.Target.Account == "" || m.Target.Region == "":
+		return m, errors.New("sweep message names no registry (target.account, target.region)")
+	}
+	return m, nil
+}
+
+// Planner is the scheduled part of the fan-out: it lists every registry's
+// repositories and sends them to the queue in batches.
+type Planner struct {
+	Targets    []Target
+	Sweeper    *Sweeper // decides which repositories are managed
+	Registries func(context.Context, Target) (Registry, error)
+	Store      RunStore
+	Queue      Queue
+	Finisher   *Finisher
+	BatchSize  int
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// Plan is what the planner did.
+type Plan struct {
+	Run            Run  `json:"run"`
+	Batches        int  `json:"batches"`
+	Repositories   int  `json:"repositories"`
+	AlreadyPlanned bool `json:"alreadyPlanned,omitempty"`
+	Finished       bool `json:"finished,omitempty"`
+}
+
+// Plan starts run: at most once per run ID, so a redelivered schedule event adds nothing.
+func (p *Planner) Plan(ctx context.Context, run Run) (Plan, error) {
+	out := Plan{Run: run}
+	now := p.Now()
+	if _, err := p.Store.CreateSweepRun(ctx, store.SweepRun{ID: run.ID, Now: run.Now, DryRun: run.DryRun, StartedAt: now, Expires: now.Add(KeepRunsFor)}); err != nil {
+		return out, err
+	}
+	sr, err := p.Store.GetSweepRun(ctx, run.ID)
+	if err != nil {
+		return out, err
+	}
+	if sr.Total > 0 {
+		out.AlreadyPlanned, out.Batches = true, sr.Total
+		out.Finished, err = p.Finisher.MaybeFinish(ctx, sr)
+		return out, err
+	}
+	// A redelivery after a partial send plans again from the stored run's time and
+	// mode, so every batch of the run means the same thing.
+	run = Run{ID: sr.ID, Now: sr.Now, DryRun: sr.DryRun}
+	out.Run = run
+	size := p.BatchSize
+	if size <= 0 {
+		size = DefaultBatchSize
+	}
+	var msgs []Message
+	done := 0
+	for _, t := range p.Targets {
+		reg, err := p.Registries(ctx, t)
+		var repos []string
+		if err == nil {
+			repos, err = reg.Repositories(ctx)
+		}
+		if err != nil {
+			// Record the registry as failed and count it as a batch, so the run finishes and says so.
+			rr := newRegistryReport(t, run)
+			rr.AddFailure("*", fmt.Errorf("list repositories of %s: %w", t, err))
+			if err := completeBatch(ctx, p.Store, run, "list "+t.Key(), rr); err != nil {
+				return out, err
+			}
+			done++
+			continue
+		}
+		repos = p.Sweeper.Select(repos)
+		out.Repositories += len(repos)
+		for i, chunk := range chunks(repos, size) {
+			msgs = append(msgs, Message{Run: run, Batch: fmt.Sprintf("%s#%05d", t.Key(), i), Target: t, Repositories: chunk})
+		}
+	}
+	if len(msgs) == 0 && done == 0 {
+		// Nothing to sweep: one empty batch lets the run finish like any other.
+		if err := completeBatch(ctx, p.Store, run, "empty", newRegistryReport(Target{Name: "none"}, run)); err != nil {
+			return out, err
+		}
+		done++
+	}
+	if err := p.Queue.Send(ctx, msgs); err != nil {
+		return out, fmt.Errorf("send sweep batches: %w", err)
+	}
+	out.Batches = len(msgs) + done
+	if sr, err = p.Store.SetSweepTotal(ctx, run.ID, out.Batches); err != nil {
+		return out, err
+	}
+	p.log().Info("sweep planned", "run", run.ID, "batches", out.Batches, "repositories", out.Repositories, "dryRun", run.DryRun)
+	out.Finished, err = p.Finisher.MaybeFinish(ctx, sr)
+	return out, err
+}
+
+func (p *Planner) log() *slog.Logger {
+	if p.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return p.Log
+}
+
+func chunks(s []string, n int) [][]string {
+	var out [][]string
+	for c := range slices.Chunk(s, n) {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Worker sweeps one batch per message.
+type Worker struct {
+	Sweeper    *Sweeper
+	Registries func(context.Context, Target) (Registry, error)
+	Protection Protection
+	Store      RunStore
+	Finisher   *Finisher
+	// MaxAttempts: after this many deliveries a batch that cannot start is recorded as
+	// failed and counted. Default DefaultMaxAttempts.
+	MaxAttempts int
+	Log         *slog.Logger
+}
+
+// Handle sweeps the message's repositories once per run and batch, adds the
+// results to the run's counters, and finishes the run if this was the last batch.
+// An error means "deliver again".
+func (w *Worker) Handle(ctx context.Context, msg Message) error {
+	sr, err := w.Store.GetSweepRun(ctx, msg.Run.ID)
+	if err != nil {
+		return fmt.Errorf("sweep batch %s: %w", msg.Batch, err)
+	}
+	if !slices.Contains(sr.Batches, msg.Batch) {
+		rr, err := w.sweep(ctx, msg)
+		if err != nil {
+			max := w.MaxAttempts
+			if max <= 0 {
+				max = DefaultMaxAttempts
+			}
+			if msg.Attempt < max {
+				return err
+			}
+			rr = newRegistryReport(msg.Target, msg.Run)
+			for _, repo := range msg.Repositories {
+				rr.AddFailure(repo, fmt.Errorf("gave up after %d attempts: %w", msg.Attempt, err))
+			}
+		}
+		if err := completeBatch(ctx, w.Store, msg.Run, msg.Batch, rr); err != nil {
+			return err
+		}
+		if sr, err = w.Store.GetSweepRun(ctx, msg.Run.ID); err != nil {
+			return err
+		}
+		c := rr.Counts()
+		w.log().Info("sweep batch done", "run", msg.Run.ID, "batch", msg.Batch, "registry", msg.Target.Name,
+			"repositories", c.Repositories, "images", c.Images, "selected", c.Selected, "deleted", c.Deleted,
+			"failedRepositories", c.FailedRepositories, "batchesDone", sr.Done(), "batchesTotal", sr.Total)
+	}
+	_, err = w.Finisher.MaybeFinish(ctx, sr)
+	return err
+}
+
+// sweep fails only when the batch cannot start (no registry, no protection data);
+// failures of single repositories are in the report.
+func (w *Worker) sweep(ctx context.Context, msg Message) (*RegistryReport, error) {
+	reg, err := w.Registries(ctx, msg.Target)
+	if err != nil {
+		return nil, fmt.Errorf("reach registry %s: %w", msg.Target, err)
+	}
+	prot, err := LoadProtections(ctx, w.Protection)
+	if err != nil {
+		return nil, err
+	}
+	// The planner filtered already; the worker checks again so a hand-made message
+	// cannot reach an unmanaged repository.
+	return w.Sweeper.Registry(ctx, msg.Run, msg.Target, reg, w.Sweeper.Select(msg.Repositories), prot), nil
+}
+
+func (w *Worker) log() *slog.Logger {
+	if w.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return w.Log
+}
+
+// partEnvelope wraps each stored part. Token ties the parts of one attempt
+// together: part 0 is written last, so it names the attempt whose parts count.
+type partEnvelope struct {
+	Token  string          `json:"token"`
+	Index  int             `json:"index"`
+	Of     int             `json:"of"`
+	Report *RegistryReport `json:"report"`
+}
+
+// completeBatch stores a batch's report parts, then counts it (once) in the run.
+func completeBatch(ctx context.Context, st RunStore, run Run, batch string, rr *RegistryReport) error {
+	rr.Sort()
+	parts, err := encodeParts(rr, store.MaxSweepPartBytes-1024)
+	if err != nil {
+		return err
+	}
+	var tok [8]byte
+	_, _ = rand.Read(tok[:])
+	token := hex.EncodeToString(tok[:])
+	expires := run.Now.Add(KeepRunsFor)
+	for i := len(parts) - 1; i >= 0; i-- {
+		env, err := json.Marshal(partEnvelope{Token: token, Index: i, Of: len(parts)})
+		if err != nil {
+			return err
+		}
+		// Data is the envelope line, then the gzipped report.
+		data := append(append(env, '\n'), parts[i]...)
+		if err := st.PutSweepPart(ctx, run.ID, store.SweepPart{Name: fmt.Sprintf("%s.%04d", batch, i), Data: data, Expires: expires}); err != nil {
+			return fmt.Errorf("store report of batch %s: %w", batch, err)
+		}
+	}
+	if _, _, err := st.CompleteSweepBatch(ctx, run.ID, batch, rr.Counts()); err != nil {
+		return err
+	}
+	return nil
+}
+
+// LoadReport assembles a run's report from the parts of its completed batches.
+func LoadReport(ctx context.Context, st store.SweepStore, runID string) (*Report, error) {
+	sr, err := st.GetSweepRun(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := st.SweepParts(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	done := map[string]bool{}
+	for _, b := range sr.Batches {
+		done[b] = true
+	}
+	type piece struct {
+		env partEnvelope
+		raw []byte
+	}
+	byBatch := map[string][]piece{}
+	for _, p := range parts {
+		i := strings.LastIndexByte(p.Name, '.')
+		if i < 0 || !done[p.Name[:i]] {
+			continue // the summary, or a part of a batch that never completed
+		}
+		line, raw, ok := strings.Cut(string(p.Data), "\n")
+		var env partEnvelope
+		if !ok || json.Unmarshal([]byte(line), &env) != nil {
+			return nil, fmt.Errorf("report part %s of run %s is malformed", p.Name, runID)
+		}
+		byBatch[p.Name[:i]] = append(byBatch[p.Name[:i]], piece{env, []byte(raw)})
+	}
+	rep := &Report{Run: Run{ID: sr.ID, Now: sr.Now, DryRun: sr.DryRun}}
+	for batch, ps := range byBatch {
+		var token string
+		for _, p := range ps {
+			if p.env.Index == 0 {
+				token = p.env.Token
+			}
+		}
+		for _, p := range ps {
+			if p.env.Token != token {
+				continue // left over from an earlier attempt at the batch
+			}
+			rr, err := decodePart(p.raw)
+			if err != nil {
+				return nil, fmt.Errorf("report part of batch %s of run %s: %w", batch, runID, err)
+			}
+			rep.Add(rr)
+		}
+	}
+	rep.Sort()
+	return rep, nil
+}
+
+// Finisher stores the merged report and posts the summary, once per run.
+type Finisher struct {
+	Store    RunStore
+	Notifier Notifier
+	Now      func() time.Time
+	Log      *slog.Logger
+	// OnFinish, when set, sees the merged report (tests, the CLI).
+	OnFinish func(*Report)
+}
+
+// MaybeFinish finishes sr if every batch is done and nobody else has: it returns
+// true for the one caller that did.
+func (f *Finisher) MaybeFinish(ctx context.Context, sr store.SweepRun) (bool, error) {
+	if !sr.Finished() {
+		return false, nil
+	}
+	now := f.Now()
+	key := "sweep-finish#" + sr.ID
+	won, err := f.Store.Claim(ctx, key, now, now.Add(finishClaimFor))
+	if err != nil || !won {
+		return false, err
+	}
+	if err := f.finish(ctx, sr); err != nil {
+		if rerr := f.Store.Release(ctx, key); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+func (f *Finisher) finish(ctx context.Context, sr store.SweepRun) error {
+	rep, err := LoadReport(ctx, f.Store, sr.ID)
+	if err != nil {
+		return fmt.Errorf("assemble report of sweep run %s: %w", sr.ID, err)
+	}
+	summary := &Report{Run: rep.Run}
+	for _, rr := range rep.Registries {
+		s := *rr
+		s.Report.Decisions = nil
+		summary.Registries = append(summary.Registries, &s)
+	}
+	b, err := gzipJSON(summary)
+	if err != nil {
+		return err
+	}
+	if len(b) > store.MaxSweepPartBytes {
+		return fmt.Errorf("summary of sweep run %s is %d bytes compressed, too large to store", sr.ID, len(b))
+	}
+	if err := f.Store.PutSweepPart(ctx, sr.ID, store.SweepPart{Name: SummaryPart, Data: b, Expires: sr.Now.Add(KeepRunsFor)}); err != nil {
+		return err
+	}
+	if err := f.Notifier.Notify(ctx, rep.Alert()); err != nil {
+		return fmt.Errorf("post the summary of sweep run %s: %w", sr.ID, err)
+	}
+	if f.Log != nil {
+		f.Log.Info("sweep finished", "run", sr.ID, "summary", rep.Summary())
+	}
+	if f.OnFinish != nil {
+		f.OnFinish(rep)
+	}
+	return nil
+}
+
+// InlineQueue hands batches straight to a worker, Concurrency at a time: the
+// fan-out path in one process, for estates that fit one invocation.
+type InlineQueue struct {
+	Worker      *Worker
+	Concurrency int
+}
+
+// Send handles every message before returning; errors are joined.
+func (q *InlineQueue) Send(ctx context.Context, msgs []Message) error {
+	n := max(q.Concurrency, 1)
+	sem := make(chan struct{}, n)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, m := range msgs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			m.Attempt = DefaultMaxAttempts // no redelivery inline: record failures and move on
+			if err := q.Worker.Handle(ctx, m); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,54 @@
+package sweep
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Trigger is what starts a sweep: EventBridge's scheduled event, or a hand-made
+// invocation whose detail asks for a dry run or another time.
+type Trigger struct {
+	ID         string    `json:"id"`
+	DetailType string    `json:"detail-type"`
+	Time       time.Time `json:"time"`
+	Detail     struct {
+		DryRun *bool     `json:"dryRun"`
+		Now    time.Time `json:"now"`
+	} `json:"detail"`
+}
+
+// RunFromEvent derives the run from a trigger event. The run ID comes from the
+// event's time, so a redelivered schedule event names the same run and sweeps
+// nothing twice. dryRun is the config's default (retention.dryRun).
+func RunFromEvent(raw []byte, dryRun bool) (Run, error) {
+	var t Trigger
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return Run{}, fmt.Errorf("sweep trigger is not a scheduled event: %w", err)
+	}
+	if t.Time.IsZero() {
+		return Run{}, fmt.Errorf("sweep trigger has no time: send EventBridge's scheduled event, or {\"time\": \"2026-11-27T03:00:00Z\", \"detail\": {\"dryRun\": true}}")
+	}
+	run := Run{Now: t.Time.UTC(), DryRun: dryRun}
+	if t.Detail.DryRun != nil {
+		run.DryRun = *t.Detail.DryRun
+	}
+	if !t.Detail.Now.IsZero() {
+		run.Now = t.Detail.Now.UTC()
+	}
+	run.ID = RunID(t.Time, run)
+	return run, nil
+}
+
+// RunID names a run by when it was triggered, with the mode and any preview time,
+// so a dry run and a real run of the same minute never share counters.
+func RunID(triggered time.Time, run Run) string {
+	id := "sweep-" + triggered.UTC().Format("20060102T150405Z")
+	if !run.Now.Equal(triggered.UTC()) {
+		id += "-at-" + run.Now.UTC().Format("20060102T150405Z")
+	}
+	if run.DryRun {
+		id += "-dry"
+	}
+	return id
+}

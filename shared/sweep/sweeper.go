@@ -1,0 +1,494 @@
+package sweep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/retention"
+	"github.com/regflow/regflow/shared/store"
+)
+
+// Audit trail vocabulary of the sweep.
+const (
+	Actor              = "regflow/sweeper"
+	ActionImageDeleted = "image.deleted"
+	// ActionDeleteFailed follows an image.deleted entry when the registry refused the delete.
+	ActionDeleteFailed = "image.delete-failed"
+)
+
+// DefaultConcurrency is how many repositories a sweeper works on at once. With the
+// SDK's adaptive retryer shared by them, more only queues behind ECR's rate limits.
+const DefaultConcurrency = 4
+
+// manifestCacheFor is how long cached manifest facts outlive their last sighting.
+const manifestCacheFor = 400 * 24 * time.Hour
+
+// Target is one registry to sweep: an account's ECR in a region, serving one or
+// more environments.
+type Target struct {
+	// Name is the environment, or the environments joined with "+" when they share the registry.
+	Name    string `json:"name"`
+	Account string `json:"account"`
+	Region  string `json:"region"`
+}
+
+// Key identifies the registry (account/region).
+func (t Target) Key() string { return t.Account + "/" + t.Region }
+
+func (t Target) String() string { return fmt.Sprintf("%s (%s, %s)", t.Name, t.Account, t.Region) }
+
+// Targets lists the config's registries in promotion order, one per account and region.
+func Targets(cfg *config.Config) []Target {
+	var out []Target
+	idx := map[string]int{}
+	names := slices.Clone(cfg.PromotionPath)
+	for n := range cfg.Environments {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, n := range names {
+		env, ok := cfg.Environments[n]
+		if !ok {
+			continue
+		}
+		region := env.Region
+		if region == "" {
+			region = cfg.Region
+		}
+		t := Target{Name: n, Account: env.Account, Region: region}
+		if i, ok := idx[t.Key()]; ok {
+			out[i].Name += "+" + n
+			continue
+		}
+		idx[t.Key()] = len(out)
+		out = append(out, t)
+	}
+	return out
+}
+
+// Run identifies one sweep: its ID names audit entries and stored reports, Now is
+// the time ages are measured against.
+type Run struct {
+	ID     string    `json:"id"`
+	Now    time.Time `json:"now"`
+	DryRun bool      `json:"dryRun"`
+}
+
+// Progress is reported after each repository.
+type Progress struct {
+	Target     Target
+	Repository string
+	Images     int
+	Selected   int
+	Removed    int
+	Err        error
+}
+
+// Sweeper sweeps repositories. The zero value is not usable: set Retention (and
+// Audit, unless every run is a dry run).
+type Sweeper struct {
+	Retention config.Retention
+	// Repositories are the globs of repositories regflow manages (config.Repositories);
+	// empty means every repository.
+	Repositories []string
+	// Only, when set, is a further glob a repository must match (regflow sweep --repo).
+	Only  string
+	Audit Auditor
+	// Cache, when set, keeps manifest facts between sweeps.
+	Cache       ManifestCache
+	Concurrency int
+	Log         *slog.Logger
+	// OnRepository, when set, is called after each repository (from several goroutines).
+	OnRepository func(Progress)
+	// Pause waits between retries of deletes refused for parents just deleted
+	// (ECR's view of manifest lists may lag a delete). Default: time-based, 1 s doubling.
+	Pause func(ctx context.Context, attempt int) error
+}
+
+// Managed says whether the sweep covers repo.
+func (s *Sweeper) Managed(repo string) bool {
+	if s.Only != "" {
+		if ok, _ := path.Match(s.Only, repo); !ok {
+			return false
+		}
+	}
+	if len(s.Repositories) == 0 {
+		return true
+	}
+	for _, g := range s.Repositories {
+		if ok, _ := path.Match(g, repo); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Select returns the managed repositories of a listing.
+func (s *Sweeper) Select(repos []string) []string {
+	var out []string
+	for _, r := range repos {
+		if s.Managed(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Estate sweeps every managed repository of every target inline.
+func (s *Sweeper) Estate(ctx context.Context, run Run, targets []Target, registries func(context.Context, Target) (Registry, error), prot Protections) *Report {
+	rep := &Report{Run: run}
+	for _, t := range targets {
+		reg, err := registries(ctx, t)
+		var repos []string
+		if err == nil {
+			repos, err = reg.Repositories(ctx)
+		}
+		if err != nil {
+			if s.Log != nil {
+				s.Log.Error("cannot list repositories", "registry", t.String(), "error", err)
+			}
+			rr := newRegistryReport(t, run)
+			rr.AddFailure("*", fmt.Errorf("list repositories of %s: %w", t, err))
+			rep.Add(rr)
+			continue
+		}
+		rep.Add(s.Registry(ctx, run, t, reg, s.Select(repos), prot))
+	}
+	rep.Sort()
+	return rep
+}
+
+// Registry sweeps repos of one registry, Concurrency at a time.
+func (s *Sweeper) Registry(ctx context.Context, run Run, t Target, reg Registry, repos []string, prot Protections) *RegistryReport {
+	n := s.Concurrency
+	if n <= 0 {
+		n = DefaultConcurrency
+	}
+	results := make([]repoResult, len(repos))
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for i, repo := range repos {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			results[i] = s.repository(ctx, run, t, reg, repo, prot[repo])
+			if s.OnRepository != nil {
+				p := Progress{Target: t, Repository: repo, Err: results[i].err, Removed: results[i].outcome.Removed}
+				if r := results[i].res; r != nil {
+					p.Images, p.Selected = len(r.Decisions), r.Deleted
+				}
+				s.OnRepository(p)
+			}
+		})
+	}
+	wg.Wait()
+	rr := newRegistryReport(t, run)
+	for _, r := range results {
+		if r.err != nil {
+			rr.AddFailure(r.repo, r.err)
+			continue
+		}
+		rr.Report.Add(r.res)
+		rr.Outcome = rr.Outcome.add(r.outcome)
+		rr.NotDeleted = append(rr.NotDeleted, r.notDeleted...)
+	}
+	rr.Sort()
+	return rr
+}
+
+type repoResult struct {
+	repo       string
+	res        *retention.Result
+	outcome    Outcome
+	notDeleted []NotDeleted
+	err        error
+}
+
+// repository sweeps one repository: list, read manifests, select, delete in order.
+func (s *Sweeper) repository(ctx context.Context, run Run, t Target, reg Registry, repo string, prot retention.Protected) repoResult {
+	out := repoResult{repo: repo}
+	imgs, err := reg.ListImages(ctx, repo)
+	if err != nil {
+		out.err = err
+		return out
+	}
+	if imgs, err = s.readManifests(ctx, run, reg, repo, imgs); err != nil {
+		out.err = err
+		return out
+	}
+	res, err := retention.Select(retention.Input{
+		Repository: repo, Images: imgs, Protected: prot,
+		Policy: retention.PolicyFor(s.Retention, repo), Now: run.Now,
+	})
+	if err != nil {
+		out.err = err
+		return out
+	}
+	out.res = res
+	if run.DryRun || len(res.Batches) == 0 {
+		return out
+	}
+	if s.Audit == nil {
+		out.err = errNoAudit
+		return out
+	}
+	out.outcome, out.notDeleted, out.err = s.delete(ctx, run, t, reg, res)
+	if out.err != nil {
+		// Selection stands; the deletions that went through are in the audit trail.
+		out.err = fmt.Errorf("delete in %s: %w", repo, out.err)
+	}
+	return out
+}
+
+// readManifests fills in children and subjects for the images that need them,
+// from the cache where it can. Images gone since the listing are dropped.
+func (s *Sweeper) readManifests(ctx context.Context, run Run, reg Registry, repo string, imgs []retention.Image) ([]retention.Image, error) {
+	var need []int
+	for i := range imgs {
+		if retention.NeedsManifest(imgs[i]) {
+			need = append(need, i)
+		}
+	}
+	if len(need) == 0 {
+		return imgs, nil
+	}
+	var cached map[string]store.ManifestInfo
+	if s.Cache != nil {
+		ds := make([]string, len(need))
+		for k, i := range need {
+			ds[k] = imgs[i].Digest
+		}
+		var err error
+		if cached, err = s.Cache.ManifestInfos(ctx, ds); err != nil {
+			return nil, fmt.Errorf("read cached manifest facts for %s: %w", repo, err)
+		}
+	}
+	gone := map[string]bool{}
+	var fetch []int
+	for _, i := range need {
+		info, ok := cached[imgs[i].Digest]
+		if !ok {
+			fetch = append(fetch, i)
+			continue
+		}
+		imgs[i].MediaType, imgs[i].Subject = info.MediaType, info.Subject
+		if info.ArtifactType != "" {
+			imgs[i].ArtifactType = info.ArtifactType
+		}
+		if info.Index {
+			imgs[i].Children = append([]string{}, info.Children...)
+		}
+	}
+	// Fetch in chunks of one BatchGetImage call, so raw manifests never pile up.
+	for chunk := range slices.Chunk(fetch, retention.MaxBatch) {
+		ds := make([]string, len(chunk))
+		for k, i := range chunk {
+			ds[k] = imgs[i].Digest
+		}
+		raw, err := reg.Manifests(ctx, repo, ds)
+		if err != nil {
+			return nil, fmt.Errorf("read manifests of %s: %w", repo, err)
+		}
+		var infos []store.ManifestInfo
+		for _, i := range chunk {
+			img := &imgs[i]
+			b, ok := raw[img.Digest]
+			if !ok {
+				gone[img.Digest] = true
+				continue
+			}
+			if err := img.ApplyManifest(b); err != nil {
+				return nil, fmt.Errorf("repository %s: %w", repo, err)
+			}
+			infos = append(infos, store.ManifestInfo{
+				Digest: img.Digest, MediaType: img.MediaType, ArtifactType: img.ArtifactType,
+				Index: img.Children != nil, Children: img.Children, Subject: img.Subject,
+				Expires: run.Now.Add(manifestCacheFor),
+			})
+		}
+		if s.Cache != nil && len(infos) > 0 {
+			if err := s.Cache.PutManifestInfos(ctx, infos); err != nil {
+				return nil, fmt.Errorf("cache manifest facts for %s: %w", repo, err)
+			}
+		}
+	}
+	if len(gone) > 0 {
+		imgs = slices.DeleteFunc(imgs, func(img retention.Image) bool { return gone[img.Digest] })
+	}
+	return imgs, nil
+}
+
+// delete runs the batches in order. Each image's audit entry is written before the
+// call that deletes it, so no deletion is ever missing from the trail; a refused
+// delete gets a second entry saying so.
+func (s *Sweeper) delete(ctx context.Context, run Run, t Target, reg Registry, res *retention.Result) (Outcome, []NotDeleted, error) {
+	dec := make(map[string]*retention.Decision, res.Deleted)
+	for i := range res.Decisions {
+		if d := &res.Decisions[i]; d.Action == retention.Delete {
+			dec[d.Digest] = d
+		}
+	}
+	var (
+		out     Outcome
+		refused []NotDeleted
+		retry   []Referenced // refused while every parent named is one this sweep removed
+		removed = map[string]bool{}
+	)
+	apply := func(batch []string) error {
+		if err := s.Audit.AppendAudits(ctx, s.auditEntries(run, t, res.Repository, batch, dec)); err != nil {
+			return fmt.Errorf("audit before deleting: %w", err)
+		}
+		d, err := reg.DeleteImages(ctx, res.Repository, batch)
+		if err != nil {
+			return err
+		}
+		for _, g := range d.Deleted {
+			removed[g] = true
+			out.Removed++
+			if x := dec[g]; x != nil {
+				out.BytesRemoved += x.SizeBytes
+			}
+		}
+		for _, g := range d.NotFound {
+			removed[g] = true
+			out.AlreadyGone++
+		}
+		var failed []NotDeleted
+		for _, r := range d.Referenced {
+			if len(r.Parents) > 0 && !slices.ContainsFunc(r.Parents, func(p string) bool { return !removed[p] }) {
+				retry = append(retry, r)
+				continue
+			}
+			failed = append(failed, NotDeleted{Repository: res.Repository, Digest: r.Digest, Code: "ImageReferencedByManifestList",
+				Reason: "still listed by manifest list " + joinShort(r.Parents) + " that this sweep keeps (pushed after the listing?)"})
+		}
+		for _, f := range d.Failed {
+			failed = append(failed, NotDeleted{Repository: res.Repository, Digest: f.Digest, Code: f.Code, Reason: f.Reason})
+		}
+		return s.refuse(ctx, run, t, &refused, failed)
+	}
+	for _, batch := range res.Batches {
+		if err := apply(batch); err != nil {
+			return out, refused, err
+		}
+	}
+	for attempt := 1; len(retry) > 0; attempt++ {
+		if attempt > 3 {
+			var failed []NotDeleted
+			for _, r := range retry {
+				failed = append(failed, NotDeleted{Repository: res.Repository, Digest: r.Digest, Code: "ImageReferencedByManifestList",
+					Reason: "still listed by deleted manifest list " + joinShort(r.Parents) + " after 3 retries: " + r.Reason})
+			}
+			return out, refused, s.refuse(ctx, run, t, &refused, failed)
+		}
+		if err := s.pause(ctx, attempt); err != nil {
+			return out, refused, err
+		}
+		batch := make([]string, len(retry))
+		for i, r := range retry {
+			batch[i] = r.Digest
+		}
+		retry = nil
+		for chunk := range slices.Chunk(batch, retention.MaxBatch) {
+			if err := apply(chunk); err != nil {
+				return out, refused, err
+			}
+		}
+	}
+	return out, refused, nil
+}
+
+func (s *Sweeper) refuse(ctx context.Context, run Run, t Target, refused *[]NotDeleted, failed []NotDeleted) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	entries := make([]regflow.AuditEntry, len(failed))
+	for i, f := range failed {
+		entries[i] = regflow.AuditEntry{
+			Subject: f.Repository + "@" + f.Digest, ID: auditID(run, t, f.Digest) + "#refused",
+			Time: run.Now, Action: ActionDeleteFailed, Actor: Actor, Reason: f.Code + ": " + f.Reason,
+			Details: map[string]string{"run": run.ID, "registry": t.Name, "account": t.Account, "region": t.Region},
+		}
+	}
+	*refused = append(*refused, failed...)
+	if err := s.Audit.AppendAudits(ctx, entries); err != nil {
+		return fmt.Errorf("audit refused deletes: %w", err)
+	}
+	return nil
+}
+
+func (s *Sweeper) pause(ctx context.Context, attempt int) error {
+	if s.Pause != nil {
+		return s.Pause(ctx, attempt)
+	}
+	t := time.NewTimer(time.Second << (attempt - 1))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// auditID is deterministic per run, registry and digest, so a retried sweep
+// rewrites the same entry instead of adding one.
+func auditID(run Run, t Target, digest string) string {
+	return run.ID + "#" + t.Key() + "#" + digest
+}
+
+func (s *Sweeper) auditEntries(run Run, t Target, repo string, batch []string, dec map[string]*retention.Decision) []regflow.AuditEntry {
+	out := make([]regflow.AuditEntry, len(batch))
+	for i, d := range batch {
+		e := regflow.AuditEntry{
+			Subject: repo + "@" + d, ID: auditID(run, t, d), Time: run.Now,
+			Action: ActionImageDeleted, Actor: Actor,
+			Details: map[string]string{"run": run.ID, "registry": t.Name, "account": t.Account, "region": t.Region},
+		}
+		if x := dec[d]; x != nil {
+			e.Reason = x.Reason
+			e.Details["code"] = string(x.Code)
+			e.Details["batch"] = strconv.Itoa(x.Batch)
+			if len(x.Tags) > 0 {
+				e.Details["tags"] = joinTags(x.Tags)
+			}
+		}
+		out[i] = e
+	}
+	return out
+}
+
+func joinTags(tags []string) string {
+	s := ""
+	for i, t := range tags {
+		if i > 0 {
+			s += ","
+		}
+		s += t
+	}
+	return s
+}
+
+func joinShort(ds []string) string {
+	s := ""
+	for i, d := range ds {
+		if i > 0 {
+			s += ", "
+		}
+		s += regflow.ShortDigest(d)
+	}
+	return s
+}
+
+// errNoAudit guards real runs configured without an audit trail.
+var errNoAudit = errors.New("sweep: a run that deletes needs an audit trail (Sweeper.Audit)")
