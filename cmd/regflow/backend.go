@@ -93,12 +93,12 @@ func (g *globals) backend(ctx context.Context) (*backend, error) {
 		return nil, err
 	}
 	if g.local {
-		return localBackend(cfg, g.stateDir, g.logger())
+		return localBackend(cfg, g.configPath, g.stateDir, g.logger())
 	}
 	return awsBackend(ctx, cfg, g.logger())
 }
 
-func localBackend(cfg *config.Config, stateDir string, log *slog.Logger) (*backend, error) {
+func localBackend(cfg *config.Config, configPath, stateDir string, log *slog.Logger) (*backend, error) {
 	path := filepath.Join(stateDir, "local.json")
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -121,7 +121,7 @@ func localBackend(cfg *config.Config, stateDir string, log *slog.Logger) (*backe
 	}
 	if len(missing) > 0 || len(info.Environments) != len(cfg.PromotionPath) {
 		return nil, fmt.Errorf("the local stack in %s runs environments %s but %s has %s: start `regflow local` with the same --config",
-			stateDir, strings.Join(sortedKeys(info.Environments), ", "), cfg.Source(), strings.Join(cfg.PromotionPath, ", "))
+			stateDir, strings.Join(sortedKeys(info.Environments), ", "), configPath, strings.Join(cfg.PromotionPath, ", "))
 	}
 	storePath := info.Store
 	if !filepath.IsAbs(storePath) {
@@ -142,7 +142,10 @@ func localBackend(cfg *config.Config, stateDir string, log *slog.Logger) (*backe
 	registries := map[string]*ecr.Client{}
 	creds := credentials.NewStaticCredentialsProvider("local", "local", "")
 	for name, env := range cfg.Environments {
-		e := info.Environments[name]
+		e, ok := info.Environments[name]
+		if !ok {
+			continue
+		}
 		env.Registry = e.Registry
 		local.Environments[name] = env
 		registries[name] = ecr.New(ecrsdk.NewFromConfig(aws.Config{

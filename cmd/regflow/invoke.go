@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+	"github.com/spf13/cobra"
+
+	"github.com/regflow/regflow/shared/approvals"
+)
+
+// functions are the handlers `regflow invoke` runs, each as its Lambda function wires it.
+var functions = []string{"tagguard", "scangate", "promoter", "approvals"}
+
+func newInvokeCmd(g *globals) *cobra.Command {
+	var eventFile string
+	cmd := &cobra.Command{
+		Use:   "invoke <function> --event FILE",
+		Short: "Run one function's handler once on an event file, like `sam local invoke`, and print its JSON result",
+		Long: `Runs a regflow function's handler in this process, wired as its Lambda function is,
+against AWS (default credential chain and the config) or the local stack (--local).
+It acts for real: a tagguard event can remove a tag, a promoter event copies images.
+
+Functions and their events:
+  tagguard   an EventBridge "ECR Image Action" event          (events/tagguard/)
+  scangate   an "ECR Image Scan", "Inspector2 Scan" or "Verification Result" event (events/scangate/)
+  promoter   a regflow "Promotion Approved" event             (events/promoter/)
+  approvals  an API Gateway HTTP API (payload 2.0) request carrying a Slack click;
+             its Slack signature must be fresh (5 minutes), as in AWS.
+Use --event - to read the event from stdin.`,
+		Example: `  regflow invoke tagguard --event events/tagguard/push-sha.json --local
+  regflow invoke promoter --event events/promoter/promotion-approved.json`,
+		Args:      cobra.MatchAll(cobra.ExactArgs(1), knownFunction),
+		ValidArgs: functions,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fn := args[0]
+			raw, err := readEvent(cmd, eventFile)
+			if err != nil {
+				return err
+			}
+			b, err := g.backend(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			where := "AWS"
+			if b.local {
+				where = "the local stack"
+			}
+			progress(cmd, "invoking %s with %s against %s…", fn, eventFile, where)
+			start := time.Now()
+			res, err := b.invoke(cmd.Context(), fn, raw)
+			if err != nil {
+				return b.explain(fmt.Errorf("%s failed: %w", fn, err))
+			}
+			progress(cmd, "%s finished in %s", fn, time.Since(start).Round(time.Millisecond))
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(res)
+		},
+	}
+	cmd.Flags().StringVarP(&eventFile, "event", "e", "", "event JSON file (- for stdin)")
+	_ = cmd.MarkFlagRequired("event")
+	return cmd
+}
+
+// knownFunction is cobra.OnlyValidArgs with the choices in the message.
+func knownFunction(_ *cobra.Command, args []string) error {
+	if !slices.Contains(functions, args[0]) {
+		return fmt.Errorf("unknown function %q: choose one of %s", args[0], strings.Join(functions, ", "))
+	}
+	return nil
+}
+
+func readEvent(cmd *cobra.Command, file string) (json.RawMessage, error) {
+	var raw []byte
+	var err error
+	if file == "-" {
+		raw, err = io.ReadAll(cmd.InOrStdin())
+	} else {
+		raw, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read event: %w", err)
+	}
+	if !json.Valid(raw) {
+		return nil, fmt.Errorf("event %s is not JSON", file)
+	}
+	return raw, nil
+}
+
+// invoke runs fn's handler once, returning what the Lambda function would return.
+func (b *backend) invoke(ctx context.Context, fn string, raw json.RawMessage) (any, error) {
+	switch fn {
+	case "tagguard":
+		h, err := b.tagguard()
+		if err != nil {
+			return nil, err
+		}
+		return h.Invoke(ctx, raw)
+	case "scangate":
+		return b.gate().Invoke(ctx, raw)
+	case "promoter":
+		return b.promoter().Invoke(ctx, raw)
+	case "approvals":
+		return b.invokeApprovals(ctx, raw)
+	}
+	return nil, fmt.Errorf("unknown function %q: choose one of %s", fn, strings.Join(functions, ", "))
+}
+
+// invokeApprovals serves the event through the same HTTP handler API Gateway reaches in
+// AWS, adapted as the Lambda function adapts it. Replies go only in the response body
+// (no response_url post from a CLI run).
+func (b *backend) invokeApprovals(ctx context.Context, raw json.RawMessage) (events.APIGatewayV2HTTPResponse, error) {
+	var req events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("the approvals function takes an API Gateway HTTP API (payload 2.0) request: %w", err)
+	}
+	if req.RawPath == "" && req.RequestContext.HTTP.Method == "" {
+		return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("the approvals function takes an API Gateway HTTP API (payload 2.0) request; this event has no rawPath or requestContext.http.method")
+	}
+	svc := &approvals.Service{
+		Config: b.cfg, Store: b.store, Publisher: b.publisher, Messages: b.messenger,
+		Groups: approvals.NewSlackGroups(approvals.SlackClient(b.slackClient), 0, b.now), Now: b.now, Log: b.log,
+	}
+	h := &approvals.Handler{Decider: svc, SigningSecret: b.signingSecret, Now: b.now, Log: b.log}
+	if !slices.Contains([]string{"", approvals.Path}, req.RawPath) {
+		b.log.Warn("event path is not the interactivity route", "path", req.RawPath, "route", approvals.Path)
+	}
+	return httpadapter.NewV2(h).ProxyWithContext(ctx, req)
+}
