@@ -381,3 +381,23 @@ func repeat(e ebtypes.PutEventsRequestEntry, n int) []ebtypes.PutEventsRequestEn
 	}
 	return out
 }
+
+// BenchmarkPublish measures one bus.EventBridge publish through the SDK to the local endpoint.
+func BenchmarkPublish(b *testing.B) {
+	srv := localbus.New(func(context.Context, []byte) error { return nil })
+	if err := srv.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	pub := bus.NewEventBridge(eventbridge.NewFromConfig(testenv.AWSConfig(srv.URL())), "regflow")
+	ev, err := regflow.NewEvent(regflow.DetailImagePromoted, "k", time.Now(), map[string]string{"env": "prod"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := pub.Publish(context.Background(), ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
