@@ -29,6 +29,8 @@ const (
 	KeepRunsFor = 180 * 24 * time.Hour
 	// finishClaimFor is how long the finisher holds the run before another may try.
 	finishClaimFor = 15 * time.Minute
+	// batchClaimFor outlasts the worker function's timeout (10 minutes).
+	batchClaimFor = 15 * time.Minute
 	// SummaryPart names the stored summary (totals, no decisions) of a finished run.
 	SummaryPart = "summary"
 )
@@ -175,6 +177,7 @@ type Worker struct {
 	// MaxAttempts: after this many deliveries a batch that cannot start is recorded as
 	// failed and counted. Default DefaultMaxAttempts.
 	MaxAttempts int
+	Now         func() time.Time
 	Log         *slog.Logger
 }
 
@@ -187,33 +190,61 @@ func (w *Worker) Handle(ctx context.Context, msg Message) error {
 		return fmt.Errorf("sweep batch %s: %w", msg.Batch, err)
 	}
 	if !slices.Contains(sr.Batches, msg.Batch) {
-		rr, err := w.sweep(ctx, msg)
-		if err != nil {
-			max := w.MaxAttempts
-			if max <= 0 {
-				max = DefaultMaxAttempts
-			}
-			if msg.Attempt < max {
-				return err
-			}
-			rr = newRegistryReport(msg.Target, msg.Run)
-			for _, repo := range msg.Repositories {
-				rr.AddFailure(repo, fmt.Errorf("gave up after %d attempts: %w", msg.Attempt, err))
-			}
+		// One delivery at a time sweeps a batch: a duplicate arriving meanwhile would
+		// find the images gone and overwrite the report with a smaller one.
+		now := time.Now()
+		if w.Now != nil {
+			now = w.Now()
 		}
-		if err := completeBatch(ctx, w.Store, msg.Run, msg.Batch, rr); err != nil {
+		key := "sweep-batch#" + msg.Run.ID + "#" + msg.Batch
+		won, err := w.Store.Claim(ctx, key, now, now.Add(batchClaimFor))
+		if err != nil {
+			return err
+		}
+		if !won {
+			return fmt.Errorf("sweep batch %s of run %s: %w", msg.Batch, msg.Run.ID, ErrBatchBusy)
+		}
+		if err := w.complete(ctx, msg); err != nil {
+			if rerr := w.Store.Release(ctx, key); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
 			return err
 		}
 		if sr, err = w.Store.GetSweepRun(ctx, msg.Run.ID); err != nil {
 			return err
 		}
-		c := rr.Counts()
-		w.log().Info("sweep batch done", "run", msg.Run.ID, "batch", msg.Batch, "registry", msg.Target.Name,
-			"repositories", c.Repositories, "images", c.Images, "selected", c.Selected, "deleted", c.Deleted,
-			"failedRepositories", c.FailedRepositories, "batchesDone", sr.Done(), "batchesTotal", sr.Total)
 	}
 	_, err = w.Finisher.MaybeFinish(ctx, sr)
 	return err
+}
+
+// ErrBatchBusy means another delivery of the same batch is sweeping it: deliver again later.
+var ErrBatchBusy = errors.New("another delivery is sweeping this batch")
+
+// complete sweeps the batch and counts it.
+func (w *Worker) complete(ctx context.Context, msg Message) error {
+	rr, err := w.sweep(ctx, msg)
+	if err != nil {
+		limit := w.MaxAttempts
+		if limit <= 0 {
+			limit = DefaultMaxAttempts
+		}
+		if msg.Attempt < limit {
+			return err
+		}
+		rr = newRegistryReport(msg.Target, msg.Run)
+		for _, repo := range msg.Repositories {
+			rr.AddFailure(repo, fmt.Errorf("gave up after %d attempts: %w", msg.Attempt, err))
+		}
+	}
+	if err := completeBatch(ctx, w.Store, msg.Run, msg.Batch, rr); err != nil {
+		return err
+	}
+	c := rr.Counts()
+	w.log().Info("sweep batch done", "run", msg.Run.ID, "batch", msg.Batch, "registry", msg.Target.Name,
+		"repositories", c.Repositories, "images", c.Images, "selected", c.Selected, "deleted", c.Deleted,
+		"failedRepositories", c.FailedRepositories)
+	return nil
 }
 
 // sweep fails only when the batch cannot start (no registry, no protection data);
