@@ -16,7 +16,7 @@ func newApprovalsCmd(g *globals) *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{
 		Use:   "approvals",
-		Short: "Approval requests waiting for people: pending ones, or with --all also those waiting for verification or blocked",
+		Short: "List approval requests waiting for people (--all: also waiting and blocked ones)",
 		Example: `  regflow approvals
   regflow approvals --env prod --all --json`,
 		Args: cobra.NoArgs,

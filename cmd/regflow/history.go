@@ -22,7 +22,7 @@ type imageHistory struct {
 func newHistoryCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:     "history <repository>@<digest>",
-		Short:   "The audit trail of one image, oldest first: pushes, tag decisions, scans, approvals, promotions, rollbacks",
+		Short:   "Show one image's audit trail, oldest first (pushes, tag decisions, scans, approvals, promotions, rollbacks)",
 		Example: `  regflow history shop/web@sha256:3b4c0f…`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -24,7 +24,7 @@ func newInvokeCmd(g *globals) *cobra.Command {
 	var eventFile string
 	cmd := &cobra.Command{
 		Use:   "invoke <function> --event FILE",
-		Short: "Run one function's handler once on an event file, like `sam local invoke`, and print its JSON result",
+		Short: "Run one function's handler on an event file, like `sam local invoke`",
 		Long: `Runs a regflow function's handler in this process, wired as its Lambda function is,
 against AWS (default credential chain and the config) or the local stack (--local).
 It acts for real: a tagguard event can remove a tag, a promoter event copies images.

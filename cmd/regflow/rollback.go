@@ -26,7 +26,11 @@ func newRollbackCmd(g *globals) *cobra.Command {
 	var to, as string
 	cmd := &cobra.Command{
 		Use:   "rollback <env> <repository> [--to <digest>]",
-		Short: "Point an environment back at a digest already in its registry (default: the previous release); nothing is copied or rebuilt",
+		Short: "Point an environment back at a digest already there: no copy, no rebuild",
+		Long: `Moves an environment's release pointer of a repository back to a digest already in that
+environment's registry: the previous release by default, or --to <digest>. Nothing is copied
+or rebuilt; the move is audited and announced on the regflow bus ("Release Rolled Back").
+Running it again without --to moves the pointer again (back to what ran before).`,
 		Example: `  regflow rollback prod shop/web
   regflow rollback prod shop/web --to sha256:3b4c0f…`,
 		Args: cobra.ExactArgs(2),

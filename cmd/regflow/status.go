@@ -14,7 +14,10 @@ import (
 func newStatusCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status [repository]",
-		Short: "What runs where: each environment's current digest, tag, since when, approved by whom, and what ran before",
+		Short: "Show what runs where: digest, tag, since when, approved by whom, what ran before",
+		Long: `Lists each environment's release pointers: the digest it runs per repository, its tag,
+when it moved there, who approved it (or who rolled it back), and the digests before it.
+The first environment has none: CI pushes there and promotions start from it.`,
 		Example: `  regflow status
   regflow status shop/web --json`,
 		Args: cobra.MaximumNArgs(1),

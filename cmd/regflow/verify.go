@@ -24,7 +24,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	var link, as string
 	cmd := &cobra.Command{
 		Use:   "verify <env> <repository>@<digest> --passed|--failed",
-		Short: "Report a deployment's tests in an environment; a pass opens the next environment's approval, a failure blocks it",
+		Short: "Report a deployment's test result; a pass opens the next environment's approval",
 		Long: `Records that a digest's deployment in an environment passed (or failed) its tests, as a
 deployment pipeline does at its end. Environments that require verification open their
 approval request only after the previous environment reports a pass; a failure blocks it.
