@@ -98,6 +98,24 @@ func (g *SlackGroups) Members(ctx context.Context, group string) ([]string, erro
 // SlackHooks is the prefix of every response_url Slack issues.
 const SlackHooks = "https://hooks.slack.com/"
 
+// EnvResponseURLPrefixes lists, comma-separated, where replies may be posted instead
+// of SlackHooks: a Slack stand-in's address in tests and on a laptop.
+const EnvResponseURLPrefixes = "REGFLOW_SLACK_RESPONSE_URL_PREFIXES"
+
+// ResponsePrefixes parses an EnvResponseURLPrefixes value; empty means SlackHooks.
+func ResponsePrefixes(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return []string{SlackHooks}
+	}
+	return out
+}
+
 // Webhook posts replies to response_url as ephemeral messages. It posts only to URLs
 // under Prefixes (default SlackHooks): the URL arrives in a signed payload, but a
 // reply is still never sent anywhere else.
