@@ -24,6 +24,7 @@ import (
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/ecrevent"
+	"github.com/regflow/regflow/shared/localbus"
 	"github.com/regflow/regflow/shared/localecr"
 	"github.com/regflow/regflow/shared/notify"
 	"github.com/regflow/regflow/shared/promoter"
@@ -64,6 +65,8 @@ type Stack struct {
 	Bus    *bus.Local
 	Log    *slog.Logger
 	ECR    map[string]*localecr.Server // by environment name
+	// Events is the local EventBridge PutEvents endpoint feeding Bus.
+	Events *localbus.Server
 	// Gate is the scan gate, also used for verification reports.
 	Gate *scangate.Gate
 	// Promoter promotes approved requests and rolls back releases.
@@ -82,7 +85,9 @@ type Info struct {
 	SlackCallback      string             `json:"slackCallback,omitempty"`
 	SlackSigningSecret string             `json:"slackSigningSecret,omitempty"`
 	SlackAPI           string             `json:"slackApi"`
-	Store              string             `json:"store"`
+	// EventsEndpoint speaks EventBridge PutEvents into the stack's bus (AWS_ENDPOINT_URL_EVENTBRIDGE).
+	EventsEndpoint string `json:"eventsEndpoint"`
+	Store          string `json:"store"`
 }
 
 // EnvInfo locates one environment's local registry.
@@ -153,6 +158,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err := s.wire(); err != nil {
 		s.Close()
 		return nil, err
+	}
+	s.Events = localbus.New(s.Publisher.Publish, localbus.WithAccount(cfg.Pipeline.Account),
+		localbus.WithRegion(cfg.Pipeline.Region), localbus.WithBus(cfg.Pipeline.EventBus))
+	if err := s.Events.Start(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("start the local EventBridge endpoint: %w", err)
 	}
 	if err := s.writeInfo(); err != nil {
 		s.Close()
@@ -248,7 +259,14 @@ func (s *Stack) wire() error {
 
 // Info describes the running stack.
 func (s *Stack) Info() Info {
-	info := Info{Environments: map[string]EnvInfo{}, SlackAPI: s.Slack.APIURL(), Store: filepath.Join(s.dir, "store.db")}
+	storePath, err := filepath.Abs(filepath.Join(s.dir, "store.db"))
+	if err != nil {
+		storePath = filepath.Join(s.dir, "store.db")
+	}
+	info := Info{Environments: map[string]EnvInfo{}, SlackAPI: s.Slack.APIURL(), Store: storePath}
+	if s.Events != nil {
+		info.EventsEndpoint = s.Events.URL()
+	}
 	for name, srv := range s.ECR {
 		env := s.Config.Environments[name]
 		info.Environments[name] = EnvInfo{Account: env.Account, Region: env.Region, Registry: srv.Host(), ECREndpoint: srv.URL()}
@@ -310,6 +328,9 @@ func (s *Stack) Close() {
 	s.cancel()
 	for _, srv := range s.ECR {
 		srv.Close()
+	}
+	if s.Events != nil {
+		s.Events.Close()
 	}
 	if s.Slack != nil {
 		s.Slack.Stop()

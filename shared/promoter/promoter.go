@@ -110,10 +110,10 @@ type RolledBack struct {
 
 // Result says what Promote did.
 type Result struct {
-	RequestID string         `json:"requestId"`
-	Outcome   string         `json:"outcome"` // promoted, already-promoted, refused, tag-conflict
-	Reason    string         `json:"reason,omitempty"`
-	Copy      ocicopy.Result `json:"copy"`
+	RequestID string          `json:"requestId"`
+	Outcome   string          `json:"outcome"` // promoted, already-promoted, refused, tag-conflict
+	Reason    string          `json:"reason,omitempty"`
+	Copy      *ocicopy.Result `json:"copy,omitempty"` // nil when nothing was copied
 }
 
 // Invoke handles a "Promotion Approved" event: only its request id is trusted.
@@ -181,7 +181,7 @@ func (p *Promoter) Promote(ctx context.Context, id string) (Result, error) {
 		return res, err
 	}
 	cp, err := ocicopy.Copy(ctx, src.Host+"/"+req.Repository+"@"+req.Digest, dst.Host+"/"+req.Repository, opts...)
-	res.Copy = cp
+	res.Copy = &cp
 	var conflict *ocicopy.TagConflictError
 	if errors.As(err, &conflict) {
 		return p.tagConflict(ctx, req, conflict, res)
@@ -239,7 +239,7 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 			req = cur
 			break
 		}
-		next := cur.Transition(regflow.StatusPromoted, fmt.Sprintf("promoted to %s (%s moved)", req.Env, ocicopyBytes(res.Copy.BytesMoved)))
+		next := cur.Transition(regflow.StatusPromoted, fmt.Sprintf("promoted to %s (%s moved)", req.Env, ocicopyBytes(copied(res))))
 		if err := p.Store.UpdateRequest(ctx, next); errors.Is(err, regflow.ErrConflict) && attempt < 5 {
 			continue
 		} else if err != nil {
@@ -251,17 +251,17 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{
 		Subject: req.Ref(), ID: "promote/" + req.ID, Time: now, Action: "image.promoted", Actor: Actor,
 		Reason:  "approved by " + strings.Join(approvers, ", "),
-		Details: map[string]string{"env": req.Env, "tag": req.Tag, "previous": previous, "bytesMoved": fmt.Sprint(res.Copy.BytesMoved)},
+		Details: map[string]string{"env": req.Env, "tag": req.Tag, "previous": previous, "bytesMoved": fmt.Sprint(copied(res))},
 	}); err != nil {
 		return res, err
 	}
 	if err := p.once(ctx, "event/promoted/"+req.ID, func() error {
 		return p.publish(ctx, regflow.DetailImagePromoted, "promoted/"+req.ID, now, Promoted{RequestID: req.ID, Env: req.Env, Repository: req.Repository,
-			Digest: req.Digest, Tag: req.Tag, Previous: previous, ApprovedBy: approvers, BytesMoved: res.Copy.BytesMoved})
+			Digest: req.Digest, Tag: req.Tag, Previous: previous, ApprovedBy: approvers, BytesMoved: copied(res)})
 	}); err != nil {
 		return res, fmt.Errorf("announce promotion: %w", err)
 	}
-	if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: fmt.Sprintf("Promoted to %s: same digest, %s copied", req.Env, ocicopyBytes(res.Copy.BytesMoved))}); err != nil {
+	if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: fmt.Sprintf("Promoted to %s: same digest, %s copied", req.Env, ocicopyBytes(copied(res)))}); err != nil {
 		// The promotion stands; a stale message is not worth a retry that would redo nothing.
 		p.Log.Warn("could not update the approval message", "error", err)
 	}
@@ -413,4 +413,11 @@ func ocicopyBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+func copied(r Result) int64 {
+	if r.Copy == nil {
+		return 0
+	}
+	return r.Copy.BytesMoved
 }

@@ -86,3 +86,20 @@ func TestRequestIDIsStable(t *testing.T) {
 		t.Fatal("request ids must be deterministic per env, repo and digest")
 	}
 }
+
+func TestCommitFromTags(t *testing.T) {
+	sha := "0123456789abcdef0123456789abcdef01234567"
+	for _, tt := range []struct {
+		tags []string
+		want string
+	}{
+		{[]string{"latest", sha}, sha},
+		{[]string{"v1.0.0"}, ""},
+		{[]string{"0123456789ABCDEF0123456789ABCDEF01234567"}, ""},
+		{nil, ""},
+	} {
+		if got := CommitFromTags(tt.tags); got != tt.want {
+			t.Errorf("CommitFromTags(%v) = %q", tt.tags, got)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package regflow
 import (
 	"errors"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -75,4 +76,14 @@ type Scan struct {
 	Status     string         `json:"status" dynamodbav:"status"`
 	Counts     map[string]int `json:"counts" dynamodbav:"counts"`
 	At         time.Time      `json:"at" dynamodbav:"at"`
+}
+
+// CommitFromTags returns the first tag that is a full lowercase git commit SHA, or "".
+func CommitFromTags(tags []string) string {
+	for _, t := range tags {
+		if len(t) == 40 && strings.Trim(t, "0123456789abcdef") == "" {
+			return t
+		}
+	}
+	return ""
 }

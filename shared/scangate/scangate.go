@@ -192,7 +192,11 @@ func fill(res Result, r regflow.ApprovalRequest) Result {
 // identify finds the digest's SHA tag and commit: from the record tagguard wrote, else the registry.
 func (g *Gate) identify(ctx context.Context, reg Registry, ev *ecrevent.ImageScan) (string, string, error) {
 	if img, err := g.Store.GetImage(ctx, ev.Repository, ev.Digest); err == nil && len(img.Tags) > 0 {
-		return pick(img.Tags, img.Commit), img.Commit, nil
+		commit := img.Commit
+		if commit == "" {
+			commit = regflow.CommitFromTags(img.Tags)
+		}
+		return pick(img.Tags, commit), commit, nil
 	}
 	tags := ev.Tags
 	if len(tags) == 0 {
@@ -202,7 +206,8 @@ func (g *Gate) identify(ctx context.Context, reg Registry, ev *ecrevent.ImageSca
 		}
 		tags = info.Tags
 	}
-	return pick(tags, ""), "", nil
+	commit := regflow.CommitFromTags(tags)
+	return pick(tags, commit), commit, nil
 }
 
 func pick(tags []string, commit string) string {

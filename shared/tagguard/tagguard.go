@@ -217,7 +217,7 @@ func (g *Guard) record(ctx context.Context, ev *ecrevent.ImageAction, d tagpolic
 	}); err != nil {
 		return false, err
 	}
-	details := map[string]string{"tags": strings.Join(info.Tags, ",")}
+	details := map[string]string{"tags": strings.Join(info.Tags, ","), "account": ev.Account}
 	if commit != "" {
 		details["commit"] = commit
 	}
