@@ -81,7 +81,8 @@ func (q *Queue) Send(ctx context.Context, msgs []sweep.Message) error {
 // fails is returned as a batch item failure, so SQS redelivers only it.
 func Handler(w *sweep.Worker) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-		var resp events.SQSEventResponse
+		// An empty list, not null: "nothing failed" in the partial batch response.
+		resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 		for _, rec := range ev.Records {
 			msg, err := sweep.ParseMessage([]byte(rec.Body))
 			if err != nil {
