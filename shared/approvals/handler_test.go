@@ -2,6 +2,7 @@ package approvals_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,10 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
 	"github.com/regflow/regflow/shared/approvals"
+	"github.com/regflow/regflow/shared/bus"
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/slackmsg"
+	"github.com/regflow/regflow/shared/testenv"
 )
 
 const clicks = 200
@@ -260,5 +269,74 @@ func TestExpiredRequestAnswersExpired(t *testing.T) {
 	}
 	if a := auditCount(t, st, r.Ref()); a[approvals.ActionExpired] != 1 || a[approvals.ActionRefused] != 2 {
 		t.Fatalf("audit %v: want one expiry and both clicks refused", a)
+	}
+}
+
+// TestConcurrentClicksThroughEventBridge repeats the 200-approver burst with the real
+// EventBridge adapter against moto, whose rule forwards the bus to an SQS queue: the
+// queue must hold exactly one Promotion Approved.
+func TestConcurrentClicksThroughEventBridge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs DynamoDB Local and moto_server")
+	}
+	ctx := context.Background()
+	moto := testenv.MotoServer(t)
+	awsCfg := testenv.AWSConfig(moto.Endpoint)
+	eb, q := eventbridge.NewFromConfig(awsCfg), sqs.NewFromConfig(awsCfg)
+	if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String("regflow")}); err != nil {
+		t.Fatal(err)
+	}
+	queue, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("promoter")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: queue.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("promoter"), EventBusName: aws.String("regflow"),
+		EventPattern: aws.String(`{"source":["regflow"],"detail-type":["Promotion Approved","Promotion Rejected"]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("promoter"), EventBusName: aws.String("regflow"),
+		Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String(attrs.Attributes["QueueArn"])}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	st, _, _ := dynamoTable(t)
+	all := users(clicks)
+	s := newStack(t, cfg(t, config.Approvers{Users: all, Required: 1}), st, nil)
+	s.svc.Publisher = bus.NewEventBridge(eb, "regflow")
+	r := seed(t, st, s.sl, 1, time.Now().Add(time.Hour))
+	kinds := tally(fire(t, s, r.ID, clicks, func(i int) string { return all[i] }, func(int) string { return slackmsg.ActionApprove }))
+	if kinds[approvals.KindApproved] != 1 || kinds[approvals.KindRefused] != clicks-1 {
+		t.Fatalf("outcomes %v", kinds)
+	}
+	var got []regflow.Event
+	for {
+		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: queue.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) == 0 {
+			break
+		}
+		for _, m := range out.Messages {
+			ev, err := regflow.ParseEvent([]byte(aws.ToString(m.Body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, ev)
+			if _, err := q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: queue.QueueUrl, ReceiptHandle: m.ReceiptHandle}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(got) != 1 || got[0].DetailType != regflow.DetailPromotionApproved {
+		t.Fatalf("the promoter's queue got %d events, want one Promotion Approved: %+v", len(got), got)
+	}
+	var d regflow.PromotionDecision
+	if err := json.Unmarshal(got[0].Detail, &d); err != nil || d.RequestID != r.ID {
+		t.Fatalf("detail %s: %v", got[0].Detail, err)
 	}
 }
