@@ -12,56 +12,39 @@ import (
 	"net/http"
 	"net/url"
 	"sync/atomic"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 )
+
+// errTransferBroken marks an upload whose connection failed mid-body; worth another try.
+var errTransferBroken = errors.New("transfer broken")
 
 // errShortBlob marks a source body that ended before (or ran past) its descriptor's size.
 var errShortBlob = errors.New("blob body does not match its descriptor size")
 
-// rawLayer is a v1.Layer over a source blob that streams it without hashing: the target
-// registry checks the digest when the upload is committed (PUT ?digest=), and refuses a mismatch.
-type rawLayer struct {
-	c      *copier
-	ctx    context.Context
-	desc   v1.Descriptor
-	opened atomic.Int32 // Compressed calls: 0 means the target already had it or mounted it
-}
-
-func (l *rawLayer) Digest() (v1.Hash, error) { return l.desc.Digest, nil }
-func (l *rawLayer) DiffID() (v1.Hash, error) {
-	return v1.Hash{}, fmt.Errorf("diff id of %s is not known to a copy", l.desc.Digest)
-}
-func (l *rawLayer) Size() (int64, error)                { return l.desc.Size, nil }
-func (l *rawLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
-func (l *rawLayer) Uncompressed() (io.ReadCloser, error) {
-	return nil, fmt.Errorf("a copy never decompresses %s", l.desc.Digest)
-}
-
-// Compressed opens the source blob; it is called again for each retried transfer.
-func (l *rawLayer) Compressed() (io.ReadCloser, error) {
-	l.opened.Add(1)
-	c := l.c
-	u := url.URL{Scheme: c.src.Scheme(), Host: c.src.RegistryStr(), Path: fmt.Sprintf("/v2/%s/blobs/%s", c.src.RepositoryStr(), l.desc.Digest)}
-	req, err := http.NewRequestWithContext(l.ctx, http.MethodGet, u.String(), nil)
+// openBlob streams a source blob without hashing it: the target registry checks the digest
+// when the upload is committed (PUT ?digest=) and refuses a mismatch (see WithClientVerification).
+func (c *copier) openBlob(ctx context.Context, desc v1.Descriptor) (io.ReadCloser, error) {
+	u := url.URL{Scheme: c.src.Scheme(), Host: c.src.RegistryStr(), Path: fmt.Sprintf("/v2/%s/blobs/%s", c.src.RepositoryStr(), desc.Digest)}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := c.srcBlobs.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("read source blob %s: %w", l.desc.Digest, err)
+		return nil, fmt.Errorf("read source blob %s: %w", desc.Digest, err)
 	}
 	if err := transport.CheckError(resp, http.StatusOK); err != nil {
 		resp.Body.Close()
-		return nil, fmt.Errorf("read source blob %s: %w", l.desc.Digest, err)
+		return nil, fmt.Errorf("read source blob %s: %w", desc.Digest, err)
 	}
-	if resp.ContentLength >= 0 && resp.ContentLength != l.desc.Size {
+	if resp.ContentLength >= 0 && resp.ContentLength != desc.Size {
 		resp.Body.Close()
-		return nil, fmt.Errorf("source blob %s is %d bytes, its descriptor says %d", l.desc.Digest, resp.ContentLength, l.desc.Size)
+		return nil, fmt.Errorf("source blob %s is %d bytes, its descriptor says %d", desc.Digest, resp.ContentLength, desc.Size)
 	}
-	b := &blobReader{rc: resp.Body, left: l.desc.Size, moved: &c.bytesMoved, digest: l.desc.Digest}
+	b := &blobReader{rc: resp.Body, left: desc.Size, moved: &c.bytesMoved, digest: desc.Digest}
 	if c.o.verifyBlobs {
 		b.h = sha256.New()
 	}
@@ -100,21 +83,6 @@ func (b *blobReader) Read(p []byte) (int, error) {
 
 func (b *blobReader) Close() error { return b.rc.Close() }
 
-// blobPresent asks the target with a HEAD (go-containerregistry's remote layer Size).
-func (c *copier) blobPresent(ctx context.Context, desc v1.Descriptor) (bool, error) {
-	l, err := c.dstPull.Layer(ctx, c.dst.Digest(desc.Digest.String()))
-	if err != nil {
-		return false, err
-	}
-	if _, err := l.Size(); err != nil {
-		if isNotFound(err) {
-			return false, nil
-		}
-		return false, fmt.Errorf("check target blob %s: %w", desc.Digest, err)
-	}
-	return true, nil
-}
-
 // checkRedirect follows registry redirects to blob storage (S3, GCS) but not to a private or
 // loopback address on another host, which a hostile registry could use to reach internal services.
 func checkRedirect(req *http.Request, via []*http.Request) error {
@@ -132,4 +100,127 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 		}
 	}
 	return nil
+}
+
+// uploadBlob puts one blob into the target: HEAD (there already?), POST (mounted from the source
+// repository when both are on one registry, else an upload location), then one PUT ?digest=
+// with the whole body (the OCI "POST then PUT" monolithic upload), so a blob costs three
+// requests. The whole sequence is retried, re-reading the source, on 5xx, 429, cut connections
+// and digest mismatches; the small requests are retried on their own underneath (statusRetrier).
+// It reports what happened: "skipped", "mounted" or "copied".
+func (c *copier) uploadBlob(ctx context.Context, desc v1.Descriptor) (string, error) {
+	var outcome string
+	err := c.retry(ctx, func() error {
+		var err error
+		outcome, err = c.uploadOnce(ctx, desc)
+		return err
+	})
+	return outcome, err
+}
+
+func (c *copier) uploadOnce(ctx context.Context, desc v1.Descriptor) (string, error) {
+	base := url.URL{Scheme: c.dst.Scheme(), Host: c.dst.RegistryStr()}
+	head := base
+	head.Path = fmt.Sprintf("/v2/%s/blobs/%s", c.dst.RepositoryStr(), desc.Digest)
+	resp, err := c.do(ctx, http.MethodHead, head.String(), nil, 0, http.StatusOK, http.StatusNotFound)
+	if err != nil {
+		return "", fmt.Errorf("check target blob: %w", err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return "skipped", nil
+	}
+
+	post := base
+	post.Path = fmt.Sprintf("/v2/%s/blobs/uploads/", c.dst.RepositoryStr())
+	if c.mountable {
+		post.RawQuery = url.Values{"mount": {desc.Digest.String()}, "from": {c.src.RepositoryStr()}}.Encode()
+	}
+	resp, err = c.do(ctx, http.MethodPost, post.String(), nil, 0, http.StatusCreated, http.StatusAccepted)
+	if err != nil {
+		return "", fmt.Errorf("start upload: %w", err)
+	}
+	if resp.StatusCode == http.StatusCreated {
+		return "mounted", nil
+	}
+	loc, err := uploadLocation(resp)
+	if err != nil {
+		return "", err
+	}
+	q := loc.Query()
+	q.Set("digest", desc.Digest.String())
+	loc.RawQuery = q.Encode()
+
+	body, err := c.openBlob(ctx, desc)
+	if err != nil {
+		return "", err
+	}
+	defer body.Close()
+	if _, err := c.do(ctx, http.MethodPut, loc.String(), body, desc.Size, http.StatusCreated); err != nil {
+		var terr *transport.Error
+		if !errors.As(err, &terr) && ctx.Err() == nil {
+			// The connection failed while the body was moving (either side cut): start over.
+			return "", fmt.Errorf("upload: %w: %w", errTransferBroken, err)
+		}
+		return "", fmt.Errorf("upload: %w", err)
+	}
+	return "copied", nil
+}
+
+// do sends one request to the target and checks the status; the body is drained and closed.
+func (c *copier) do(ctx context.Context, method, u string, body io.Reader, size int64, ok ...int) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.ContentLength = size
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	resp, err := c.dstBlobs.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if err := transport.CheckError(resp, ok...); err != nil {
+		return nil, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp, nil
+}
+
+// uploadLocation resolves the Location of an upload; a registry may not send it to a private
+// address on another host (the blob would go to an internal service).
+func uploadLocation(resp *http.Response) (*url.URL, error) {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return nil, errors.New("registry started an upload without a Location")
+	}
+	u, err := resp.Request.URL.Parse(loc)
+	if err != nil {
+		return nil, fmt.Errorf("upload Location %q: %w", loc, err)
+	}
+	if err := checkRedirect(&http.Request{URL: u}, []*http.Request{resp.Request}); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// retry runs f until it succeeds, fails for good, or the backoff is spent.
+func (c *copier) retry(ctx context.Context, f func() error) error {
+	wait := c.o.backoff.Duration
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil || !retryable(err) || attempt >= c.o.backoff.Steps {
+			return err
+		}
+		c.log.debug("retrying", "error", err.Error(), "attempt", attempt)
+		t := time.NewTimer(jitter(wait, c.o.backoff.Jitter))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+		wait = time.Duration(float64(wait) * c.o.backoff.Factor)
+	}
 }

@@ -181,6 +181,7 @@ type copier struct {
 	dstPush *remote.Pusher
 	// srcBlobs fetches blobs without go-containerregistry's client-side digest check.
 	srcBlobs  *http.Client
+	dstBlobs  *http.Client // blob uploads to the target, authenticated for push
 	mountable bool
 	base      *http.Transport // closed at the end when we made it
 
@@ -307,6 +308,15 @@ func newCopier(ctx context.Context, o *options, src, dst name.Repository) (*copi
 		return c, fmt.Errorf("connect to source registry %s: %w", src.RegistryStr(), err)
 	}
 	c.srcBlobs = &http.Client{Transport: rt, CheckRedirect: checkRedirect}
+	scopes := []string{dst.Scope(transport.PushScope)}
+	if c.mountable {
+		scopes = append(scopes, src.Scope(transport.PullScope))
+	}
+	wt, err := transport.NewWithContext(ctx, dst.Registry, dstAuth, transport.NewUserAgent(retrying, o.userAgent), scopes)
+	if err != nil {
+		return c, fmt.Errorf("connect to target registry %s: %w", dst.RegistryStr(), err)
+	}
+	c.dstBlobs = &http.Client{Transport: wt, CheckRedirect: checkRedirect}
 	return c, nil
 }
 

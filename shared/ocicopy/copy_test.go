@@ -165,7 +165,7 @@ func TestCopyCompletesAfterPartialFailure(t *testing.T) {
 	failing.Store(true)
 	dst := ocitest.NewRegistry(t, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodPatch {
+			if (r.Method == http.MethodPatch || r.Method == http.MethodPut) && r.ContentLength > 0 && strings.Contains(r.URL.Path, "/blobs/uploads/") {
 				uploads.Add(1)
 			}
 			// After three blob uploads, the target refuses everything as if permissions broke.

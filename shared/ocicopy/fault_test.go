@@ -69,7 +69,8 @@ func (a *tagAudit) missing(h http.Handler) []string {
 }
 
 // watchTag polls the target (directly, not through the proxy) and, the first time the tag is
-// visible, records what was still missing.
+// visible, records what was still missing. stop waits (up to 5 s) for that first sighting: the
+// copy has returned by then, so the tag must be visible.
 func watchTag(t *testing.T, host, repo string, f *fixture) (stop func() (seen bool, missing []string)) {
 	done := make(chan struct{})
 	var seen bool
@@ -78,11 +79,17 @@ func watchTag(t *testing.T, host, repo string, f *fixture) (stop func() (seen bo
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		deadline := time.Time{}
+		stopped := done
 		for {
 			select {
-			case <-done:
-				return
+			case <-stopped:
+				deadline = time.Now().Add(5 * time.Second)
+				stopped = nil
 			default:
+			}
+			if !deadline.IsZero() && time.Now().After(deadline) {
+				return
 			}
 			req, _ := http.NewRequest(http.MethodHead, fmt.Sprintf("http://%s/v2/%s/manifests/%s", host, repo, f.tag), nil)
 			req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json")

@@ -66,3 +66,21 @@ func TestCopyBetweenLocalECRAccounts(t *testing.T) {
 		}
 	}
 }
+
+// Within one account (one registry), blobs are mounted from the source repository, not re-sent.
+func TestCopyWithinLocalECRMounts(t *testing.T) {
+	ecr, auth := startECR(t, "111111111111")
+	f := pushFixture(t, ecr.Host(), "team/app", 23, pushOpts{noReferrers: true, auth: auth})
+	ecr.ResetRequests()
+	res, err := ocicopy.Copy(context.Background(), f.ref(), ecr.Host()+"/team/release", ocicopy.WithAuth(ecr.Host(), auth))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BytesMoved != 0 || res.BlobsCopied != 0 || res.BlobsMounted != len(f.blobs) {
+		t.Errorf("moved %d bytes, copied %d, mounted %d, skipped %d of %d blobs; want all mounted, 0 bytes",
+			res.BytesMoved, res.BlobsCopied, res.BlobsMounted, res.BlobsSkipped, len(f.blobs))
+	}
+	if n := ecr.Requests(localecr.OpBlobMount); n != len(f.blobs) {
+		t.Errorf("the registry saw %d mount requests, want %d", n, len(f.blobs))
+	}
+}

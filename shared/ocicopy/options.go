@@ -141,7 +141,7 @@ func retryable(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, errShortBlob)
+		errors.Is(err, errShortBlob) || errors.Is(err, errTransferBroken)
 }
 
 // retryStatusCodes are the answers retried by go-containerregistry's retry transport.

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
 )
@@ -151,31 +150,15 @@ func (c *copier) copyBlob(ctx context.Context, desc v1.Descriptor) error {
 		}
 		defer func() { <-c.blobSem }()
 
-		l := &rawLayer{c: c, ctx: ctx, desc: desc}
-		var layer v1.Layer = l
-		if c.mountable {
-			// go-containerregistry mounts only when told where from; without our own HEAD
-			// first we could not tell a mount from a blob that was there already.
-			present, err := c.blobPresent(ctx, desc)
-			if err != nil {
-				return err
-			}
-			if present {
-				c.blobsSkipped.Add(1)
-				return nil
-			}
-			layer = &remote.MountableLayer{Layer: l, Reference: c.src.Digest(desc.Digest.String())}
-		}
-		// Upload does HEAD, then POST (mount), PATCH and PUT ?digest=, retrying the whole
-		// transfer (re-reading the source) on 5xx, 429 and cut connections.
-		if err := c.dstPush.Upload(ctx, c.dst, layer); err != nil {
+		outcome, err := c.uploadBlob(ctx, desc)
+		if err != nil {
 			return fmt.Errorf("copy blob %s (%d bytes) to %s: %w", desc.Digest, desc.Size, c.dst, err)
 		}
-		switch {
-		case l.opened.Load() > 0:
+		switch outcome {
+		case "copied":
 			c.blobsCopied.Add(1)
-			c.log.debug("blob copied", "digest", desc.Digest.String(), "size", desc.Size, "attempts", l.opened.Load())
-		case c.mountable:
+			c.log.debug("blob copied", "digest", desc.Digest.String(), "size", desc.Size)
+		case "mounted":
 			c.blobsMounted.Add(1)
 		default:
 			c.blobsSkipped.Add(1)
