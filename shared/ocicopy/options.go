@@ -36,16 +36,18 @@ type options struct {
 // DefaultJobs is the default number of blobs transferred at once.
 const DefaultJobs = 8
 
-// DefaultBackoff is the default retry schedule for 5xx, 429 and connection errors:
-// 6 attempts, waiting about 0.25 s, 0.6 s, 1.6 s, 3.9 s and 9.8 s between them.
-var DefaultBackoff = remote.Backoff{Duration: 250 * time.Millisecond, Factor: 2.5, Jitter: 0.2, Steps: 6}
+// defaultBackoff is the retry schedule for 5xx, 429 and connection errors: 6 attempts,
+// waiting about 0.25 s, 0.6 s, 1.6 s, 3.9 s and 9.8 s between them.
+func defaultBackoff() remote.Backoff {
+	return remote.Backoff{Duration: 250 * time.Millisecond, Factor: 2.5, Jitter: 0.2, Steps: 6}
+}
 
 func makeOptions(opts []Option) *options {
 	o := &options{
 		auths:         map[string]authn.Authenticator{},
 		insecure:      map[string]bool{},
 		jobs:          DefaultJobs,
-		backoff:       DefaultBackoff,
+		backoff:       defaultBackoff(),
 		referrers:     true,
 		referrerDepth: 3,
 		userAgent:     "regflow-ocicopy",
@@ -92,7 +94,8 @@ func WithJobs(n int) Option {
 // Authentication and retries are layered on top of it.
 func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.transport = rt } }
 
-// WithRetryBackoff sets the retry schedule used for every request and for whole blob transfers.
+// WithRetryBackoff sets the retry schedule used for every request and for whole blob transfers
+// (default: 6 attempts, waiting about 0.25 s, 0.6 s, 1.6 s, 3.9 s and 9.8 s between them).
 func WithRetryBackoff(b remote.Backoff) Option { return func(o *options) { o.backoff = b } }
 
 // WithoutReferrers copies only the image, not its signatures, attestations and SBOMs.
@@ -144,11 +147,15 @@ func retryable(err error) bool {
 		errors.Is(err, errShortBlob) || errors.Is(err, errTransferBroken)
 }
 
-// retryStatusCodes are the answers retried by go-containerregistry's retry transport.
-var retryStatusCodes = []int{
-	http.StatusRequestTimeout, http.StatusTooManyRequests,
-	http.StatusInternalServerError, http.StatusBadGateway,
-	http.StatusServiceUnavailable, http.StatusGatewayTimeout,
+// retryStatus reports whether an answer is worth another try (statusRetrier).
+func retryStatus(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests,
+		http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 // newTransport is tuned for a few large parallel streams: HTTP/1.1 so that each blob gets its

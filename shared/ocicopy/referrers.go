@@ -17,9 +17,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// cosignSuffixes are the tag-schema attachments cosign writes as <alg>-<hex>.<suffix>.
-var cosignSuffixes = []string{"sig", "att", "sbom"}
-
 // CosignTag is the tag cosign's tag schema uses for an attachment of subject ("sig", "att", "sbom").
 func CosignTag(subject v1.Hash, suffix string) string {
 	return fmt.Sprintf("%s-%s.%s", subject.Algorithm, subject.Hex, suffix)
@@ -114,7 +111,7 @@ func (c *copier) referrersOf(ctx context.Context, d v1.Hash) ([]referrer, error)
 			}
 		}
 	}
-	for _, suffix := range cosignSuffixes {
+	for _, suffix := range [...]string{"sig", "att", "sbom"} { // cosign's tag schema
 		tag := c.src.Tag(CosignTag(d, suffix))
 		if !c.sourceMayHaveTag(ctx, tag.TagStr()) {
 			continue

@@ -4,20 +4,19 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// statusRetrier retries requests without a body (GET, HEAD, the POST that starts an upload, the
-// PUT that commits one) when the registry answers 5xx, 429 or 408, honouring Retry-After.
-//
-// go-containerregistry retries a failed upload as a whole, re-reading the blob from the source;
-// and it turns its own per-request retries off inside uploads. Retrying the small requests here,
-// under its transport, means a throttled commit costs one more small request, not a re-transfer.
-// Requests with a body are left to go-containerregistry's whole-upload retry.
+// statusRetrier retries requests without a body (GET, HEAD, the POST that starts an upload)
+// when the registry answers 5xx, 429 or 408, honouring Retry-After (which go-containerregistry's
+// retry transport ignores). It sits under go-containerregistry's transports, so manifest reads
+// and the small steps of an upload are retried on their own; go-containerregistry's retry
+// transport still retries connection errors, and its manifest PUT retry re-sends manifests.
+// Requests with a body are never re-sent here: a blob upload is retried as a whole, re-reading
+// the source (copier.retry).
 type statusRetrier struct {
 	inner   http.RoundTripper
 	backoff remote.Backoff
@@ -33,7 +32,7 @@ func (s *statusRetrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	wait := s.backoff.Duration
 	for attempt := 1; ; attempt++ {
 		resp, err := s.inner.RoundTrip(req)
-		if err != nil || !slices.Contains(retryStatusCodes, resp.StatusCode) || attempt >= s.backoff.Steps {
+		if err != nil || !retryStatus(resp.StatusCode) || attempt >= s.backoff.Steps {
 			return resp, err
 		}
 		d := jitter(wait, s.backoff.Jitter)
