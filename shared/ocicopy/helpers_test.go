@@ -85,7 +85,7 @@ func pushFixture(t testing.TB, host, repo string, seed uint64, po pushOpts) *fix
 	blobs := map[v1.Hash]int64{}
 	var root partial.Describable = idx
 	if po.single {
-		img, err := ocitest.RandomImage(seed, ocitest.Platforms[0], po.layers, po.layerSize)
+		img, err := ocitest.RandomImage(seed, ocitest.Platforms()[0], po.layers, po.layerSize)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -53,12 +53,14 @@ func gzipStored(b []byte) []byte {
 }
 
 // Platforms lists the platforms RandomIndex assigns, in order.
-var Platforms = []v1.Platform{
-	{OS: "linux", Architecture: "amd64"},
-	{OS: "linux", Architecture: "arm64", Variant: "v8"},
-	{OS: "linux", Architecture: "arm", Variant: "v7"},
-	{OS: "linux", Architecture: "ppc64le"},
-	{OS: "linux", Architecture: "s390x"},
+func Platforms() []v1.Platform {
+	return []v1.Platform{
+		{OS: "linux", Architecture: "amd64"},
+		{OS: "linux", Architecture: "arm64", Variant: "v8"},
+		{OS: "linux", Architecture: "arm", Variant: "v7"},
+		{OS: "linux", Architecture: "ppc64le"},
+		{OS: "linux", Architecture: "s390x"},
+	}
 }
 
 // RandomImage builds an OCI image for platform p with layers random layers of layerSize bytes
@@ -104,8 +106,9 @@ func RandomDockerIndex(seed uint64, platforms, layersPerImage int, layerSize int
 }
 
 func randomIndex(seed uint64, platforms, layersPerImage int, layerSize int64, docker bool) (v1.ImageIndex, error) {
-	if platforms < 1 || platforms > len(Platforms) {
-		return nil, fmt.Errorf("platforms must be 1..%d, got %d", len(Platforms), platforms)
+	all := Platforms()
+	if platforms < 1 || platforms > len(all) {
+		return nil, fmt.Errorf("platforms must be 1..%d, got %d", len(all), platforms)
 	}
 	mt := types.OCIImageIndex
 	if docker {
@@ -114,7 +117,7 @@ func randomIndex(seed uint64, platforms, layersPerImage int, layerSize int64, do
 	idx := mutate.IndexMediaType(empty.Index, mt)
 	adds := make([]mutate.IndexAddendum, 0, platforms)
 	for i := range platforms {
-		p := Platforms[i]
+		p := all[i]
 		img, err := randomImage(seed*101+uint64(i), p, layersPerImage, layerSize, docker)
 		if err != nil {
 			return nil, err
