@@ -98,8 +98,8 @@ type Progress struct {
 // Audit, unless every run is a dry run).
 type Sweeper struct {
 	Retention config.Retention
-	// Repositories are the globs of repositories regflow manages (config.Repositories);
-	// empty means every repository.
+	// Repositories are the globs of repositories regflow manages (config.Repositories,
+	// matched as IAM matches them: * crosses /); empty means every repository.
 	Repositories []string
 	// Only, when set, is a further glob a repository must match (regflow sweep --repo).
 	Only  string
@@ -126,11 +126,38 @@ func (s *Sweeper) Managed(repo string) bool {
 		return true
 	}
 	for _, g := range s.Repositories {
-		if ok, _ := path.Match(g, repo); ok {
+		if wildcard(g, repo) {
 			return true
 		}
 	}
 	return false
+}
+
+// wildcard matches as IAM matches the repository ARNs the infrastructure grants
+// from these globs: * is any run of characters, / included, and ? any one. The
+// sweep then covers exactly the repositories its role may touch ("*" is all).
+func wildcard(pattern, s string) bool {
+	star, mark := -1, 0
+	i, j := 0, 0
+	for j < len(s) {
+		switch {
+		case i < len(pattern) && (pattern[i] == '?' || pattern[i] == s[j]):
+			i++
+			j++
+		case i < len(pattern) && pattern[i] == '*':
+			star, mark = i, j
+			i++
+		case star >= 0:
+			i, mark = star+1, mark+1
+			j = mark
+		default:
+			return false
+		}
+	}
+	for i < len(pattern) && pattern[i] == '*' {
+		i++
+	}
+	return i == len(pattern)
 }
 
 // Select returns the managed repositories of a listing.
