@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/regflow/regflow/shared/approvals"
 	"github.com/regflow/regflow/shared/bus"
@@ -45,5 +44,5 @@ func main() {
 		Responder: approvals.Webhook{Prefixes: approvals.ResponsePrefixes(os.Getenv(approvals.EnvResponseURLPrefixes))},
 		Log:       deps.Log,
 	}
-	lambda.Start(httpadapter.NewV2(h).ProxyWithContext)
+	lambda.Start(approvals.Lambda(h))
 }

@@ -139,6 +139,9 @@ type Service struct {
 	// MaxAttempts bounds how often a click re-reads the request after losing a
 	// concurrent write (default 10).
 	MaxAttempts int
+	// SlackTimeout bounds each Slack call (message update, group lookup) so a slow
+	// Slack cannot hold the acknowledgement past Slack's own 3 seconds (default 1.5 s).
+	SlackTimeout time.Duration
 }
 
 // effectClaimTTL keeps a published decision's claim beyond the request's own life in
@@ -344,7 +347,10 @@ func (s *Service) settle(ctx context.Context, env config.Environment, r regflow.
 	if s.Messages == nil {
 		return published, false, nil
 	}
-	if err := s.Messages.Update(ctx, r, s.messageContext(ctx, env, r)); err != nil {
+	mctx := s.messageContext(ctx, env, r)
+	sctx, cancel := context.WithTimeout(ctx, s.slackTimeout())
+	defer cancel()
+	if err := s.Messages.Update(sctx, r, mctx); err != nil {
 		s.log().Error("Slack message not updated; the decision and its event stand", "request", r.ID, "status", r.Status, "error", err)
 		return published, false, nil
 	}
@@ -399,7 +405,9 @@ func (s *Service) allowed(ctx context.Context, env config.Environment, user stri
 		if s.Groups == nil {
 			return false, fmt.Errorf("approvers include Slack user group %s but no group lookup is wired", g)
 		}
-		members, err := s.Groups.Members(ctx, g)
+		gctx, cancel := context.WithTimeout(ctx, s.slackTimeout())
+		members, err := s.Groups.Members(gctx, g)
+		cancel()
 		if err != nil {
 			return false, fmt.Errorf("members of Slack user group %s: %w", g, err)
 		}
@@ -567,6 +575,13 @@ func (s *Service) log() *slog.Logger {
 		return s.Log
 	}
 	return slog.Default()
+}
+
+func (s *Service) slackTimeout() time.Duration {
+	if s.SlackTimeout > 0 {
+		return s.SlackTimeout
+	}
+	return 1500 * time.Millisecond
 }
 
 func (s *Service) maxAttempts() int {

@@ -293,3 +293,50 @@ func TestExpiryOnEmbeddedStore(t *testing.T) {
 		t.Fatalf("message %+v %+v", msgs.updates, msgs.ctxs)
 	}
 }
+
+type stuckSlack struct{}
+
+func (stuckSlack) Update(ctx context.Context, _ regflow.ApprovalRequest, _ slackmsg.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (stuckSlack) Members(ctx context.Context, _ string) ([]string, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestStuckSlackDoesNotHoldTheAnswer: a Slack call that never returns is cut at
+// SlackTimeout, so the click is still answered (the decision and event stand).
+func TestStuckSlackDoesNotHoldTheAnswer(t *testing.T) {
+	st := embeddedStore(t)
+	pub := &recorder{}
+	svc := &approvals.Service{Config: cfg(t, config.Approvers{Users: []string{"UALICE"}, Groups: []string{"SRELEASE"}, Required: 1}), Store: st, Publisher: pub,
+		Messages: stuckSlack{}, Groups: stuckSlack{}, SlackTimeout: 50 * time.Millisecond, Log: quiet()}
+	r := seed(t, st, nil, 1, time.Now().Add(time.Hour))
+	done := make(chan approvals.Outcome, 1)
+	go func() { done <- decide(t, svc, "UALICE", slackmsg.ActionApprove, r.ID, "1") }()
+	select {
+	case out := <-done:
+		if out.Kind != approvals.KindApproved || !out.Published || out.MessageUpdated {
+			t.Fatalf("%+v", out)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a stuck Slack update held the click")
+	}
+	// A group lookup that hangs fails the click after the timeout instead of hanging it.
+	r2 := seedDigest(t, st, nil, 1, time.Now().Add(time.Hour), "sha256:"+strings.Repeat("cd", 32))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := svc.Decide(context.Background(), approvals.Click{User: "UERIN", Action: slackmsg.ActionApprove, RequestID: r2.ID})
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a stuck group lookup held the click")
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/slack-go/slack"
@@ -87,6 +88,9 @@ func dynamoTable(t testing.TB) (*dynamo.Store, *dynamodb.Client, string) {
 	// As in production (wiring): the standard retryer, which also rides out DynamoDB Local
 	// resetting connections under a burst of 200.
 	awsCfg.Retryer = func() aws.Retryer { return retry.NewStandard() }
+	// One process serves every click here (unlike Lambda, one click per container), so
+	// keep enough idle connections to DynamoDB Local instead of redialling under a burst.
+	awsCfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.MaxIdleConnsPerHost = 256 })
 	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		o.DisableValidateResponseChecksum = true // DynamoDB Local (TOOLCHAIN.md)
 	})
@@ -294,9 +298,12 @@ func send(t testing.TB, c *http.Client, req *http.Request) answer {
 }
 
 // stack is the handler wired to a store, a recording publisher, the Slack stand-in and
-// a response_url stand-in, served over loopback HTTP.
+// a response_url stand-in, served over loopback HTTP: srv through the API Gateway v2
+// event shape and the Lambda adapter (the path the function and the local stack take),
+// direct straight to the handler.
 type stack struct {
-	srv   *httptest.Server
+	srv    *httptest.Server
+	direct *httptest.Server
 	svc   *approvals.Service
 	pub   *recorder
 	sl    *slacklocal.Server
@@ -320,8 +327,10 @@ func newStack(t testing.TB, c *config.Config, st approvals.Store, groups approva
 		Responder:     approvals.Webhook{Prefixes: []string{s.hooks.URL}},
 		Log:           quiet(),
 	}
-	s.srv = httptest.NewServer(h)
+	s.srv = httptest.NewServer(approvals.ThroughAPIGateway(approvals.Lambda(h), 0))
 	t.Cleanup(s.srv.Close)
+	s.direct = httptest.NewServer(h)
+	t.Cleanup(s.direct.Close)
 	return s
 }
 

@@ -86,41 +86,45 @@ func TestBadRequestsWriteNothing(t *testing.T) {
 		{"oversized body", "POST", bytes.Repeat([]byte("a"), approvals.DefaultMaxBody+1), http.Header{}, 413},
 		{"GET", "GET", nil, signed(nil, now, secret), 405},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req, err := http.NewRequest(tt.method, s.srv.URL+approvals.Path, bytes.NewReader(tt.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header = tt.header.Clone()
-			a := send(t, s.srv.Client(), req)
-			if a.status != tt.status {
-				t.Fatalf("HTTP %d %q, want %d", a.status, a.reply.Text, tt.status)
-			}
-			if n := countItems(t, db, table); n != items {
-				t.Fatalf("the table holds %d items, had %d: a refused request wrote", n, items)
-			}
-			got, err := st.GetRequest(context.Background(), r.ID)
-			if err != nil || got.Version != 1 || got.Status != "pending" {
-				t.Fatalf("request after refusal: %+v, %v", got, err)
-			}
-			if n := len(s.pub.decisions(t)); n != 0 {
-				t.Fatalf("%d events published", n)
-			}
-			if m := s.message(t, r.SlackTS); m.Updates != 0 {
-				t.Fatal("the Slack message changed")
-			}
-		})
+	for _, srv := range []struct{ name, url string }{{"via API Gateway", s.srv.URL}, {"direct", s.direct.URL}} {
+		for _, tt := range tests {
+			t.Run(srv.name+"/"+tt.name, func(t *testing.T) {
+				req, err := http.NewRequest(tt.method, srv.url+approvals.Path, bytes.NewReader(tt.body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header = tt.header.Clone()
+				a := send(t, s.srv.Client(), req)
+				if a.status != tt.status {
+					t.Fatalf("HTTP %d %q, want %d", a.status, a.reply.Text, tt.status)
+				}
+				if n := countItems(t, db, table); n != items {
+					t.Fatalf("the table holds %d items, had %d: a refused request wrote", n, items)
+				}
+				got, err := st.GetRequest(context.Background(), r.ID)
+				if err != nil || got.Version != 1 || got.Status != "pending" {
+					t.Fatalf("request after refusal: %+v, %v", got, err)
+				}
+				if n := len(s.pub.decisions(t)); n != 0 {
+					t.Fatalf("%d events published", n)
+				}
+				if m := s.message(t, r.SlackTS); m.Updates != 0 {
+					t.Fatal("the Slack message changed")
+				}
+			})
+		}
 	}
 
 	// A chunked oversized body (no Content-Length) is cut off at the cap too.
 	big := bytes.Repeat([]byte("a"), approvals.DefaultMaxBody+1)
-	req, _ := http.NewRequest("POST", s.srv.URL+approvals.Path, struct{ *bytes.Reader }{bytes.NewReader(big)})
-	if a := send(t, s.srv.Client(), req); a.status != http.StatusRequestEntityTooLarge {
-		t.Fatalf("chunked oversized body: HTTP %d", a.status)
+	for _, u := range []string{s.srv.URL, s.direct.URL} {
+		req, _ := http.NewRequest("POST", u+approvals.Path, struct{ *bytes.Reader }{bytes.NewReader(big)})
+		if a := send(t, s.srv.Client(), req); a.status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("chunked oversized body to %s: HTTP %d", u, a.status)
+		}
 	}
 	// And the good click, after all that, still decides.
-	req, _ = http.NewRequest("POST", s.srv.URL+approvals.Path, bytes.NewReader(good))
+	req, _ := http.NewRequest("POST", s.srv.URL+approvals.Path, bytes.NewReader(good))
 	req.Header = signed(good, time.Now(), secret)
 	if a := send(t, s.srv.Client(), req); a.status != 200 || a.outcome != approvals.KindApproved {
 		t.Fatalf("the good click: HTTP %d %s %q", a.status, a.outcome, a.reply.Text)

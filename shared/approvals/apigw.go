@@ -1,0 +1,92 @@
+package approvals
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+)
+
+// LambdaFunc is an API Gateway HTTP API (payload 2.0) Lambda handler.
+type LambdaFunc func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+
+// Lambda adapts an http.Handler to API Gateway HTTP API events; base64 bodies are
+// decoded to the raw bytes Slack signed. The function passes it to lambda.Start.
+func Lambda(h http.Handler) LambdaFunc {
+	return httpadapter.NewV2(h).ProxyWithContext
+}
+
+// ThroughAPIGateway serves HTTP the way API Gateway reaches the function: it turns
+// each request into the payload 2.0 event (lower-case headers, base64 body) and runs
+// fn on it. The local stack serves the approvals function this way, so a click on a
+// laptop takes the same path as in AWS.
+func ThroughAPIGateway(fn LambdaFunc, maxBody int64) http.Handler {
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBody
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// API Gateway itself caps payloads (10 MB); read a little past our own cap so the
+		// function still sees, and refuses, an oversized body.
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		if err != nil {
+			http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		now := time.Now()
+		ev := events.APIGatewayV2HTTPRequest{
+			Version: "2.0", RouteKey: r.Method + " " + r.URL.Path, RawPath: r.URL.Path, RawQueryString: r.URL.RawQuery,
+			Headers: map[string]string{},
+			RequestContext: events.APIGatewayV2HTTPRequestContext{
+				RouteKey: r.Method + " " + r.URL.Path, Stage: "$default", RequestID: fmt.Sprintf("local-%d", now.UnixNano()),
+				DomainName: r.Host, TimeEpoch: now.UnixMilli(), Time: now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
+				HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: r.Method, Path: r.URL.Path, Protocol: r.Proto, SourceIP: host(r.RemoteAddr), UserAgent: r.UserAgent()},
+			},
+			Body: base64.StdEncoding.EncodeToString(body), IsBase64Encoded: true,
+		}
+		for k, vs := range r.Header {
+			if strings.EqualFold(k, "Cookie") {
+				ev.Cookies = append(ev.Cookies, vs...)
+				continue
+			}
+			ev.Headers[strings.ToLower(k)] = strings.Join(vs, ",")
+		}
+		resp, err := fn(r.Context(), ev)
+		if err != nil {
+			http.Error(w, "function error: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		out := []byte(resp.Body)
+		if resp.IsBase64Encoded {
+			if out, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
+				http.Error(w, "function answered invalid base64", http.StatusBadGateway)
+				return
+			}
+		}
+		for k, v := range resp.Headers {
+			w.Header().Set(k, v)
+		}
+		for k, vs := range resp.MultiValueHeaders {
+			for _, v := range vs {
+				w.Header().Add(k, v)
+			}
+		}
+		for _, c := range resp.Cookies {
+			w.Header().Add("Set-Cookie", c)
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(out)
+	})
+}
+
+func host(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i > 0 {
+		return strings.Trim(addr[:i], "[]")
+	}
+	return addr
+}
