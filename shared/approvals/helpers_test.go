@@ -304,10 +304,10 @@ func send(t testing.TB, c *http.Client, req *http.Request) answer {
 type stack struct {
 	srv    *httptest.Server
 	direct *httptest.Server
-	svc   *approvals.Service
-	pub   *recorder
-	sl    *slacklocal.Server
-	hooks *hooks
+	svc    *approvals.Service
+	pub    *recorder
+	sl     *slacklocal.Server
+	hooks  *hooks
 }
 
 func newStack(t testing.TB, c *config.Config, st approvals.Store, groups approvals.Groups) *stack {
