@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -115,4 +116,25 @@ func clip(s string) string {
 		s = s[:40] + "…"
 	}
 	return strings.ToValidUTF8(s, "?")
+}
+
+// ClickForm renders a click as the form body Slack would send for it: a
+// block_actions payload with one button action. The local stack's demo and the
+// CLI play Slack with it (sign it with slacksig.Sign); ParseForm reads it back.
+func ClickForm(c Click, at time.Time) []byte {
+	ts := c.ActionTS
+	if ts == "" {
+		ts = fmt.Sprintf("%d.%06d", at.Unix(), at.Nanosecond()/1000)
+	}
+	p, _ := json.Marshal(map[string]any{
+		"type":         "block_actions",
+		"team":         map[string]any{"id": c.Team},
+		"user":         map[string]any{"id": c.User, "username": c.UserName, "name": c.UserName, "team_id": c.Team},
+		"container":    map[string]any{"type": "message"},
+		"response_url": c.ResponseURL,
+		"actions": []map[string]any{{
+			"type": "button", "block_id": "regflow_decision", "action_id": c.Action, "value": c.RequestID, "action_ts": ts,
+		}},
+	})
+	return []byte(url.Values{"payload": {string(p)}}.Encode())
 }

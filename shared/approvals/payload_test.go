@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/regflow/regflow/shared/approvals"
@@ -156,4 +157,24 @@ func FuzzParseForm(f *testing.F) {
 			t.Fatalf("accepted %+v", c)
 		}
 	})
+}
+
+func TestClickFormRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 27, 9, 0, 0, 123456000, time.UTC)
+	for _, c := range []approvals.Click{
+		{User: "U0ALICE", UserName: "alice", Team: "T1", Action: slackmsg.ActionApprove, RequestID: "req-927791412308c4fe6d86", ResponseURL: "http://127.0.0.1:1/hooks"},
+		{User: "U0BOB", Action: slackmsg.ActionReject, RequestID: "req-1", ActionTS: "1700000000.000001"},
+	} {
+		got, err := approvals.ParseForm(approvals.ClickForm(c, at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := c
+		if want.ActionTS == "" {
+			want.ActionTS = "1795770000.123456"
+		}
+		if got != want {
+			t.Fatalf("round trip\n got %+v\nwant %+v", got, want)
+		}
+	}
 }
