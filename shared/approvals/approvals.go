@@ -231,8 +231,10 @@ func (s *Service) Decide(ctx context.Context, c Click) (Outcome, error) {
 }
 
 // Settle makes sure a decided or expired request's effects happened: its audit entry,
-// its event (approved or rejected) and its Slack message. Each is done once; a failed
-// one is retried by the next call. Clicks on a closed request call it too.
+// its event (approved or rejected) and then its Slack message, together once. If the
+// entry or the event failed before, Settle does them now; a click on a closed request
+// does the same. A scheduled re-drive can call it for every approved request: when the
+// effects are done it costs one conditional write.
 func (s *Service) Settle(ctx context.Context, id string) (Outcome, error) {
 	req, err := s.Store.GetRequest(ctx, id)
 	if err != nil {
