@@ -201,34 +201,37 @@ func (s *Sweeper) Registry(ctx context.Context, run Run, t Target, reg Registry,
 	if n <= 0 {
 		n = DefaultConcurrency
 	}
-	results := make([]repoResult, len(repos))
+	// Results fold into the report as repositories finish, so only the report's copy
+	// of each decision stays in memory.
+	rr := newRegistryReport(t, run)
+	var mu sync.Mutex
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
-	for i, repo := range repos {
+	for _, repo := range repos {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			results[i] = s.repository(ctx, run, t, reg, repo, prot[repo])
+			r := s.repository(ctx, run, t, reg, repo, prot[repo])
 			if s.OnRepository != nil {
-				p := Progress{Target: t, Repository: repo, Err: results[i].err, Removed: results[i].outcome.Removed}
-				if r := results[i].res; r != nil {
-					p.Images, p.Selected = len(r.Decisions), r.Deleted
+				p := Progress{Target: t, Repository: repo, Err: r.err, Removed: r.outcome.Removed}
+				if r.res != nil {
+					p.Images, p.Selected = len(r.res.Decisions), r.res.Deleted
 				}
 				s.OnRepository(p)
 			}
+			mu.Lock()
+			defer mu.Unlock()
+			if r.err != nil {
+				rr.AddFailure(r.repo, r.err)
+				return
+			}
+			r.res.Batches = nil // done with; the decisions keep their batch numbers
+			rr.Report.Add(r.res)
+			rr.Outcome = rr.Outcome.add(r.outcome)
+			rr.NotDeleted = append(rr.NotDeleted, r.notDeleted...)
 		})
 	}
 	wg.Wait()
-	rr := newRegistryReport(t, run)
-	for _, r := range results {
-		if r.err != nil {
-			rr.AddFailure(r.repo, r.err)
-			continue
-		}
-		rr.Report.Add(r.res)
-		rr.Outcome = rr.Outcome.add(r.outcome)
-		rr.NotDeleted = append(rr.NotDeleted, r.notDeleted...)
-	}
 	rr.Sort()
 	return rr
 }

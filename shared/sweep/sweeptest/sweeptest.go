@@ -110,11 +110,14 @@ func StartECR(t testing.TB, opts localecr.Options) *localecr.Server {
 }
 
 // Client is an SDK client for srv with the sweeper's retry strategy.
-func Client(srv *localecr.Server) *ecrsdk.Client {
+func Client(srv *localecr.Server) *ecrsdk.Client { return ClientFor(srv.URL(), srv.Region()) }
+
+// ClientFor is an SDK client for a local ECR at url with the sweeper's retry strategy.
+func ClientFor(url, region string) *ecrsdk.Client {
 	return ecrsdk.NewFromConfig(aws.Config{
-		Region:       srv.Region(),
+		Region:       region,
 		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
-		BaseEndpoint: aws.String(srv.URL()),
+		BaseEndpoint: aws.String(url),
 		Retryer:      ecr.SweepRetryer,
 	})
 }
