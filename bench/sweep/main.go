@@ -40,12 +40,12 @@ var now = time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
 
 // result is what the worker reports to the parent.
 type result struct {
-	WallSeconds  float64 `json:"wallSeconds"`
-	PeakRSSKiB   int64   `json:"peakRssKiB"`
+	WallSeconds float64 `json:"wallSeconds"`
+	PeakRSSKiB  int64   `json:"peakRssKiB"`
 	// PeakGoMiB is the most memory the Go runtime held from the OS (sampled every 5 ms):
 	// RSS without the embedded store's memory-mapped file, which a worker on DynamoDB lacks.
-	PeakGoMiB float64 `json:"peakGoMiB"`
-	RssFileKiB int64  `json:"rssFileKiB"`
+	PeakGoMiB    float64 `json:"peakGoMiB"`
+	RssFileKiB   int64   `json:"rssFileKiB"`
 	Repositories int     `json:"repositories"`
 	Images       int     `json:"images"`
 	Selected     int     `json:"selected"`

@@ -225,7 +225,6 @@ func (s *Sweeper) Registry(ctx context.Context, run Run, t Target, reg Registry,
 				rr.AddFailure(r.repo, r.err)
 				return
 			}
-			r.res.Batches = nil // done with; the decisions keep their batch numbers
 			rr.Report.Add(r.res)
 			rr.Outcome = rr.Outcome.add(r.outcome)
 			rr.NotDeleted = append(rr.NotDeleted, r.notDeleted...)
