@@ -192,12 +192,13 @@ printf '\nCopy of %s (%d platforms × %d layers × %d MiB = %d MiB of layers%s) 
 	"$(dpkg-query -W -f '${Version}' docker-registry 2>/dev/null || echo '?')" "$RUNS"
 printf 'machine: %s cores, load average %s before the runs, %s after (other work on the machine slows every tool)\n' \
 	"$(nproc)" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-8s %9s %14s %11s %16s   %s\n' tool median_s median_rss_MiB tool_cpu_s registries_cpu_s runs_s
-declare -A MED MEDRSS
+printf '%-8s %9s %7s %14s %11s %16s   %s\n' tool median_s best_s median_rss_MiB tool_cpu_s registries_cpu_s runs_s
+declare -A MED BEST MEDRSS
 for tool in "${TOOLS[@]}"; do
 	MED[$tool]=$(echo "${TIMES[$tool]}" | median)
+	BEST[$tool]=$(echo "${TIMES[$tool]}" | tr ' ' '\n' | grep -v '^$' | sort -g | head -1)
 	MEDRSS[$tool]=$(echo "${RSS[$tool]}" | median)
-	printf '%-8s %9.3f %14.1f %11.2f %16.2f   %s\n' "$tool" "${MED[$tool]}" "$(awk -v k="${MEDRSS[$tool]}" 'BEGIN{print k/1024}')" \
+	printf '%-8s %9.3f %7.3f %14.1f %11.2f %16.2f   %s\n' "$tool" "${MED[$tool]}" "${BEST[$tool]}" "$(awk -v k="${MEDRSS[$tool]}" 'BEGIN{print k/1024}')" \
 		"$(echo "${CPU[$tool]}" | median)" "$(echo "${REGCPU[$tool]}" | median)" "${TIMES[$tool]}"
 done
 peak=$(echo "${RSS[regflow]}" | tr ' ' '\n' | sort -n | tail -1)
@@ -209,6 +210,8 @@ g2=$([ "${rebytes:-x}" = 0 ] && [ "$reuploads" = 0 ] && echo 1 || echo 0)
 g3=$(awk -v k="$peak" 'BEGIN{print (k <= 64*1024)}')
 printf 'ratio regflow/crane  = %s (goal <= 0.80: %s)\n' "$r_crane" "$(ok "$g1")"
 printf 'ratio regflow/skopeo = %s\n' "$r_skopeo"
+printf 'ratio of best runs (least disturbed by other work): regflow/crane = %s, regflow/skopeo = %s\n' \
+	"$(awk -v a="${BEST[regflow]}" -v b="${BEST[crane]}" 'BEGIN{printf "%.2f", a/b}')" "$(awk -v a="${BEST[regflow]}" -v b="${BEST[skopeo]}" 'BEGIN{printf "%.2f", a/b}')"
 printf 're-promotion: %s blob bytes moved (Result.BytesMoved), %d blob uploads seen by the target, %ss (goal 0 bytes: %s)\n' \
 	"${rebytes:-?}" "$reuploads" "$resecs" "$(ok "$g2")"
 printf 'regflow peak RSS (max of %d runs) = %.1f MiB (goal <= 64 MiB: %s)\n' "$RUNS" "$(awk -v k="$peak" 'BEGIN{print k/1024}')" "$(ok "$g3")"
