@@ -36,6 +36,8 @@ const (
 	dtImageScan        = "ECR Image Scan"
 	dtInspectorScan    = "Inspector2 Scan"
 	dtPromotionApprove = "Promotion Approved"
+	dtRollbackRequest  = "Rollback Requested"
+	dtVerification     = "Verification Result"
 
 	slackRoute = "/slack/interactions"
 )
@@ -203,6 +205,19 @@ func (b *pipeline) addBus() {
 			"ForAllValues:StringEquals": map[string]interface{}{
 				"events:source": []string{sourceECR, sourceInspector},
 			},
+		},
+	}))
+	// Deployment pipelines in the environment accounts report verification results;
+	// they may send that detail-type only, and never as source "regflow".
+	b.bus.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("EnvironmentAccountsReportVerification"),
+		Effect:     awsiam.Effect_ALLOW,
+		Principals: &principals,
+		Actions:    jsii.Strings("events:PutEvents"),
+		Resources:  &[]*string{b.bus.EventBusArn()},
+		Conditions: &map[string]interface{}{
+			"StringEquals":    map[string]interface{}{"events:detail-type": dtVerification},
+			"StringNotEquals": map[string]interface{}{"events:source": sourceRegflow},
 		},
 	}))
 }
@@ -459,12 +474,19 @@ func (b *pipeline) addRules() {
 		}, fnScangate)
 	// Only the pipeline account publishes regflow events; the bus policy keeps other
 	// accounts from sending source "regflow" and this pattern ignores them regardless.
-	rule("PromoterRule", "promoter-approved", "Approved promotions go to the promoter",
+	rule("PromoterRule", "promoter-approved", "Approved promotions and Slack rollbacks go to the promoter",
 		&awsevents.EventPattern{
 			Source:     jsii.Strings(sourceRegflow),
-			DetailType: jsii.Strings(dtPromotionApprove),
+			DetailType: jsii.Strings(dtPromotionApprove, dtRollbackRequest),
 			Account:    jsii.Strings(p.pipeline.Account),
 		}, fnPromoter)
+	// Deployment pipelines report whether a digest passed in an environment; a passed
+	// verification can open the next environment's approval.
+	rule("ScanGateVerificationRule", "scangate-verification", "Deployment verification results go to scangate",
+		&awsevents.EventPattern{
+			DetailType: jsii.Strings(dtVerification),
+			Account:    jsii.Strings(accounts...),
+		}, fnScangate)
 
 	// Scheduled rules only exist on the default bus.
 	awsevents.NewRule(b.stack, jsii.String("SweepSchedule"), &awsevents.RuleProps{

@@ -118,7 +118,10 @@ func TestExampleConfig(t *testing.T) {
 				"account": []any{"111111111111", "222222222222", "333333333333"},
 			}},
 			{"regflow-promoter-approved", fnPromoter, true, map[string]any{
-				"source": []any{"regflow"}, "detail-type": []any{"Promotion Approved"}, "account": []any{"111111111111"},
+				"source": []any{"regflow"}, "detail-type": []any{"Promotion Approved", "Rollback Requested"}, "account": []any{"111111111111"},
+			}},
+			{"regflow-scangate-verification", fnScangate, true, map[string]any{
+				"detail-type": []any{"Verification Result"}, "account": []any{"111111111111", "222222222222", "333333333333"},
 			}},
 		}
 		for _, c := range cases {
