@@ -18,7 +18,7 @@ RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 STATICCHECK_VERSION := v0.8.2
 CRANE_VERSION := v0.22.1
 
-.PHONY: all build test test-short lint tools demo bench-copy bench-sweep synth deploy clean fuzz
+.PHONY: all build test test-short lint tools demo bench-copy bench-sweep bench-approvals synth deploy clean fuzz
 
 all: lint build test
 
@@ -81,7 +81,17 @@ bench-copy: $(GOBIN)/crane
 
 ## bench-sweep: 100,000 images over 1,000 repositories in the local ECR
 bench-sweep:
-	bash bench/sweep.sh
+	$(GO) run ./bench/sweep
+	$(GO) run ./bench/sweep -repos 100 -throttle 20
+
+## bench-approvals: ack latency of 200 concurrent signed clicks (p50/p99)
+bench-approvals: tools
+	$(GO) test ./shared/approvals -run '^$$' -bench AckLatency200 -benchtime 5x
+
+## fuzz: the event decoder and the Slack payload parser, a minute each
+fuzz:
+	$(GO) test ./shared/ecrevent -run '^$$' -fuzz FuzzDecode -fuzztime 60s
+	$(GO) test ./shared/approvals -run '^$$' -fuzz FuzzParseForm -fuzztime 60s
 
 clean:
 	rm -rf bin cdk.out .regflow

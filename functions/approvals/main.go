@@ -12,10 +12,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
 	"github.com/regflow/regflow/shared/approvals"
-	"github.com/regflow/regflow/shared/bus"
+	"github.com/regflow/regflow/shared/promoter"
 	"github.com/regflow/regflow/shared/wiring"
 )
 
@@ -25,14 +24,17 @@ func main() {
 		slog.Error("approvals cannot start", "error", err)
 		os.Exit(1)
 	}
+	publisher := deps.Publisher()
 	svc := &approvals.Service{
 		Config:    deps.Config,
 		Store:     deps.Store,
-		Publisher: bus.NewEventBridge(eventbridge.NewFromConfig(deps.AWS), deps.Config.Pipeline.EventBus),
-		Messages:  approvals.SlackMessages{Client: deps.SlackClient},
-		Groups:    approvals.NewSlackGroups(deps.SlackClient, approvals.GroupTTL, time.Now),
-		Now:       time.Now,
-		Log:       deps.Log,
+		Publisher: publisher,
+		// The Roll back button asks the promoter over the bus; this function holds no registry roles.
+		Rollback: promoter.SlackRollback{Store: deps.Store, Publisher: publisher, Now: time.Now},
+		Messages: approvals.SlackMessages{Client: deps.SlackClient},
+		Groups:   approvals.NewSlackGroups(deps.SlackClient, approvals.GroupTTL, time.Now),
+		Now:      time.Now,
+		Log:      deps.Log,
 	}
 	h := &approvals.Handler{
 		Decider: svc,

@@ -4,11 +4,16 @@
 package localstack
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -20,6 +25,7 @@ import (
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/slack-go/slack"
 
+	"github.com/regflow/regflow/shared/approvals"
 	"github.com/regflow/regflow/shared/bus"
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
@@ -32,6 +38,7 @@ import (
 	"github.com/regflow/regflow/shared/scangate"
 	"github.com/regflow/regflow/shared/slacklocal"
 	"github.com/regflow/regflow/shared/slackmsg"
+	"github.com/regflow/regflow/shared/slacksig"
 	"github.com/regflow/regflow/shared/store/embedded"
 	"github.com/regflow/regflow/shared/tagguard"
 	"github.com/regflow/regflow/shared/tagpolicy"
@@ -54,6 +61,8 @@ type Options struct {
 	Scanner func(ctx context.Context, repo, digest string) ([]localecr.Finding, error)
 	// SharedStore opens the store file per transaction so CLI --local commands can use it too.
 	SharedStore bool
+	// SlackSigningSecret signs the Slack stand-in's clicks; default: random per stack.
+	SlackSigningSecret string
 }
 
 // Stack is a running local regflow.
@@ -67,6 +76,12 @@ type Stack struct {
 	ECR    map[string]*localecr.Server // by environment name
 	// Events is the local EventBridge PutEvents endpoint feeding Bus.
 	Events *localbus.Server
+	// Approvals decides clicks; Callback serves them at POST /slack/interactions through
+	// the API Gateway v2 event shape, as the approvals function does in AWS.
+	Approvals     *approvals.Service
+	callback      *http.Server
+	callbackURL   string
+	signingSecret []byte
 	// Gate is the scan gate, also used for verification reports.
 	Gate *scangate.Gate
 	// Promoter promotes approved requests and rolls back releases.
@@ -156,6 +171,10 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		cfg.Environments[name] = env
 	}
 	if err := s.wire(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.serveCallback(o.SlackSigningSecret); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -267,6 +286,7 @@ func (s *Stack) Info() Info {
 	if s.Events != nil {
 		info.EventsEndpoint = s.Events.URL()
 	}
+	info.SlackCallback, info.SlackSigningSecret = s.callbackURL, string(s.signingSecret)
 	for name, srv := range s.ECR {
 		env := s.Config.Environments[name]
 		info.Environments[name] = EnvInfo{Account: env.Account, Region: env.Region, Registry: srv.Host(), ECREndpoint: srv.URL()}
@@ -332,6 +352,9 @@ func (s *Stack) Close() {
 	if s.Events != nil {
 		s.Events.Close()
 	}
+	if s.callback != nil {
+		s.callback.Close()
+	}
 	if s.Slack != nil {
 		s.Slack.Stop()
 	}
@@ -343,4 +366,66 @@ func (s *Stack) Close() {
 
 type notifier interface {
 	Notify(ctx context.Context, a regflow.Alert) error
+}
+
+// serveCallback starts the Slack interactivity endpoint on loopback.
+func (s *Stack) serveCallback(secret string) error {
+	if secret == "" {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		secret = hex.EncodeToString(b)
+	}
+	s.signingSecret = []byte(secret)
+	client := func(context.Context) (*slack.Client, error) { return s.SlackClient(), nil }
+	s.Approvals = &approvals.Service{
+		Config: s.Config, Store: s.Store, Publisher: s.Publisher,
+		Messages: slackmsg.Poster{Client: s.SlackClient()},
+		Groups:   approvals.NewSlackGroups(client, approvals.GroupTTL, s.Clock.Now),
+		Rollback: promoter.SlackRollback{Store: s.Store, Publisher: s.Publisher, Now: s.Clock.Now},
+		Now:      s.Clock.Now, Log: s.Log,
+	}
+	h := &approvals.Handler{
+		Decider:       s.Approvals,
+		SigningSecret: func(context.Context) ([]byte, error) { return s.signingSecret, nil },
+		Log:           s.Log,
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST "+approvals.Path, approvals.ThroughAPIGateway(approvals.Lambda(h), 0))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen for Slack interactions: %w", err)
+	}
+	s.callback = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.callbackURL = "http://" + l.Addr().String() + approvals.Path
+	go func() { _ = s.callback.Serve(l) }()
+	return nil
+}
+
+// ClickResult is what the approvals endpoint answered a click.
+type ClickResult struct {
+	Status  int
+	Outcome string
+	Text    string
+}
+
+// Click plays Slack: it posts a signed block_actions click by user on a request's button
+// (slackmsg.ActionApprove, ActionReject or ActionRollback) to the approvals endpoint.
+func (s *Stack) Click(ctx context.Context, user, action, requestID string) (ClickResult, error) {
+	body := approvals.ClickForm(approvals.Click{User: user, UserName: user, Team: "T0LOCAL", Action: action, RequestID: requestID}, time.Now())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.callbackURL, bytes.NewReader(body))
+	if err != nil {
+		return ClickResult{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	slacksig.Sign(req.Header, s.signingSecret, time.Now(), body)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ClickResult{}, fmt.Errorf("post click: %w", err)
+	}
+	defer resp.Body.Close()
+	var reply approvals.Reply
+	_ = json.NewDecoder(resp.Body).Decode(&reply)
+	return ClickResult{Status: resp.StatusCode, Outcome: resp.Header.Get(approvals.HeaderOutcome), Text: reply.Text}, nil
 }

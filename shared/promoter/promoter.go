@@ -122,6 +122,9 @@ func (p *Promoter) Invoke(ctx context.Context, raw json.RawMessage) (Result, err
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ecrevent.ErrMalformed, err)
 	}
+	if ev.DetailType == regflow.DetailRollbackRequested {
+		return p.invokeRollback(ctx, ev)
+	}
 	if ev.DetailType != regflow.DetailPromotionApproved {
 		return Result{}, fmt.Errorf("%w: expected %q, got %q", ecrevent.ErrMalformed, regflow.DetailPromotionApproved, ev.DetailType)
 	}
@@ -326,6 +329,80 @@ func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest,
 	})
 	// A tag conflict will not resolve itself on retry: report it, do not fail the invocation.
 	return res, err
+}
+
+// RollbackRequest is the detail of "Rollback Requested": roll env back from the digest
+// the person saw as current. It names that digest so a redelivered event changes nothing.
+type RollbackRequest struct {
+	RequestID  string `json:"requestId"`
+	Env        string `json:"env"`
+	Repository string `json:"repository"`
+	From       string `json:"from"`
+	By         string `json:"by"`
+}
+
+func (p *Promoter) invokeRollback(ctx context.Context, ev regflow.Event) (Result, error) {
+	var d RollbackRequest
+	if err := json.Unmarshal(ev.Detail, &d); err != nil || d.Env == "" || d.Repository == "" || d.From == "" || d.By == "" {
+		return Result{}, fmt.Errorf("%w: %s detail needs env, repository, from and by", ecrevent.ErrMalformed, regflow.DetailRollbackRequested)
+	}
+	res := Result{RequestID: d.RequestID}
+	cur, err := p.Store.GetRelease(ctx, d.Env, d.Repository)
+	if err != nil {
+		return res, err
+	}
+	if cur.Digest != d.From {
+		res.Outcome, res.Reason = "already-rolled-back", fmt.Sprintf("%s/%s no longer runs %s", d.Env, d.Repository, regflow.ShortDigest(d.From))
+		return res, nil
+	}
+	moved, err := p.Rollback(ctx, d.Env, d.Repository, "", d.By)
+	if err != nil {
+		return res, err
+	}
+	res.Outcome, res.Reason = "rolled-back", fmt.Sprintf("%s/%s now runs %s", d.Env, d.Repository, regflow.ShortDigest(moved.Digest))
+	if req, err := p.Store.GetRequest(ctx, d.RequestID); err == nil {
+		note := fmt.Sprintf("Rolled back by %s at %s: %s runs %s again", d.By, p.Now().UTC().Format(time.RFC3339), d.Env, regflow.ShortDigest(moved.Digest))
+		if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: note}); err != nil {
+			p.Log.Warn("could not update the approval message after a rollback", "error", err)
+		}
+	}
+	return res, nil
+}
+
+// SlackRollback is the approvals function's Rollback port: the Roll back button on a promoted
+// message asks the promoter, through the bus, to move the pointer back. The approvals function
+// stays quick and holds no registry roles.
+type SlackRollback struct {
+	Store interface {
+		GetRelease(ctx context.Context, env, repo string) (regflow.Release, error)
+	}
+	Publisher Publisher
+	Now       func() time.Time
+}
+
+// Rollback asks for env to leave the request's digest, if it still runs it.
+func (s SlackRollback) Rollback(ctx context.Context, r regflow.ApprovalRequest, user string) (string, error) {
+	cur, err := s.Store.GetRelease(ctx, r.Env, r.Repository)
+	if err != nil {
+		return "", fmt.Errorf("read %s release of %s: %w", r.Env, r.Repository, err)
+	}
+	if cur.Digest != r.Digest {
+		return fmt.Sprintf("*%s* no longer runs `%s` (it runs `%s`); nothing to roll back from here. Use `regflow rollback %s %s --to <digest>`.",
+			r.Env, regflow.ShortDigest(r.Digest), regflow.ShortDigest(cur.Digest), r.Env, r.Repository), nil
+	}
+	if len(cur.Previous) == 0 {
+		return fmt.Sprintf("*%s* has no earlier release of %s to roll back to.", r.Env, r.Repository), nil
+	}
+	ev, err := regflow.NewEvent(regflow.DetailRollbackRequested, "rollback/"+r.ID+"/"+cur.Digest, s.Now(),
+		RollbackRequest{RequestID: r.ID, Env: r.Env, Repository: r.Repository, From: cur.Digest, By: "slack:" + user})
+	if err != nil {
+		return "", err
+	}
+	if err := s.Publisher.Publish(ctx, ev); err != nil {
+		return "", fmt.Errorf("ask the promoter to roll back: %w", err)
+	}
+	return fmt.Sprintf("Rolling *%s* %s back from `%s` to `%s`: a pointer change, nothing is copied.",
+		r.Env, r.Repository, regflow.ShortDigest(cur.Digest), regflow.ShortDigest(cur.Previous[0])), nil
 }
 
 // Rollback moves env's release pointer of repo back to toDigest (or the previous release)

@@ -24,6 +24,7 @@ const (
 	DetailReleaseRolledBack       = "Release Rolled Back"
 	DetailRetentionSweepCompleted = "Retention Sweep Completed"
 	DetailVerificationResult      = "Verification Result"
+	DetailRollbackRequested       = "Rollback Requested"
 )
 
 // PromotionDecision is the detail of "Promotion Approved" and "Promotion Rejected":
