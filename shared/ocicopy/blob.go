@@ -64,19 +64,18 @@ func (b *blobReader) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	b.left -= int64(n)
 	b.moved.Add(int64(n))
-	if b.h != nil {
-		b.h.Write(p[:n])
-	}
 	if b.left < 0 {
 		return n, fmt.Errorf("source blob %s: %w (longer)", b.digest, errShortBlob)
 	}
-	if err == io.EOF {
-		if b.left > 0 {
-			return n, fmt.Errorf("source blob %s: %w (%d bytes missing): %w", b.digest, errShortBlob, b.left, io.ErrUnexpectedEOF)
+	if b.h != nil {
+		b.h.Write(p[:n])
+		// Check before handing over the last bytes, so a bad blob never reaches the target whole.
+		if b.left == 0 && hex.EncodeToString(b.h.Sum(nil)) != b.digest.Hex {
+			return 0, fmt.Errorf("source blob %s does not hash to its digest", b.digest)
 		}
-		if b.h != nil && hex.EncodeToString(b.h.Sum(nil)) != b.digest.Hex {
-			return n, fmt.Errorf("source blob %s does not hash to its digest", b.digest)
-		}
+	}
+	if err == io.EOF && b.left > 0 {
+		return n, fmt.Errorf("source blob %s: %w (%d bytes missing): %w", b.digest, errShortBlob, b.left, io.ErrUnexpectedEOF)
 	}
 	return n, err
 }
