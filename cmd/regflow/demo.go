@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -18,17 +19,25 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/spf13/cobra"
 
+	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/localecr"
 	"github.com/regflow/regflow/shared/localstack"
 	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/retention"
 	"github.com/regflow/regflow/shared/slacklocal"
+	"github.com/regflow/regflow/shared/slackmsg"
 )
 
 func newDemoCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole regflow flow offline against the local stack, narrated",
-		Args:  cobra.NoArgs,
+		Long: `Starts a private local stack (three local ECR accounts, the embedded store, a Slack
+stand-in, the approvals endpoint) and plays a day in the life of a release: a moving tag
+refused, a signed two-platform build gated, approved with signed Slack clicks, promoted
+by digest to staging and prod, rolled back, and finally swept 120 days later.
+It exits non-zero, naming the step, if anything does not happen as it should.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig()
 			if err != nil {
@@ -39,10 +48,11 @@ func newDemoCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer os.RemoveAll(dir)
-			d := &demo{out: cmd.OutOrStdout(), started: time.Now()}
+			d := &demo{out: cmd.OutOrStdout(), started: time.Now(), cfg: cfg}
+			d.t0 = time.Now().UTC().Truncate(time.Second)
 			st, err := localstack.Start(cmd.Context(), localstack.Options{
-				Config: cfg, Dir: dir, Log: g.logger(), Clock: localecr.FixedClock(time.Now().UTC().Truncate(time.Second)),
-				OnSlack: d.showSlack,
+				Config: cfg, Dir: dir, Log: g.logger(), Clock: localecr.FixedClock(d.t0.Add(-30 * 24 * time.Hour)),
+				OnSlack: d.showSlack, Scanner: d.scanner,
 				OnError: func(rule string, err error) { d.say("  ! %s failed: %v", rule, err) },
 			})
 			if err != nil {
@@ -50,7 +60,10 @@ func newDemoCmd(g *globals) *cobra.Command {
 			}
 			defer st.Close()
 			d.st = st
-			return d.run(cmd.Context())
+			if err := d.run(cmd.Context()); err != nil {
+				return fmt.Errorf("demo step %d failed: %w", d.n, err)
+			}
+			return nil
 		},
 	}
 }
@@ -58,11 +71,28 @@ func newDemoCmd(g *globals) *cobra.Command {
 type demo struct {
 	out     io.Writer
 	st      *localstack.Stack
+	cfg     *config.Config
 	started time.Time
+	t0      time.Time
 	n       int
+	quiet   atomic.Bool
 }
 
-func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.out, format+"\n", args...) }
+const (
+	demoRepo  = "shop/web"
+	alice = "U0ALICE"
+	bob   = "U0BOB"
+	carol = "U0CAROL"
+	// commit is today's build; prior is the release prod ran before it.
+	commit = "3f2c1e9a7b6d5c4e3f2a1b0c9d8e7f6a5b4c3d2e"
+	prior  = "8e1d0c9b8a7f6e5d4c3b2a1908f7e6d5c4b3a291"
+)
+
+func (d *demo) say(format string, args ...any) {
+	if !d.quiet.Load() {
+		fmt.Fprintf(d.out, format+"\n", args...)
+	}
+}
 
 func (d *demo) step(title string) {
 	d.n++
@@ -70,72 +100,316 @@ func (d *demo) step(title string) {
 }
 
 func (d *demo) showSlack(m slacklocal.Message) {
-	d.say("  [slack #%s] %s", m.Channel, strings.ReplaceAll(m.Text, "\n", "\n                 "))
+	if d.quiet.Load() {
+		return
+	}
+	if m.Channel == d.cfg.Alerts.SlackChannel {
+		d.say("  [slack #%s] %s", m.Channel, m.Text)
+		return
+	}
+	d.say("  [slack #%s] new message:", m.Channel)
+	for _, l := range strings.Split(slacklocal.Render(m, 96), "\n") {
+		d.say("    %s", l)
+	}
 }
 
-// commit is the demo build's git commit; the image is tagged with it.
-const commit = "3f2c1e9a7b6d5c4e3f2a1b0c9d8e7f6a5b4c3d2e"
+// scanner stands in for ECR's scan on push in the environments regflow promotes into:
+// one HIGH finding that the config's allow-list accepts, and a MEDIUM one.
+func (d *demo) scanner(context.Context, string, string) ([]localecr.Finding, error) {
+	return []localecr.Finding{
+		{Name: "CVE-2023-0000", Severity: "HIGH", Attributes: []localecr.Attribute{{Key: "package_name", Value: "busybox"}}},
+		{Name: "CVE-2024-24790", Severity: "MEDIUM", Attributes: []localecr.Attribute{{Key: "package_name", Value: "stdlib"}}},
+	}, nil
+}
+
+func (d *demo) settle(ctx context.Context) error { return d.st.Settle(ctx) }
+
+func (d *demo) registry(env string) string { return d.st.Info().Environments[env].Registry }
+
+func (d *demo) click(ctx context.Context, user, action, id string) (localstack.ClickResult, error) {
+	res, err := d.st.Click(ctx, user, action, id)
+	if err != nil {
+		return res, err
+	}
+	verb := map[string]string{slackmsg.ActionApprove: "Approve", slackmsg.ActionReject: "Reject", slackmsg.ActionRollback: "Roll back"}[action]
+	d.say("  %s clicks %s → HTTP %d %s: %s", user, verb, res.Status, res.Outcome, reply(res.Text))
+	return res, d.settle(ctx)
+}
+
+func (d *demo) request(ctx context.Context, env, digest string) (regflow.ApprovalRequest, error) {
+	return d.st.Store.GetRequest(ctx, regflow.RequestID(env, demoRepo, digest))
+}
 
 func (d *demo) run(ctx context.Context) error {
-	info := d.st.Info()
 	d.say("regflow demo: build once, promote the same digest (offline, local stack)")
-	for _, env := range d.st.Config.PromotionPath {
-		e := info.Environments[env]
+	for _, env := range d.cfg.PromotionPath {
+		e := d.st.Info().Environments[env]
 		d.say("  %-8s account %s  registry %s", env, e.Account, e.Registry)
 	}
-	dev := info.Environments[d.st.Config.Source()]
-	repo := "shop/web"
 
-	d.step("CI pushes " + repo + ":latest (moving tags are not allowed)")
+	d.step("Earlier this month: five feature builds, and release " + prior[:7] + " went dev → staging → prod")
+	priorDigest, err := d.history(ctx)
+	if err != nil {
+		return err
+	}
+	d.say("  ✓ prod runs %s@%s (approved by %s and %s)", demoRepo, regflow.ShortDigest(priorDigest), bob, carol)
+	d.st.Clock.SetNow(d.t0)
+
+	d.step("CI pushes " + demoRepo + ":latest (moving tags are not allowed)")
 	latest, err := random.Image(2048, 2)
 	if err != nil {
 		return err
 	}
-	if err := push(ctx, dev.Registry+"/"+repo+":latest", latest); err != nil {
+	if err := push(ctx, d.registry("dev")+"/"+demoRepo+":latest", latest); err != nil {
 		return err
 	}
-	if err := d.st.Settle(ctx); err != nil {
+	if err := d.settle(ctx); err != nil {
 		return err
 	}
-	if _, err := d.st.Registry("dev").DigestOf(ctx, repo, "latest"); !errors.Is(err, regflow.ErrImageNotFound) {
-		return fmt.Errorf("step %d: latest should have been removed by the tag guard (lookup: %v)", d.n, err)
+	if _, err := d.st.Registry("dev").DigestOf(ctx, demoRepo, "latest"); err == nil {
+		return fmt.Errorf("latest should have been removed by the tag guard")
 	}
-	d.say("  ✓ tag guard removed %s:latest and made the repository tag-immutable", repo)
+	d.say("  ✓ tag guard removed %s:latest; the repository is tag-immutable", demoRepo)
 
 	d.step("CI pushes a two-platform image tagged with its commit SHA, signed")
+	digest, err := d.pushSigned(ctx, commit)
+	if err != nil {
+		return err
+	}
+	rec, err := d.st.Store.GetImage(ctx, demoRepo, digest)
+	if err != nil {
+		return fmt.Errorf("the pushed image was not recorded: %w", err)
+	}
+	d.say("  ✓ recorded %s@%s: commit %s, linux/amd64 + linux/arm64, 1 signature referrer", demoRepo, regflow.ShortDigest(rec.Digest), rec.Commit[:12])
+
+	d.step("The scan result arrives: 2 HIGH, 3 MEDIUM; staging's gate (CRITICAL 0) passes")
+	if err := d.st.ECR["dev"].InjectScan(demoRepo, digest,
+		localecr.Finding{Name: "CVE-2024-45337", Severity: "HIGH", Attributes: []localecr.Attribute{{Key: "package_name", Value: "golang.org/x/crypto"}}},
+		localecr.Finding{Name: "CVE-2024-45338", Severity: "HIGH", Attributes: []localecr.Attribute{{Key: "package_name", Value: "golang.org/x/net"}}},
+		localecr.Finding{Name: "CVE-2024-24790", Severity: "MEDIUM"}, localecr.Finding{Name: "CVE-2024-24791", Severity: "MEDIUM"},
+		localecr.Finding{Name: "CVE-2024-34156", Severity: "MEDIUM"}); err != nil {
+		return err
+	}
+	if err := d.settle(ctx); err != nil {
+		return err
+	}
+	staging, err := d.request(ctx, "staging", digest)
+	if err != nil || staging.Status != regflow.StatusPending {
+		return fmt.Errorf("staging's approval request should be pending: %+v, %v", staging, err)
+	}
+
+	d.step("An allowed user approves (a signed POST to /slack/interactions) → promoted to staging")
+	if _, err := d.click(ctx, bob, slackmsg.ActionApprove, staging.ID); err != nil {
+		return err
+	}
+	if err := d.sameDigest(ctx, "staging", digest); err != nil {
+		return err
+	}
+	prod, err := d.request(ctx, "prod", digest)
+	if err != nil || prod.Status != regflow.StatusWaiting {
+		return fmt.Errorf("prod's request should wait for staging's verification: %+v, %v", prod, err)
+	}
+	d.say("  ✓ staging scanned it on push (1 HIGH, allow-listed until its expiry); prod's gate passes and waits for staging's tests")
+
+	d.step("Staging's deployment reports its tests passed → prod's approval opens (2 approvers)")
+	d.say("  $ regflow verify staging %s@%s --passed --url https://ci.example.com/deploy/4711 --as %s", demoRepo, regflow.ShortDigest(digest), alice)
+	if _, err := d.st.Gate.Verify(ctx, regflow.Verification{Env: "staging", Repository: demoRepo, Digest: digest, Passed: true,
+		URL: "https://ci.example.com/deploy/4711", By: alice, At: d.st.Clock.Now()}); err != nil {
+		return err
+	}
+	if err := d.settle(ctx); err != nil {
+		return err
+	}
+	if res, err := d.click(ctx, alice, slackmsg.ActionApprove, prod.ID); err != nil || res.Outcome != "refused" {
+		return fmt.Errorf("the requester's own approval must be refused: %+v, %v", res, err)
+	}
+	if res, err := d.click(ctx, bob, slackmsg.ActionApprove, prod.ID); err != nil || res.Outcome != "voted" {
+		return fmt.Errorf("the first of two approvals should be counted: %+v, %v", res, err)
+	}
+	if res, err := d.click(ctx, carol, slackmsg.ActionApprove, prod.ID); err != nil || res.Outcome != "approved" {
+		return fmt.Errorf("the second approval should decide: %+v, %v", res, err)
+	}
+	if err := d.sameDigest(ctx, "prod", digest); err != nil {
+		return err
+	}
+
+	d.step("Something is off in prod: roll back to the previous release")
+	d.say("  $ regflow rollback prod %s --as %s", demoRepo, carol)
+	before := d.st.ECR["prod"].RequestCounts()
+	moved, err := d.st.Promoter.Rollback(ctx, "prod", demoRepo, "", carol)
+	if err != nil {
+		return err
+	}
+	if err := d.settle(ctx); err != nil {
+		return err
+	}
+	after := d.st.ECR["prod"].RequestCounts()
+	for _, op := range []string{localecr.OpBlobUpload, localecr.OpBlobPut, localecr.OpManifestPut, "PutImage"} {
+		if after[op] != before[op] {
+			return fmt.Errorf("a rollback must not copy: %s went from %d to %d", op, before[op], after[op])
+		}
+	}
+	if moved.Digest != priorDigest {
+		return fmt.Errorf("prod should run %s again, runs %s", priorDigest, moved.Digest)
+	}
+	d.say("  ✓ prod's pointer: %s → %s; no blob or manifest was written, nothing rebuilt", regflow.ShortDigest(digest), regflow.ShortDigest(moved.Digest))
+
+	d.step("120 days later: the retention sweep (90 days, keep the newest 5 tagged, never a release)")
+	d.st.Clock.Advance(120 * 24 * time.Hour)
+	dry, err := d.st.Sweep(ctx, "demo-dry-run", true)
+	if err != nil {
+		return err
+	}
+	d.say("  dry run: %s", dry.Summary())
+	var planned []string
+	for _, rr := range dry.Registries {
+		for _, dec := range rr.Report.Decisions {
+			mark := "keep  "
+			if dec.Action == retention.Delete {
+				mark = "DELETE"
+				planned = append(planned, rr.Target.Name+" "+dec.Digest)
+			}
+			d.say("    %-8s %s %s  %s", rr.Target.Name, mark, regflow.ShortDigest(dec.Digest), dec.Reason)
+		}
+	}
+	real, err := d.st.Sweep(ctx, "demo-sweep", false)
+	if err != nil {
+		return err
+	}
+	var deleted []string
+	for _, rr := range real.Registries {
+		for _, dec := range rr.Report.Decisions {
+			if dec.Action == retention.Delete {
+				deleted = append(deleted, rr.Target.Name+" "+dec.Digest)
+			}
+		}
+	}
+	slices.Sort(planned)
+	slices.Sort(deleted)
+	if !slices.Equal(planned, deleted) || len(deleted) == 0 {
+		return fmt.Errorf("the sweep deleted %v, the dry run said %v", deleted, planned)
+	}
+	if _, out := real.Totals(); out.Refused > 0 {
+		return fmt.Errorf("the sweep could not delete %d images", out.Refused)
+	}
+	ref, err := name.ParseReference(d.registry("prod")+"/"+demoRepo+"@"+priorDigest, name.Insecure)
+	if err != nil {
+		return err
+	}
+	if _, err := remote.Head(ref, remote.WithContext(ctx)); err != nil {
+		return fmt.Errorf("prod's current image must survive the sweep: %w", err)
+	}
+	d.say("  ✓ the sweep deleted exactly the %d images the dry run listed; prod's current image is still there", len(deleted))
+
+	d.say("\nSummary")
+	for _, env := range d.cfg.PromotionPath {
+		rel, err := d.st.Store.GetRelease(ctx, env, demoRepo)
+		if err != nil {
+			d.say("  %-8s %s: no release pointer (CI pushes here)", env, demoRepo)
+			continue
+		}
+		d.say("  %-8s %s@%s  tag %s  (previous: %d)", env, demoRepo, regflow.ShortDigest(rel.Digest), rel.Tag[:12], len(rel.Previous))
+	}
+	d.say("  deleted by the sweep: %d images; moving tags removed: 1", len(deleted))
+	d.say("  finished in %s", time.Since(d.started).Round(time.Millisecond))
+	return nil
+}
+
+// history plays the weeks before today quietly: old feature builds, then a release that
+// went all the way to prod. It returns that release's digest.
+func (d *demo) history(ctx context.Context) (string, error) {
+	d.quiet.Store(true)
+	defer d.quiet.Store(false)
+	for i := range 5 {
+		d.st.Clock.SetNow(d.t0.Add(-30*24*time.Hour + time.Duration(i)*time.Hour))
+		img, err := random.Image(1024, 1)
+		if err != nil {
+			return "", err
+		}
+		if err := push(ctx, d.registry("dev")+"/"+demoRepo+":"+fmt.Sprintf("%040x", i+1), img); err != nil {
+			return "", err
+		}
+	}
+	d.st.Clock.SetNow(d.t0.Add(-20 * 24 * time.Hour))
+	digest, err := d.pushSigned(ctx, prior)
+	if err != nil {
+		return "", err
+	}
+	if err := d.st.ECR["dev"].InjectScan(demoRepo, digest); err != nil {
+		return "", err
+	}
+	if err := d.settle(ctx); err != nil {
+		return "", err
+	}
+	if _, err := d.click(ctx, bob, slackmsg.ActionApprove, regflow.RequestID("staging", demoRepo, digest)); err != nil {
+		return "", err
+	}
+	if _, err := d.st.Gate.Verify(ctx, regflow.Verification{Env: "staging", Repository: demoRepo, Digest: digest, Passed: true, By: alice, At: d.st.Clock.Now()}); err != nil {
+		return "", err
+	}
+	for _, u := range []string{bob, carol} {
+		if _, err := d.click(ctx, u, slackmsg.ActionApprove, regflow.RequestID("prod", demoRepo, digest)); err != nil {
+			return "", err
+		}
+	}
+	if rel, err := d.st.Store.GetRelease(ctx, "prod", demoRepo); err != nil || rel.Digest != digest {
+		return "", fmt.Errorf("the earlier release did not reach prod: %+v, %v", rel, err)
+	}
+	return digest, nil
+}
+
+// pushSigned pushes a two-platform index tagged tag to dev, and a signature referrer.
+func (d *demo) pushSigned(ctx context.Context, tag string) (string, error) {
 	idx, err := twoPlatformIndex()
 	if err != nil {
-		return err
+		return "", err
 	}
-	ref := dev.Registry + "/" + repo + ":" + commit
-	if err := pushIndex(ctx, ref, idx); err != nil {
-		return err
+	if err := pushIndex(ctx, d.registry("dev")+"/"+demoRepo+":"+tag, idx); err != nil {
+		return "", err
 	}
-	digest, _ := idx.Digest()
 	sig, err := signature(idx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	sigDigest, err := sig.Digest()
 	if err != nil {
-		return err
+		return "", err
 	}
-	if err := push(ctx, dev.Registry+"/"+repo+"@"+sigDigest.String(), sig); err != nil {
-		return err
+	if err := push(ctx, d.registry("dev")+"/"+demoRepo+"@"+sigDigest.String(), sig); err != nil {
+		return "", err
 	}
-	if err := d.st.Settle(ctx); err != nil {
-		return err
+	if err := d.settle(ctx); err != nil {
+		return "", err
 	}
-	rec, err := d.st.Store.GetImage(ctx, repo, digest.String())
-	if err != nil {
-		return fmt.Errorf("step %d: the pushed image was not recorded: %w", d.n, err)
-	}
-	d.say("  ✓ recorded %s@%s (commit %s, 2 platforms, 1 signature referrer)", repo, regflow.ShortDigest(rec.Digest), rec.Commit[:12])
+	digest, err := idx.Digest()
+	return digest.String(), err
+}
 
-	d.say("\nSummary")
-	d.say("  dev holds %s@%s; later steps (scan gate, approvals, promotion, rollback, sweep) land with their issues", repo, regflow.ShortDigest(digest.String()))
-	d.say("  finished in %s", time.Since(d.started).Round(time.Millisecond))
+// sameDigest checks env now serves the tag at the very digest dev has, and says so.
+func (d *demo) sameDigest(ctx context.Context, env, digest string) error {
+	rel, err := d.st.Store.GetRelease(ctx, env, demoRepo)
+	if err != nil || rel.Digest != digest {
+		return fmt.Errorf("%s's release pointer should be %s: %+v, %v", env, digest, rel, err)
+	}
+	ref, err := name.ParseReference(d.registry(env)+"/"+demoRepo+":"+rel.Tag, name.Insecure)
+	if err != nil {
+		return err
+	}
+	got, err := remote.Head(ref, remote.WithContext(ctx))
+	if err != nil || got.Digest.String() != digest {
+		return fmt.Errorf("%s:%s in %s should be %s: %v, %v", demoRepo, rel.Tag, env, digest, got, err)
+	}
+	d.say("  ✓ %s serves %s:%s at %s: the same digest as dev (index, both platforms, the signature)", env, demoRepo, rel.Tag[:12], regflow.ShortDigest(digest))
 	return nil
+}
+
+// reply shortens a Slack reply for one narrated line.
+func reply(s string) string {
+	s = oneLine(strings.NewReplacer("*", "", "`", "").Replace(s))
+	if r := []rune(s); len(r) > 110 {
+		s = string(r[:109]) + "…"
+	}
+	return s
 }
 
 func push(ctx context.Context, ref string, img v1.Image) error {

@@ -27,7 +27,12 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out)
 	}
-	for _, want := range []string{"tag guard removed shop/web:latest", "[slack #C0ALERTS] Tag policy violation", "recorded shop/web@sha256:"} {
+	for _, want := range []string{
+		"tag guard removed shop/web:latest", "[slack #C0ALERTS] Tag policy violation", "recorded shop/web@sha256:",
+		"PROMOTE SHOP/WEB TO STAGING?", "U0BOB clicks Approve → HTTP 200 approved", "staging serves shop/web:3f2c1e9a7b6d",
+		"U0ALICE clicks Approve → HTTP 200 refused", "U0CAROL clicks Approve → HTTP 200 approved", "prod serves shop/web:3f2c1e9a7b6d",
+		"no blob or manifest was written", "the sweep deleted exactly the", "prod's current image is still there",
+	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
