@@ -79,10 +79,10 @@ type demo struct {
 }
 
 const (
-	demoRepo  = "shop/web"
-	alice = "U0ALICE"
-	bob   = "U0BOB"
-	carol = "U0CAROL"
+	demoRepo = "shop/web"
+	alice    = "U0ALICE"
+	bob      = "U0BOB"
+	carol    = "U0CAROL"
 	// commit is today's build; prior is the release prod ran before it.
 	commit = "3f2c1e9a7b6d5c4e3f2a1b0c9d8e7f6a5b4c3d2e"
 	prior  = "8e1d0c9b8a7f6e5d4c3b2a1908f7e6d5c4b3a291"
