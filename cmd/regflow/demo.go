@@ -172,7 +172,7 @@ func (d *demo) run(ctx context.Context) error {
 	d.say("  ✓ tag guard removed %s:latest; the repository is tag-immutable", demoRepo)
 
 	d.step("CI pushes a two-platform image tagged with its commit SHA, signed")
-	digest, err := d.pushSigned(ctx, commit)
+	digest, platforms, err := d.pushSigned(ctx, commit)
 	if err != nil {
 		return err
 	}
@@ -182,11 +182,14 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.say("  ✓ recorded %s@%s: commit %s, linux/amd64 + linux/arm64, 1 signature referrer", demoRepo, regflow.ShortDigest(rec.Digest), rec.Commit[:12])
 
-	d.step("The scan result arrives: 2 HIGH, 3 MEDIUM; staging's gate (CRITICAL 0) passes")
-	if err := d.st.ECR["dev"].InjectScan(demoRepo, digest,
+	d.step("ECR scans both platform images: 2 HIGH, 3 MEDIUM in all; staging's gate (CRITICAL 0) passes")
+	if err := d.st.ECR["dev"].InjectScan(demoRepo, platforms[0],
 		localecr.Finding{Name: "CVE-2024-45337", Severity: "HIGH", Attributes: []localecr.Attribute{{Key: "package_name", Value: "golang.org/x/crypto"}}},
+		localecr.Finding{Name: "CVE-2024-24790", Severity: "MEDIUM"}, localecr.Finding{Name: "CVE-2024-24791", Severity: "MEDIUM"}); err != nil {
+		return err
+	}
+	if err := d.st.ECR["dev"].InjectScan(demoRepo, platforms[1],
 		localecr.Finding{Name: "CVE-2024-45338", Severity: "HIGH", Attributes: []localecr.Attribute{{Key: "package_name", Value: "golang.org/x/net"}}},
-		localecr.Finding{Name: "CVE-2024-24790", Severity: "MEDIUM"}, localecr.Finding{Name: "CVE-2024-24791", Severity: "MEDIUM"},
 		localecr.Finding{Name: "CVE-2024-34156", Severity: "MEDIUM"}); err != nil {
 		return err
 	}
@@ -209,7 +212,7 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil || prod.Status != regflow.StatusWaiting {
 		return fmt.Errorf("prod's request should wait for staging's verification: %+v, %v", prod, err)
 	}
-	d.say("  ✓ staging scanned it on push (1 HIGH, allow-listed until its expiry); prod's gate passes and waits for staging's tests")
+	d.say("  ✓ staging scanned both platforms on push (a HIGH in each, allow-listed until its expiry); prod's gate passes and waits for staging's tests")
 
 	d.step("Staging's deployment reports its tests passed → prod's approval opens (2 approvers)")
 	d.say("  $ regflow verify staging %s@%s --passed --url https://ci.example.com/deploy/4711 --as %s", demoRepo, regflow.ShortDigest(digest), alice)
@@ -331,12 +334,14 @@ func (d *demo) history(ctx context.Context) (string, error) {
 		}
 	}
 	d.st.Clock.SetNow(d.t0.Add(-20 * 24 * time.Hour))
-	digest, err := d.pushSigned(ctx, prior)
+	digest, platforms, err := d.pushSigned(ctx, prior)
 	if err != nil {
 		return "", err
 	}
-	if err := d.st.ECR["dev"].InjectScan(demoRepo, digest); err != nil {
-		return "", err
+	for _, p := range platforms {
+		if err := d.st.ECR["dev"].InjectScan(demoRepo, p); err != nil {
+			return "", err
+		}
 	}
 	if err := d.settle(ctx); err != nil {
 		return "", err
@@ -359,30 +364,39 @@ func (d *demo) history(ctx context.Context) (string, error) {
 }
 
 // pushSigned pushes a two-platform index tagged tag to dev, and a signature referrer.
-func (d *demo) pushSigned(ctx context.Context, tag string) (string, error) {
+// It returns the index digest and its platform images' digests (what ECR scans).
+func (d *demo) pushSigned(ctx context.Context, tag string) (string, []string, error) {
 	idx, err := twoPlatformIndex()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if err := pushIndex(ctx, d.registry("dev")+"/"+demoRepo+":"+tag, idx); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	sig, err := signature(idx)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	sigDigest, err := sig.Digest()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if err := push(ctx, d.registry("dev")+"/"+demoRepo+"@"+sigDigest.String(), sig); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if err := d.settle(ctx); err != nil {
-		return "", err
+		return "", nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return "", nil, err
+	}
+	var platforms []string
+	for _, m := range im.Manifests {
+		platforms = append(platforms, m.Digest.String())
 	}
 	digest, err := idx.Digest()
-	return digest.String(), err
+	return digest.String(), platforms, err
 }
 
 // sameDigest checks env now serves the tag at the very digest dev has, and says so.

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
+
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/slacklocal"
 	"github.com/regflow/regflow/shared/store/dynamo"
@@ -15,6 +18,9 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
+
+// manifest is the image the events/scangate samples name (its sha256 is their digest).
+const manifest = `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}`
 
 // TestUnderLambdaRIE runs the scangate bootstrap under the Runtime Interface Emulator with the
 // events/scangate sample: the gate of staging passes and one approval message is posted.
@@ -29,6 +35,15 @@ func TestUnderLambdaRIE(t *testing.T) {
 "environments":{"dev":{"account":"111111111111"},"staging":{"account":"222222222222","promotionRole":"arn:aws:iam::222222222222:role/p","externalId":"xid",
 "slackChannel":"C0STAGING","gate":{"CRITICAL":0},"approvers":{"users":["U0BOB"]}}},"alerts":{"slackChannel":"C0ALERTS"}}`
 	fenv := testenv.NewFunctionEnv(t, cfg, "regflow-scangate", sl.APIURL())
+	// The sample's image, under its SHA tag, in the dev registry (moto).
+	api := ecrsdk.NewFromConfig(testenv.AWSConfig(fenv.Moto.Endpoint))
+	if _, err := api.CreateRepository(ctx, &ecrsdk.CreateRepositoryInput{RepositoryName: aws.String("demo/app")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.PutImage(ctx, &ecrsdk.PutImageInput{RepositoryName: aws.String("demo/app"), ImageManifest: aws.String(manifest),
+		ImageTag: aws.String("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"), ImageDigest: aws.String("sha256:7c7cc26684ee2764744fa61f4d41b53f45c0e726cef1cbc12c0acadcb0449942")}); err != nil {
+		t.Fatal(err)
+	}
 	rie := testenv.LambdaRIE(t, testenv.BuildBootstrap(t, "."), fenv.Vars)
 
 	event, err := os.ReadFile(filepath.Join("..", "..", "events", "scangate", "ecr-scan-complete.json"))

@@ -325,7 +325,7 @@ func (s *Server) putManifest(in putManifestInput) (*image, *apiError) {
 		sort.Strings(img.tags)
 	}
 	s.emitImageAction(actionPush, r.name, digest, in.tag)
-	if existing == nil && r.scanOnPush && s.opts.Scanner != nil {
+	if existing == nil && r.scanOnPush && s.opts.Scanner != nil && scannable(img) {
 		s.queueScan(r.name, img)
 	}
 	return img, nil
@@ -448,4 +448,17 @@ func (r *repository) after(seq uint64) int {
 		i++
 	}
 	return i
+}
+
+// scannable is true for container images, which ECR scans on push; indexes (their platform
+// images are scanned instead), signatures, SBOMs and other artifacts are not scanned.
+func scannable(img *image) bool {
+	if len(img.children) > 0 || img.subject != "" {
+		return false
+	}
+	switch img.artifactMediaType {
+	case "", "application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json":
+		return true
+	}
+	return false
 }

@@ -87,3 +87,12 @@ func CommitFromTags(tags []string) string {
 	}
 	return ""
 }
+
+// Index is a tagged image index (or Docker manifest list) and the platform images it lists.
+type Index struct {
+	Digest   string
+	Tags     []string
+	PushedAt time.Time
+	// Platforms are the children ECR scans: platform images, not attestation manifests.
+	Platforms []string
+}

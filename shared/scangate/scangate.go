@@ -25,11 +25,14 @@ import (
 type Registry interface {
 	ScanFindings(ctx context.Context, repo, digest string) ([]regflow.Finding, error)
 	DescribeImage(ctx context.Context, repo, digest string) (regflow.RegistryImage, error)
+	// ParentIndexes lists the tagged indexes that list digest as a platform image, newest first.
+	ParentIndexes(ctx context.Context, repo, digest string) ([]regflow.Index, error)
 }
 
 // Store is what the gate persists.
 type Store interface {
 	PutScan(ctx context.Context, s regflow.Scan) error
+	GetScan(ctx context.Context, env, repo, digest string) (regflow.Scan, error)
 	GetImage(ctx context.Context, repo, digest string) (regflow.Image, error)
 	CreateRequest(ctx context.Context, r regflow.ApprovalRequest) (bool, error)
 	GetRequest(ctx context.Context, id string) (regflow.ApprovalRequest, error)
@@ -144,21 +147,31 @@ func (g *Gate) Handle(ctx context.Context, ev *ecrevent.ImageScan) (Result, erro
 	if err != nil {
 		return res, err
 	}
-	tag, commit, err := g.identify(ctx, reg, ev)
+	subj, err := g.subject(ctx, reg, env, ev)
 	if err != nil {
 		return res, err
 	}
+	if subj.skip != "" {
+		log.Info("scan recorded; nothing to gate", "why", subj.skip)
+		res.Ignored, res.Reason = true, subj.skip
+		return res, nil
+	}
+	tag, commit := g.identify(ctx, ev.Repository, subj)
 	var findings []regflow.Finding
 	gate := g.Config.Environments[next].Gate
-	if NeedsFindings(ev.Counts, gate) {
-		if findings, err = reg.ScanFindings(ctx, ev.Repository, ev.Digest); err != nil {
-			return res, fmt.Errorf("read findings of %s@%s: %w", ev.Repository, ev.Digest, err)
+	if NeedsFindings(subj.counts, gate) {
+		for _, d := range subj.scanned {
+			f, err := reg.ScanFindings(ctx, ev.Repository, d)
+			if err != nil {
+				return res, fmt.Errorf("read findings of %s@%s: %w", ev.Repository, d, err)
+			}
+			findings = append(findings, f...)
 		}
 	}
-	verdict := Evaluate(next, ev.Counts, findings, gate, g.Config.Allowlist, ev.Repository, g.Now())
+	verdict := Evaluate(next, subj.counts, findings, gate, g.Config.Allowlist, ev.Repository, g.Now())
 	want := regflow.ApprovalRequest{
-		ID: regflow.RequestID(next, ev.Repository, ev.Digest), Env: next, Repository: ev.Repository, Digest: ev.Digest,
-		Tag: tag, Commit: commit, Required: g.Config.Environments[next].Approvers.Required, Findings: ev.Counts,
+		ID: regflow.RequestID(next, ev.Repository, subj.digest), Env: next, Repository: ev.Repository, Digest: subj.digest,
+		Tag: tag, Commit: commit, Required: g.Config.Environments[next].Approvers.Required, Findings: subj.counts,
 		CreatedAt: g.Now(), ExpiresAt: g.Now().Add(g.Config.Approvals.Expiry.D()),
 	}
 	if !verdict.Pass {
@@ -168,7 +181,7 @@ func (g *Gate) Handle(ctx context.Context, ev *ecrevent.ImageScan) (Result, erro
 	}
 	want.Status, want.Reason = regflow.StatusPending, verdict.Reason
 	if g.Config.Environments[next].RequireVerification {
-		v, err := g.Store.GetVerification(ctx, env, ev.Repository, ev.Digest)
+		v, err := g.Store.GetVerification(ctx, env, ev.Repository, subj.digest)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			want.Status, want.Reason = regflow.StatusWaiting, fmt.Sprintf("gate passed; waiting for the %s deployment to report verification", env)
@@ -189,25 +202,62 @@ func fill(res Result, r regflow.ApprovalRequest) Result {
 	return res
 }
 
-// identify finds the digest's SHA tag and commit: from the record tagguard wrote, else the registry.
-func (g *Gate) identify(ctx context.Context, reg Registry, ev *ecrevent.ImageScan) (string, string, error) {
-	if img, err := g.Store.GetImage(ctx, ev.Repository, ev.Digest); err == nil && len(img.Tags) > 0 {
-		commit := img.Commit
-		if commit == "" {
-			commit = regflow.CommitFromTags(img.Tags)
-		}
-		return pick(img.Tags, commit), commit, nil
+// subject is what a scan result gates: the scanned image itself, or, for a platform image
+// (ECR scans those, never an index), the tagged index that lists it, with the counts of all
+// its platforms once every one has been scanned.
+type subject struct {
+	digest  string
+	tags    []string
+	counts  map[string]int
+	scanned []string // digests whose findings make up counts
+	skip    string   // why there is nothing to gate, if so
+}
+
+func (g *Gate) subject(ctx context.Context, reg Registry, env string, ev *ecrevent.ImageScan) (subject, error) {
+	info, err := reg.DescribeImage(ctx, ev.Repository, ev.Digest)
+	if errors.Is(err, regflow.ErrImageNotFound) || errors.Is(err, regflow.ErrRepositoryNotFound) {
+		return subject{skip: "the image was deleted after its scan"}, nil
 	}
-	tags := ev.Tags
-	if len(tags) == 0 {
-		info, err := reg.DescribeImage(ctx, ev.Repository, ev.Digest)
-		if err != nil && !errors.Is(err, regflow.ErrImageNotFound) {
-			return "", "", fmt.Errorf("describe %s@%s: %w", ev.Repository, ev.Digest, err)
-		}
-		tags = info.Tags
+	if err != nil {
+		return subject{}, fmt.Errorf("describe %s@%s: %w", ev.Repository, ev.Digest, err)
 	}
-	commit := regflow.CommitFromTags(tags)
-	return pick(tags, commit), commit, nil
+	if len(info.Tags) > 0 {
+		return subject{digest: ev.Digest, tags: info.Tags, counts: ev.Counts, scanned: []string{ev.Digest}}, nil
+	}
+	parents, err := reg.ParentIndexes(ctx, ev.Repository, ev.Digest)
+	if err != nil {
+		return subject{}, fmt.Errorf("find the index of %s@%s: %w", ev.Repository, ev.Digest, err)
+	}
+	if len(parents) == 0 {
+		return subject{skip: "an untagged image that no tagged index lists: nothing to promote"}, nil
+	}
+	idx := parents[0] // the newest; a platform image shared by several indexes is gated with the latest build
+	sum := map[string]int{}
+	for _, p := range idx.Platforms {
+		sc, err := g.Store.GetScan(ctx, env, ev.Repository, p)
+		if errors.Is(err, store.ErrNotFound) {
+			return subject{skip: fmt.Sprintf("waiting for the scans of all %d platforms of %s", len(idx.Platforms), regflow.ShortDigest(idx.Digest))}, nil
+		}
+		if err != nil {
+			return subject{}, err
+		}
+		for sev, n := range sc.Counts {
+			sum[sev] += n
+		}
+	}
+	return subject{digest: idx.Digest, tags: idx.Tags, counts: sum, scanned: idx.Platforms}, nil
+}
+
+// identify names the subject by its SHA tag and commit, from tagguard's record or the tags.
+func (g *Gate) identify(ctx context.Context, repo string, s subject) (string, string) {
+	commit := ""
+	if img, err := g.Store.GetImage(ctx, repo, s.digest); err == nil {
+		commit = img.Commit
+	}
+	if commit == "" {
+		commit = regflow.CommitFromTags(s.tags)
+	}
+	return pick(s.tags, commit), commit
 }
 
 func pick(tags []string, commit string) string {
@@ -312,7 +362,8 @@ func (g *Gate) apply(ctx context.Context, want regflow.ApprovalRequest, cause st
 	}
 	switch r.Status {
 	case regflow.StatusBlocked:
-		return r, g.once(ctx, "alert/"+r.ID+"/blocked/"+cause, func() error { return g.Notifier.Notify(ctx, blockedAlert(r, blocking)) })
+		// Keyed by version: a redelivery that changes nothing does not alert again.
+		return r, g.once(ctx, fmt.Sprintf("alert/%s/blocked/v%d", r.ID, r.Version), func() error { return g.Notifier.Notify(ctx, blockedAlert(r, blocking)) })
 	case regflow.StatusPending:
 		if r.SlackTS != "" {
 			return r, nil

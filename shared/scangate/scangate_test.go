@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/localecr"
 	"github.com/regflow/regflow/shared/localstack"
+	"github.com/regflow/regflow/shared/ocicopy/ocitest"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/slacklocal"
 )
@@ -245,5 +247,66 @@ func TestVerificationEvent(t *testing.T) {
 	v, err := st.Store.GetVerification(ctx, "staging", "shop/web", digest)
 	if err != nil || !v.Passed || v.By != "deploy-bot (account 222222222222)" {
 		t.Fatalf("recorded %+v, %v", v, err)
+	}
+}
+
+// TestPlatformScansGateTheIndex: ECR scans each platform image of an index, never the index;
+// the gate waits for every platform and then opens one request for the index digest.
+func TestPlatformScansGateTheIndex(t *testing.T) {
+	st, _ := start(t)
+	ctx := context.Background()
+	idx, err := ocitest.RandomIndex(7, 2, 1, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _ := name.NewRepository(st.Info().Environments["dev"].Registry+"/shop/multi", name.Insecure)
+	if err := remote.WriteIndex(repo.Tag(sha), idx); err != nil {
+		t.Fatal(err)
+	}
+	desc, _ := partial.Descriptor(idx)
+	sig := ocitest.Signature(7, *desc)
+	sigDesc, err := sig.Push(ctx, repo, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	im, _ := idx.IndexManifest()
+	id := regflow.RequestID("staging", "shop/multi", desc.Digest.String())
+
+	// A signature is not an image to promote: recorded, nothing gated.
+	if err := st.ECR["dev"].InjectScan("shop/multi", sigDesc.Digest.String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ECR["dev"].InjectScan("shop/multi", im.Manifests[0].Digest.String(), high("CVE-2024-1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Store.GetRequest(ctx, id); err == nil {
+		t.Fatal("one platform of two scanned: no request yet")
+	}
+	if err := st.ECR["dev"].InjectScan("shop/multi", im.Manifests[1].Digest.String(), high("CVE-2024-2"), localecr.Finding{Name: "CVE-2024-3", Severity: "MEDIUM"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req, err := st.Store.GetRequest(ctx, id)
+	if err != nil {
+		t.Fatalf("both platforms scanned: the index's request should exist: %v", err)
+	}
+	if req.Digest != desc.Digest.String() || req.Tag != sha || req.Findings["HIGH"] != 2 || req.Findings["MEDIUM"] != 1 || req.Status != regflow.StatusPending {
+		t.Fatalf("request = %+v", req)
+	}
+	for _, m := range im.Manifests {
+		if _, err := st.Store.GetRequest(ctx, regflow.RequestID("staging", "shop/multi", m.Digest.String())); err == nil {
+			t.Fatal("platform images get no requests of their own")
+		}
+	}
+	if n := len(messages(st, "C0STAGING")); n != 1 {
+		t.Fatalf("%d approval messages, want 1 for the index", n)
 	}
 }
