@@ -46,7 +46,10 @@ type override struct {
 }
 
 var (
-	shaRE    = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	// referrerTagRE is the tag schema cosign (sha256-<hex>.sig/.att/.sbom) and the OCI
+	// referrers fallback (sha256-<hex>) use to attach artifacts to a digest.
+	referrerTagRE = regexp.MustCompile(`^sha256-[0-9a-f]{64}(\.(sig|att|sbom))?$`)
+	shaRE         = regexp.MustCompile(`^[0-9a-f]{40}$`)
 	hexRE    = regexp.MustCompile(`^[0-9a-fA-F]+$`)
 	semverRE = regexp.MustCompile(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`)
 )
@@ -125,6 +128,11 @@ func (p *Policy) Check(repo, tag string) Decision {
 			d.Reason = fmt.Sprintf("tag %q is exempt from immutability by the mutableTags filter %q", tag, p.exemptRaw[i])
 			return d
 		}
+	}
+	if referrerTagRE.MatchString(tag) {
+		d.Allowed = true
+		d.Reason = fmt.Sprintf("tag %q attaches signatures, attestations or SBOMs to sha256:%s… (cosign tag schema); it names no build", tag, tag[7:19])
+		return d
 	}
 	switch r.kind {
 	case config.RuleSHA:
