@@ -50,8 +50,8 @@ var (
 	// referrers fallback (sha256-<hex>) use to attach artifacts to a digest.
 	referrerTagRE = regexp.MustCompile(`^sha256-[0-9a-f]{64}(\.(sig|att|sbom))?$`)
 	shaRE         = regexp.MustCompile(`^[0-9a-f]{40}$`)
-	hexRE    = regexp.MustCompile(`^[0-9a-fA-F]+$`)
-	semverRE = regexp.MustCompile(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`)
+	hexRE         = regexp.MustCompile(`^[0-9a-fA-F]+$`)
+	semverRE      = regexp.MustCompile(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`)
 )
 
 // movingTags are names that conventionally float from build to build.
