@@ -35,8 +35,7 @@ type Store interface {
 	UpdateRequest(ctx context.Context, next regflow.ApprovalRequest) error
 	GetVerification(ctx context.Context, env, repo, digest string) (regflow.Verification, error)
 	AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, error)
-	Claim(ctx context.Context, key string, now, until time.Time) (bool, error)
-	Release(ctx context.Context, key string) error
+	store.Claimer
 }
 
 // Publisher puts an EventBridge-shaped event on the regflow bus (bus.EventBridge in
@@ -332,17 +331,10 @@ func (s *Service) rollback(ctx context.Context, c Click, req regflow.ApprovalReq
 func (s *Service) settle(ctx context.Context, env config.Environment, r regflow.ApprovalRequest, noticedBy string) (published, updated bool, err error) {
 	now := s.now()
 	key := "settle#" + r.ID + "#" + r.Status
-	ok, err := s.Store.Claim(ctx, key, now, now.Add(effectClaimTTL))
-	if err != nil || !ok {
-		return false, false, err
-	}
-	if err := s.effects(ctx, r, noticedBy); err != nil {
-		// Release even if the request's context is done, so a retry can claim.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		if rerr := s.Store.Release(rctx, key); rerr != nil {
-			return false, false, errors.Join(err, fmt.Errorf("and its claim %s could not be released: %w", key, rerr))
-		}
+	// A short lease while the effects run: a function that dies mid-way frees the claim for
+	// the next click or Settle instead of holding it for the claim's whole life.
+	ran, err := store.Once(ctx, s.Store, key, now, store.DefaultLease, effectClaimTTL, func() error { return s.effects(ctx, r, noticedBy) })
+	if err != nil || !ran {
 		return false, false, err
 	}
 	published = r.Status == regflow.StatusApproved || r.Status == regflow.StatusRejected

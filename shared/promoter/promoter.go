@@ -50,8 +50,7 @@ type Store interface {
 	GetRelease(ctx context.Context, env, repo string) (regflow.Release, error)
 	PutRelease(ctx context.Context, next regflow.Release) error
 	AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, error)
-	Claim(ctx context.Context, key string, now, until time.Time) (bool, error)
-	Release(ctx context.Context, key string) error
+	store.Claimer
 }
 
 // Publisher puts an EventBridge-shaped event (regflow.NewEvent) on the regflow bus.
@@ -466,18 +465,8 @@ func (p *Promoter) publish(ctx context.Context, detailType, key string, at time.
 }
 
 func (p *Promoter) once(ctx context.Context, key string, effect func() error) error {
-	now := p.Now()
-	won, err := p.Store.Claim(ctx, key, now, now.Add(7*24*time.Hour))
-	if err != nil || !won {
-		return err
-	}
-	if err := effect(); err != nil {
-		if rerr := p.Store.Release(ctx, key); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-		return err
-	}
-	return nil
+	_, err := store.Once(ctx, p.Store, key, p.Now(), store.DefaultLease, 7*24*time.Hour, effect)
+	return err
 }
 
 func ocicopyBytes(n int64) string {

@@ -40,8 +40,7 @@ type Store interface {
 	PutVerification(ctx context.Context, v regflow.Verification) error
 	GetVerification(ctx context.Context, env, repo, digest string) (regflow.Verification, error)
 	AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, error)
-	Claim(ctx context.Context, key string, now, until time.Time) (bool, error)
-	Release(ctx context.Context, key string) error
+	store.Claimer
 }
 
 // Messenger posts approval messages.
@@ -415,20 +414,10 @@ func (g *Gate) postApproval(ctx context.Context, r regflow.ApprovalRequest) (reg
 	return r, err
 }
 
-// once runs a side effect that cannot be undone at most once per key; a failure gives the key back.
+// once runs a side effect that cannot be undone (a Slack post) at most once per key.
 func (g *Gate) once(ctx context.Context, key string, effect func() error) error {
-	now := g.Now()
-	won, err := g.Store.Claim(ctx, key, now, now.Add(onceTTL))
-	if err != nil || !won {
-		return err
-	}
-	if err := effect(); err != nil {
-		if rerr := g.Store.Release(ctx, key); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-		return err
-	}
-	return nil
+	_, err := store.Once(ctx, g.Store, key, g.Now(), store.DefaultLease, onceTTL, effect)
+	return err
 }
 
 func blockedAlert(r regflow.ApprovalRequest, blocking []regflow.Finding) regflow.Alert {

@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/regflow/regflow/shared/regflow"
@@ -30,6 +31,8 @@ type Store interface {
 	Claim(ctx context.Context, key string, now, until time.Time) (bool, error)
 	// Release gives a claim back, so a failed side effect can be retried.
 	Release(ctx context.Context, key string) error
+	// Renew sets a held claim's expiry (once its effect is done, to keep it long).
+	Renew(ctx context.Context, key string, until time.Time) error
 
 	// CreateRequest stores a new approval request (Version 1); false if the ID exists.
 	CreateRequest(ctx context.Context, r regflow.ApprovalRequest) (bool, error)
@@ -57,4 +60,38 @@ type Store interface {
 	PutScan(ctx context.Context, s regflow.Scan) error
 	// GetScan returns the recorded scan, or ErrNotFound.
 	GetScan(ctx context.Context, env, repo, digest string) (regflow.Scan, error)
+}
+
+// Claimer is the part of a Store that makes side effects happen once.
+type Claimer interface {
+	Claim(ctx context.Context, key string, now, until time.Time) (bool, error)
+	Release(ctx context.Context, key string) error
+	Renew(ctx context.Context, key string, until time.Time) error
+}
+
+// DefaultLease bounds how long a crashed worker can hold a claim before a retry may take it:
+// longer than any function's timeout, shorter than Lambda's and EventBridge's retry backoff.
+const DefaultLease = 15 * time.Minute
+
+// Once runs effect at most once per key and reports whether it ran. While it runs the key is
+// held for lease only, so a process that dies mid-effect frees it for the retry; after success
+// it is held until keep. A failed effect gives the key back so the retry redoes it.
+func Once(ctx context.Context, c Claimer, key string, now time.Time, lease, keep time.Duration, effect func() error) (bool, error) {
+	won, err := c.Claim(ctx, key, now, now.Add(lease))
+	if err != nil || !won {
+		return false, err
+	}
+	if err := effect(); err != nil {
+		// Release even if the caller's context is done, so the retry can claim.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := c.Release(rctx, key); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("and claim %s could not be released: %w", key, rerr))
+		}
+		return false, err
+	}
+	if err := c.Renew(context.WithoutCancel(ctx), key, now.Add(keep)); err != nil {
+		return true, fmt.Errorf("keep claim %s after its effect: %w", key, err)
+	}
+	return true, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/regflow/regflow/shared/ecrevent"
 	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/store"
 	"github.com/regflow/regflow/shared/tagpolicy"
 )
 
@@ -34,8 +35,7 @@ type Registry interface {
 type Store interface {
 	PutImage(ctx context.Context, img regflow.Image) error
 	AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, error)
-	Claim(ctx context.Context, key string, now, until time.Time) (bool, error)
-	Release(ctx context.Context, key string) error
+	store.Claimer
 }
 
 // Notifier tells people about violations.
@@ -121,19 +121,20 @@ func (g *Guard) ensureImmutable(ctx context.Context, ev *ecrevent.ImageAction, r
 	if have.Equal(want) {
 		return false, nil
 	}
-	if err := g.Registry.SetTagMutability(ctx, repo, want); err != nil {
-		return false, fmt.Errorf("make %s tag-immutable: %w", repo, err)
-	}
 	reason := fmt.Sprintf("repository was %s; regflow requires %s so a tag can never be moved to another image", have.Mode, want.Mode)
 	if len(want.Exclusions) > 0 {
 		reason += " (mutable: " + strings.Join(want.Exclusions, ", ") + ")"
 	}
-	_, err = g.Store.AppendAudit(ctx, regflow.AuditEntry{
+	// Audit first (its id is deterministic): a retry after a failed write would find the
+	// repository already immutable and never write the entry.
+	if _, err := g.Store.AppendAudit(ctx, regflow.AuditEntry{
 		Subject: repo, ID: ev.ID + "/immutable", Time: ev.Time.Time, Action: regflow.ActionRepoImmutable, Actor: Actor,
 		Reason: reason, Details: map[string]string{"from": have.Mode, "to": want.Mode},
-	})
-	if err != nil {
-		return true, err
+	}); err != nil {
+		return false, err
+	}
+	if err := g.Registry.SetTagMutability(ctx, repo, want); err != nil {
+		return false, fmt.Errorf("make %s tag-immutable: %w", repo, err)
 	}
 	return true, nil
 }
@@ -163,12 +164,6 @@ func (g *Guard) handleViolation(ctx context.Context, ev *ecrevent.ImageAction, d
 		return removed, false, err
 	}
 
-	now := g.Now()
-	claimKey := "alert/" + ev.ID + "/tag"
-	won, err := g.Store.Claim(ctx, claimKey, now, now.Add(alertClaimTTL))
-	if err != nil || !won {
-		return removed, false, err
-	}
 	alert := regflow.Alert{
 		Kind:       "tag-policy-violation",
 		Title:      fmt.Sprintf("Tag policy violation: %s:%s", repo, tag),
@@ -182,14 +177,12 @@ func (g *Guard) handleViolation(ctx context.Context, ev *ecrevent.ImageAction, d
 			{Label: "Account", Value: ev.Account + " " + ev.Region},
 		},
 	}
-	if err := g.Notifier.Notify(ctx, alert); err != nil {
-		// Give the claim back so the retried delivery sends the alert.
-		if rerr := g.Store.Release(ctx, claimKey); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("release alert claim: %w", rerr))
-		}
-		return removed, false, fmt.Errorf("send tag violation alert: %w", err)
+	sent, err := store.Once(ctx, g.Store, "alert/"+ev.ID+"/tag", g.Now(), store.DefaultLease, alertClaimTTL,
+		func() error { return g.Notifier.Notify(ctx, alert) })
+	if err != nil {
+		return removed, sent, fmt.Errorf("send tag violation alert: %w", err)
 	}
-	return removed, true, nil
+	return removed, sent, nil
 }
 
 func (g *Guard) record(ctx context.Context, ev *ecrevent.ImageAction, d tagpolicy.Decision) (bool, error) {

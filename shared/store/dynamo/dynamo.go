@@ -200,3 +200,15 @@ func isConditionFailed(err error) bool {
 	var tc *types.TransactionCanceledException
 	return errors.As(err, &ccf) || errors.As(err, &tc)
 }
+
+// Renew sets the claim's expiry, holding it.
+func (s *Store) Renew(ctx context.Context, k string, until time.Time) error {
+	item, err := attributevalue.MarshalMap(claimItem{keyed{store.ClaimPK(k), store.SKClaim}, until.UnixMilli(), until.Add(24 * time.Hour).Unix()})
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
+		return fmt.Errorf("renew claim %s: %w", k, err)
+	}
+	return nil
+}

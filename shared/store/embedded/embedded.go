@@ -233,3 +233,10 @@ func (s *Store) Release(_ context.Context, key string) error {
 }
 
 func decodeJSON(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// Renew sets the claim's expiry, holding it.
+func (s *Store) Renew(_ context.Context, key string, until time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return put(tx, store.ClaimPK(key), store.SKClaim, claimRecord{Until: until})
+	})
+}

@@ -147,6 +147,42 @@ func testClaim(t *testing.T, s store.Store) {
 	if err := s.Release(ctx, "never-claimed"); err != nil {
 		t.Fatalf("releasing a free key is a no-op, got %v", err)
 	}
+	// A short lease renewed after the effect keeps the key long.
+	if ok, _ := s.Claim(ctx, "renewed", t0, t0.Add(time.Minute)); !ok {
+		t.Fatal("claim renewed")
+	}
+	if err := s.Renew(ctx, "renewed", t0.Add(48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.Claim(ctx, "renewed", t0.Add(time.Hour), t0.Add(2*time.Hour)); ok {
+		t.Fatal("a renewed claim must outlive its first lease")
+	}
+	testOnce(t, s)
+}
+
+func testOnce(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	runs := 0
+	fail := errors.New("slack is down")
+	if ran, err := store.Once(ctx, s, "once", t0, time.Minute, 24*time.Hour, func() error { runs++; return fail }); ran || !errors.Is(err, fail) {
+		t.Fatalf("failed effect: ran=%v err=%v", ran, err)
+	}
+	if ran, err := store.Once(ctx, s, "once", t0, time.Minute, 24*time.Hour, func() error { runs++; return nil }); !ran || err != nil {
+		t.Fatalf("retry after a failure must run: ran=%v err=%v", ran, err)
+	}
+	if ran, _ := store.Once(ctx, s, "once", t0.Add(time.Hour), time.Minute, 24*time.Hour, func() error { runs++; return nil }); ran {
+		t.Fatal("a done effect must not run again within keep")
+	}
+	// A worker that died mid-effect holds only the lease.
+	if ok, _ := s.Claim(ctx, "crashed", t0, t0.Add(time.Minute)); !ok {
+		t.Fatal("claim crashed")
+	}
+	if ran, _ := store.Once(ctx, s, "crashed", t0.Add(2*time.Minute), time.Minute, 24*time.Hour, func() error { runs++; return nil }); !ran {
+		t.Fatal("after the lease, a retry must take over a crashed worker's effect")
+	}
+	if runs != 3 {
+		t.Fatalf("effect ran %d times, want 3", runs)
+	}
 }
 
 func testClaimConcurrent(t *testing.T, s store.Store) {
