@@ -215,9 +215,9 @@ func (d *demo) run(ctx context.Context) error {
 	d.say("  ✓ staging scanned both platforms on push (a HIGH in each, allow-listed until its expiry); prod's gate passes and waits for staging's tests")
 
 	d.step("Staging's deployment reports its tests passed → prod's approval opens (2 approvers)")
-	d.say("  $ regflow verify staging %s@%s --passed --url https://ci.example.com/deploy/4711 --as %s", demoRepo, regflow.ShortDigest(digest), alice)
+	d.say("  $ regflow verify staging %s@%s --passed --url https://ci.example.com/deploy/4711 --as deploy-bot --requester %s", demoRepo, regflow.ShortDigest(digest), alice)
 	if _, err := d.st.Gate.Verify(ctx, regflow.Verification{Env: "staging", Repository: demoRepo, Digest: digest, Passed: true,
-		URL: "https://ci.example.com/deploy/4711", By: alice, At: d.st.Clock.Now()}); err != nil {
+		URL: "https://ci.example.com/deploy/4711", By: "deploy-bot", Requester: alice, At: d.st.Clock.Now()}); err != nil {
 		return err
 	}
 	if err := d.settle(ctx); err != nil {

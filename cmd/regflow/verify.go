@@ -21,7 +21,7 @@ type verified struct {
 
 func newVerifyCmd(g *globals) *cobra.Command {
 	var passed, failed bool
-	var link, as string
+	var link, as, requester string
 	cmd := &cobra.Command{
 		Use:   "verify <env> <repository>@<digest> --passed|--failed",
 		Short: "Report a deployment's test result; a pass opens the next environment's approval",
@@ -65,7 +65,7 @@ against the local stack.`,
 			if err != nil {
 				return b.explain(err)
 			}
-			v := regflow.Verification{Env: envName, Repository: repo, Digest: digest, Passed: passed, URL: link, By: who, At: b.now().UTC()}
+			v := regflow.Verification{Env: envName, Repository: repo, Digest: digest, Passed: passed, URL: link, By: who, Requester: requester, At: b.now().UTC()}
 			res, err := b.gate().Verify(ctx, v)
 			if err != nil {
 				return b.explain(fmt.Errorf("record verification: %w", err))
@@ -96,6 +96,7 @@ against the local stack.`,
 	cmd.Flags().BoolVar(&failed, "failed", false, "the deployment's tests failed")
 	cmd.Flags().StringVar(&link, "url", "", "link to the test run, shown with the approval request")
 	cmd.Flags().StringVar(&as, "as", "", "identity to record (default: your AWS identity, or $USER@local with --local)")
+	cmd.Flags().StringVar(&requester, "requester", "", "Slack user id of who asked for this deployment: they cannot approve the next environment")
 	cmd.MarkFlagsMutuallyExclusive("passed", "failed")
 	cmd.MarkFlagsOneRequired("passed", "failed")
 	return cmd

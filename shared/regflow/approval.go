@@ -154,11 +154,14 @@ func (r Release) MoveTo(digest, tag, by string, at time.Time, keep int) Release 
 
 // Verification is a deployment pipeline's report that a digest passed (or failed) in an environment.
 type Verification struct {
-	Env        string    `json:"env" dynamodbav:"env"`
-	Repository string    `json:"repository" dynamodbav:"repository"`
-	Digest     string    `json:"digest" dynamodbav:"digest"`
-	Passed     bool      `json:"passed" dynamodbav:"passed"`
-	URL        string    `json:"url,omitempty" dynamodbav:"url,omitempty"`
-	By         string    `json:"by" dynamodbav:"by"`
-	At         time.Time `json:"at" dynamodbav:"at"`
+	Env        string `json:"env" dynamodbav:"env"`
+	Repository string `json:"repository" dynamodbav:"repository"`
+	Digest     string `json:"digest" dynamodbav:"digest"`
+	Passed     bool   `json:"passed" dynamodbav:"passed"`
+	URL        string `json:"url,omitempty" dynamodbav:"url,omitempty"`
+	By         string `json:"by" dynamodbav:"by"`
+	// Requester is the Slack user id of whoever asked for the deployment; the next
+	// environment's request records it, so that person cannot approve it too.
+	Requester string    `json:"requester,omitempty" dynamodbav:"requester,omitempty"`
+	At        time.Time `json:"at" dynamodbav:"at"`
 }

@@ -90,6 +90,8 @@ type VerificationDetail struct {
 	Passed     *bool  `json:"passed"`
 	URL        string `json:"url,omitempty"`
 	ReportedBy string `json:"reportedBy"`
+	// Requester is the Slack user id of whoever triggered the deployment (optional).
+	Requester string `json:"requester,omitempty"`
 }
 
 // Invoke decodes a scan event or a "Verification Result" event and handles it.
@@ -114,10 +116,19 @@ func (g *Gate) invokeVerification(ctx context.Context, env *ecrevent.Envelope) (
 	if d.Env == "" || d.Repository == "" || d.Passed == nil || d.ReportedBy == "" || !strings.HasPrefix(d.Digest, "sha256:") {
 		return Result{}, fmt.Errorf("%w: %s needs env, repository, digest (sha256:…), passed and reportedBy", ecrevent.ErrMalformed, DetailTypeVerification)
 	}
-	// The bus policy decides which accounts may send this; the account is recorded with the reporter.
+	// Only the environment's own account (where its deployment runs) or the pipeline account
+	// may report on it: the bus policy lets every environment account send this detail-type.
+	target, ok := g.Config.Env(d.Env)
+	if !ok {
+		return Result{}, fmt.Errorf("%w: %s for environment %q, which is not configured", ecrevent.ErrMalformed, DetailTypeVerification, d.Env)
+	}
+	if env.Account != target.Account && env.Account != g.Config.Pipeline.Account {
+		return Result{}, fmt.Errorf("%s for %s refused: sent from account %s, but only %s's account %s or the pipeline account %s may report on it",
+			DetailTypeVerification, d.Env, env.Account, d.Env, target.Account, g.Config.Pipeline.Account)
+	}
 	return g.Verify(ctx, regflow.Verification{
 		Env: d.Env, Repository: d.Repository, Digest: d.Digest, Passed: *d.Passed, URL: d.URL,
-		By: d.ReportedBy + " (account " + env.Account + ")", At: env.Time.Time,
+		By: d.ReportedBy + " (account " + env.Account + ")", Requester: d.Requester, At: env.Time.Time,
 	})
 }
 
@@ -189,7 +200,7 @@ func (g *Gate) Handle(ctx context.Context, ev *ecrevent.ImageScan) (Result, erro
 		case !v.Passed:
 			want.Status, want.Reason = regflow.StatusBlocked, fmt.Sprintf("verification failed in %s (reported by %s)", env, v.By)
 		default:
-			want.RequestedBy = v.By
+			want.RequestedBy = requester(v)
 		}
 	}
 	r, err := g.apply(ctx, want, "scan/"+ev.ID, ev.Time.Time, nil)
@@ -310,7 +321,7 @@ func (g *Gate) Verify(ctx context.Context, v regflow.Verification) (Result, erro
 	case !v.Passed:
 		want.Status, want.Reason = regflow.StatusBlocked, fmt.Sprintf("verification failed in %s (reported by %s)", v.Env, v.By)
 	case cur.Status == regflow.StatusWaiting:
-		want.Status, want.Reason, want.RequestedBy = regflow.StatusPending, fmt.Sprintf("verified in %s by %s", v.Env, v.By), v.By
+		want.Status, want.Reason, want.RequestedBy = regflow.StatusPending, fmt.Sprintf("verified in %s by %s", v.Env, v.By), requester(v)
 	default:
 		return fill(res, cur), nil
 	}
@@ -445,4 +456,13 @@ func blockedAlert(r regflow.ApprovalRequest, blocking []regflow.Finding) regflow
 		Kind: "promotion-blocked", Title: fmt.Sprintf("Blocked for %s: %s", r.Env, r.Repository),
 		Text: r.Reason, Repository: r.Repository, Digest: r.Digest, Fields: fields,
 	}
+}
+
+// requester is who asked for the promotion: the verification's Slack requester when the
+// pipeline names one, else its reporter (a person's Slack id when given with `verify --as`).
+func requester(v regflow.Verification) string {
+	if v.Requester != "" {
+		return v.Requester
+	}
+	return v.By
 }

@@ -310,3 +310,40 @@ func TestPlatformScansGateTheIndex(t *testing.T) {
 		t.Fatalf("%d approval messages, want 1 for the index", n)
 	}
 }
+
+// TestVerificationThroughTheBus: only an environment's own account reports on it, and the
+// requester it names cannot approve the next environment.
+func TestVerificationThroughTheBus(t *testing.T) {
+	st, _ := start(t)
+	ctx := context.Background()
+	digest := push(t, st, "staging", "shop/web", sha)
+	if err := st.ECR["staging"].InjectScan("shop/web", digest); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ev := func(account string) []byte {
+		return []byte(`{"version":"0","id":"v-` + account + `","detail-type":"Verification Result","source":"acme.deploy","account":"` + account +
+			`","time":"2026-11-27T09:30:00Z","region":"us-east-1","resources":[],"detail":{"env":"staging","repository":"shop/web","digest":"` + digest +
+			`","passed":true,"reportedBy":"deploy-bot","requester":"U0ALICE"}}`)
+	}
+	if _, err := st.Gate.Invoke(ctx, ev("333333333333")); err == nil || !strings.Contains(err.Error(), "only staging's account 222222222222") {
+		t.Fatalf("prod's account reporting on staging: %v", err)
+	}
+	id := regflow.RequestID("prod", "shop/web", digest)
+	if req, _ := st.Store.GetRequest(ctx, id); req.Status != regflow.StatusWaiting {
+		t.Fatalf("a refused report must change nothing: %s", req.Status)
+	}
+	if _, err := st.Gate.Invoke(ctx, ev("222222222222")); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := st.Store.GetRequest(ctx, id)
+	if req.Status != regflow.StatusPending || req.RequestedBy != "U0ALICE" {
+		t.Fatalf("request = %+v", req)
+	}
+	res, err := st.Click(ctx, "U0ALICE", "regflow_approve", id)
+	if err != nil || res.Outcome != "refused" || !strings.Contains(res.Text, "requested this promotion") {
+		t.Fatalf("the requester's click: %+v, %v", res, err)
+	}
+}
