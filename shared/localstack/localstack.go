@@ -240,7 +240,7 @@ func (s *Stack) wire() error {
 		Config: s.Config, Endpoints: s.endpoint, Store: s.Store, Publisher: s.Publisher,
 		Messenger: slackmsg.Poster{Client: s.SlackClient()}, Notifier: s.AlertNotifier(), Now: s.Clock.Now, Log: s.Log,
 	}
-	s.Bus.Subscribe(bus.Rule{Name: "promoter", Sources: []string{regflow.EventSource}, DetailTypes: []string{regflow.DetailPromotionApproved}},
+	s.Bus.Subscribe(bus.Rule{Name: "promoter", Sources: []string{regflow.EventSource}, DetailTypes: []string{regflow.DetailPromotionApproved, regflow.DetailRollbackRequested}},
 		func(ctx context.Context, event []byte) error {
 			_, err := s.Promoter.Invoke(ctx, event)
 			return err
@@ -252,8 +252,7 @@ func (s *Stack) wire() error {
 		Now: s.Clock.Now, Log: s.Log,
 	}
 	s.Bus.Subscribe(bus.Rule{
-		Name: "scangate", DetailTypes: []string{ecrevent.TypeImageScan, ecrevent.TypeInspectorScan},
-		Sources: []string{ecrevent.SourceECR, ecrevent.SourceInspector},
+		Name: "scangate", DetailTypes: []string{ecrevent.TypeImageScan, ecrevent.TypeInspectorScan, regflow.DetailVerificationResult},
 	}, func(ctx context.Context, event []byte) error {
 		_, err := s.Gate.Invoke(ctx, event)
 		return err

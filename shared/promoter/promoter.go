@@ -156,7 +156,7 @@ func (p *Promoter) Promote(ctx context.Context, id string) (Result, error) {
 	default:
 		res.Outcome, res.Reason = "refused", fmt.Sprintf("request is %s, not approved", req.Status)
 		log.Warn("refusing promotion", "reason", res.Reason)
-		_, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + id + "/refused/" + req.Status, Time: p.Now(),
+		_, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + id + "/refused/" + req.Status, Time: decidedAt(req),
 			Action: "promotion.refused", Actor: Actor, Reason: res.Reason, Details: map[string]string{"env": req.Env, "request": id}})
 		return res, err
 	}
@@ -251,7 +251,7 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 		break
 	}
 	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{
-		Subject: req.Ref(), ID: "promote/" + req.ID, Time: now, Action: "image.promoted", Actor: Actor,
+		Subject: req.Ref(), ID: "promote/" + req.ID, Time: decidedAt(req), Action: "image.promoted", Actor: Actor,
 		Reason:  "approved by " + strings.Join(approvers, ", "),
 		Details: map[string]string{"env": req.Env, "tag": req.Tag, "previous": previous, "bytesMoved": fmt.Sprint(copied(res))},
 	}); err != nil {
@@ -303,17 +303,24 @@ func (p *Promoter) movePointer(ctx context.Context, env, repo string, change fun
 func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest, c *ocicopy.TagConflictError, res Result) (Result, error) {
 	res.Outcome, res.Reason = "tag-conflict", c.Error()
 	p.Log.Error("tag conflict; nothing overwritten", "error", c)
-	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + req.ID + "/tag-conflict", Time: p.Now(),
+	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + req.ID + "/tag-conflict", Time: decidedAt(req),
 		Action: "promotion.tag-conflict", Actor: Actor, Reason: c.Error(), Details: map[string]string{"env": req.Env, "existing": c.Existing.String()}}); err != nil {
 		return res, err
 	}
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 0; ; attempt++ {
 		cur, err := p.Store.GetRequest(ctx, req.ID)
-		if err != nil || cur.Status != regflow.StatusApproved {
+		if err != nil {
+			return res, err
+		}
+		if cur.Status != regflow.StatusApproved {
 			break
 		}
-		if err := p.Store.UpdateRequest(ctx, cur.Transition(regflow.StatusFailed, "tag conflict: "+c.Tag+" already names "+c.Existing.String())); !errors.Is(err, regflow.ErrConflict) {
+		err = p.Store.UpdateRequest(ctx, cur.Transition(regflow.StatusFailed, "tag conflict: "+c.Tag+" already names "+c.Existing.String()))
+		if err == nil || (errors.Is(err, regflow.ErrConflict) && attempt >= 5) {
 			break
+		}
+		if !errors.Is(err, regflow.ErrConflict) {
+			return res, err
 		}
 	}
 	err := p.once(ctx, "alert/tag-conflict/"+req.ID, func() error {
@@ -346,24 +353,25 @@ func (p *Promoter) invokeRollback(ctx context.Context, ev regflow.Event) (Result
 		return Result{}, fmt.Errorf("%w: %s detail needs env, repository, from and by", ecrevent.ErrMalformed, regflow.DetailRollbackRequested)
 	}
 	res := Result{RequestID: d.RequestID}
-	cur, err := p.Store.GetRelease(ctx, d.Env, d.Repository)
-	if err != nil {
-		return res, err
-	}
-	if cur.Digest != d.From {
-		res.Outcome, res.Reason = "already-rolled-back", fmt.Sprintf("%s/%s no longer runs %s", d.Env, d.Repository, regflow.ShortDigest(d.From))
+	// The event only names a promoted request; what it may roll back comes from the store.
+	req, err := p.Store.GetRequest(ctx, d.RequestID)
+	if err != nil || req.Status != regflow.StatusPromoted || req.Env != d.Env || req.Repository != d.Repository || req.Digest != d.From {
+		res.Outcome, res.Reason = "refused", "the event names no promoted request for that environment, repository and digest"
+		p.Log.Warn("refusing rollback", "request", d.RequestID, "env", d.Env, "repository", d.Repository, "error", err)
 		return res, nil
 	}
-	moved, err := p.Rollback(ctx, d.Env, d.Repository, "", d.By)
+	moved, err := p.rollback(ctx, req.Env, req.Repository, req.Digest, "", d.By)
+	if errors.Is(err, ErrMoved) {
+		res.Outcome, res.Reason = "already-rolled-back", err.Error()
+		return res, nil
+	}
 	if err != nil {
 		return res, err
 	}
 	res.Outcome, res.Reason = "rolled-back", fmt.Sprintf("%s/%s now runs %s", d.Env, d.Repository, regflow.ShortDigest(moved.Digest))
-	if req, err := p.Store.GetRequest(ctx, d.RequestID); err == nil {
-		note := fmt.Sprintf("Rolled back by %s at %s: %s runs %s again", d.By, p.Now().UTC().Format(time.RFC3339), d.Env, regflow.ShortDigest(moved.Digest))
-		if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: note}); err != nil {
-			p.Log.Warn("could not update the approval message after a rollback", "error", err)
-		}
+	note := fmt.Sprintf("Rolled back by %s at %s: %s runs %s again", d.By, p.Now().UTC().Format(time.RFC3339), d.Env, regflow.ShortDigest(moved.Digest))
+	if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: note}); err != nil {
+		p.Log.Warn("could not update the approval message after a rollback", "error", err)
 	}
 	return res, nil
 }
@@ -407,12 +415,25 @@ func (s SlackRollback) Rollback(ctx context.Context, r regflow.ApprovalRequest, 
 // Rollback moves env's release pointer of repo back to toDigest (or the previous release)
 // after checking the digest is in env's registry. Nothing is copied or rebuilt.
 func (p *Promoter) Rollback(ctx context.Context, env, repo, toDigest, by string) (regflow.Release, error) {
+	return p.rollback(ctx, env, repo, "", toDigest, by)
+}
+
+// ErrMoved means the release pointer changed since the rollback was asked for; nothing was done.
+var ErrMoved = errors.New("the release pointer moved since the rollback was asked for")
+
+// rollback moves env's pointer from fromDigest (or whatever it names now, when empty) to
+// toDigest (or the previous release). The move is conditional on the pointer still naming
+// the digest read here, so a duplicate request or a concurrent promotion is not undone.
+func (p *Promoter) rollback(ctx context.Context, env, repo, fromDigest, toDigest, by string) (regflow.Release, error) {
 	if _, ok := p.Config.Environments[env]; !ok {
 		return regflow.Release{}, fmt.Errorf("environment %q is not configured", env)
 	}
 	cur, err := p.Store.GetRelease(ctx, env, repo)
 	if err != nil {
 		return regflow.Release{}, fmt.Errorf("%s has no release of %s to roll back: %w", env, repo, err)
+	}
+	if fromDigest != "" && cur.Digest != fromDigest {
+		return cur, fmt.Errorf("%s/%s runs %s, not %s: %w", env, repo, regflow.ShortDigest(cur.Digest), regflow.ShortDigest(fromDigest), ErrMoved)
 	}
 	if toDigest == "" {
 		if len(cur.Previous) == 0 {
@@ -438,12 +459,19 @@ func (p *Promoter) Rollback(ctx context.Context, env, repo, toDigest, by string)
 	now := p.Now()
 	from := cur.Digest
 	var moved regflow.Release
+	stale := false
 	if _, err := p.movePointer(ctx, env, repo, func(c regflow.Release) (regflow.Release, bool) {
-		from = c.Digest
+		if c.Digest != from {
+			stale = true
+			return c, false
+		}
 		moved = c.MoveTo(toDigest, tag, by, now, p.Config.Retention.KeepReleases)
 		return moved, true
 	}); err != nil {
 		return cur, err
+	}
+	if stale {
+		return cur, fmt.Errorf("%s/%s no longer runs %s: %w", env, repo, regflow.ShortDigest(from), ErrMoved)
 	}
 	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: repo + "@" + toDigest, ID: fmt.Sprintf("rollback/%s/%d", env, moved.Version), Time: now,
 		Action: "release.rolled-back", Actor: by, Reason: fmt.Sprintf("%s rolled back from %s", env, regflow.ShortDigest(from)),
@@ -486,4 +514,13 @@ func copied(r Result) int64 {
 		return 0
 	}
 	return r.Copy.BytesMoved
+}
+
+// decidedAt stamps the promoter's audit entries with a time fixed by the request, so a
+// redelivered event finds its entry already written instead of appending another.
+func decidedAt(r regflow.ApprovalRequest) time.Time {
+	if !r.DecidedAt.IsZero() {
+		return r.DecidedAt
+	}
+	return r.CreatedAt
 }

@@ -294,3 +294,46 @@ func TestRollbackIsAPointerChange(t *testing.T) {
 		t.Fatal("a digest that is not in the registry cannot be rolled back to")
 	}
 }
+
+// TestRollbackButton: the Roll back button on a promoted message asks the promoter over the
+// bus; duplicates and forged requests change nothing.
+func TestRollbackButton(t *testing.T) {
+	st, ev := start(t)
+	ctx := context.Background()
+	first, _ := pushSigned(t, st, "dev", "shop/web", sha1, 6)
+	publishApproved(t, st, approve(t, st, "staging", "shop/web", first, sha1))
+	second, _ := pushSigned(t, st, "dev", "shop/web", sha2, 7)
+	secondID := approve(t, st, "staging", "shop/web", second, sha2)
+	publishApproved(t, st, secondID)
+
+	// A forged request naming a digest that request never promoted is refused.
+	forged, _ := regflow.NewEvent(regflow.DetailRollbackRequested, "forged", st.Clock.Now(),
+		map[string]string{"requestId": secondID, "env": "staging", "repository": "shop/web", "from": first.String(), "by": "mallory"})
+	if res, err := st.Promoter.Invoke(ctx, forged); err != nil || res.Outcome != "refused" {
+		t.Fatalf("forged rollback: %+v, %v", res, err)
+	}
+	res, err := st.Click(ctx, "U0BOB", "regflow_rollback", secondID)
+	if err != nil || res.Status != 200 || !strings.Contains(res.Text, "Rolling") {
+		t.Fatalf("click: %+v, %v", res, err)
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := st.Store.GetRelease(ctx, "staging", "shop/web")
+	if rel.Digest != first.String() {
+		t.Fatalf("staging runs %s after the rollback, want %s", rel.Digest, first)
+	}
+	res, err = st.Click(ctx, "U0CAROL", "regflow_rollback", secondID)
+	if err != nil || !strings.Contains(res.Text, "no longer runs") {
+		t.Fatalf("second click: %+v, %v", res, err)
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rel, _ := st.Store.GetRelease(ctx, "staging", "shop/web"); rel.Digest != first.String() || ev.count(regflow.DetailReleaseRolledBack) != 1 {
+		t.Fatalf("a second click must change nothing: runs %s, %d rollback events", rel.Digest, ev.count(regflow.DetailReleaseRolledBack))
+	}
+	if res, err := st.Click(ctx, "U0MALLORY", "regflow_rollback", secondID); err != nil || res.Outcome != "refused" {
+		t.Fatalf("a non-approver's rollback: %+v, %v", res, err)
+	}
+}

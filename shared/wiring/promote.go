@@ -15,9 +15,9 @@ import (
 	"github.com/regflow/regflow/shared/promoter"
 )
 
-// PromotionEndpoint reaches env's registry for one promotion: with the function's own
-// credentials in the pipeline account, else by assuming the environment's promotion role
-// with its external id and a session name that carries the request id (CloudTrail shows it).
+// PromotionEndpoint reaches env's registry for one promotion: by assuming the environment's
+// promotion role with its external id and a session name that carries the request id
+// (CloudTrail shows it), or with the function's own credentials for the source environment.
 func (d *Deps) PromotionEndpoint(_ context.Context, env, requestID string) (promoter.Endpoint, error) {
 	e, ok := d.Config.Environments[env]
 	if !ok {
@@ -25,10 +25,9 @@ func (d *Deps) PromotionEndpoint(_ context.Context, env, requestID string) (prom
 	}
 	awsCfg := d.AWS.Copy()
 	awsCfg.Region = e.Region
-	if e.Account != d.Config.Pipeline.Account {
-		if e.PromotionRole == "" {
-			return promoter.Endpoint{}, fmt.Errorf("environment %s (account %s) has no promotionRole", env, e.Account)
-		}
+	// The role is assumed whenever one is configured, in the pipeline account too: the
+	// promoter's own role may only pull.
+	if e.PromotionRole != "" {
 		session := "regflow-" + requestID
 		if len(session) > 64 {
 			session = session[:64]
