@@ -346,15 +346,23 @@ func (g *Gate) apply(ctx context.Context, want regflow.ApprovalRequest, cause st
 				return r, err
 			}
 			r = cur
-			open := cur.Status == regflow.StatusBlocked || cur.Status == regflow.StatusWaiting || cur.Status == regflow.StatusPending
+			// An expired request reopens on a new scan or verification; decided ones are history.
+			open := cur.Status == regflow.StatusBlocked || cur.Status == regflow.StatusWaiting ||
+				cur.Status == regflow.StatusPending || cur.Status == regflow.StatusExpired
 			if !open || cur.Status == want.Status {
-				break // decided requests are history; same status means a redelivery
+				break // same status means a redelivery
 			}
 			next := cur.Transition(want.Status, want.Reason)
 			if want.RequestedBy != "" {
 				next.RequestedBy = want.RequestedBy
 			}
 			next.Findings = want.Findings
+			if next.Status == regflow.StatusPending {
+				// The approval window starts when people can approve, not when the scan came in;
+				// a reopened request gets a message of its own.
+				next.ExpiresAt = g.Now().Add(g.Config.Approvals.Expiry.D())
+				next.SlackChannel, next.SlackTS, next.Approvals = "", "", nil
+			}
 			if err := g.Store.UpdateRequest(ctx, next); errors.Is(err, regflow.ErrConflict) && attempt < 5 {
 				continue
 			} else if err != nil {
@@ -396,7 +404,7 @@ func (g *Gate) postApproval(ctx context.Context, r regflow.ApprovalRequest) (reg
 		}
 	}
 	var posted regflow.ApprovalRequest
-	err := g.once(ctx, "slack/"+r.ID, func() error {
+	err := g.once(ctx, fmt.Sprintf("slack/%s/v%d", r.ID, r.Version), func() error {
 		ch, ts, err := g.Messenger.Post(ctx, env.SlackChannel, r, c)
 		if err != nil {
 			return err

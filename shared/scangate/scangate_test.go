@@ -347,3 +347,38 @@ func TestVerificationThroughTheBus(t *testing.T) {
 		t.Fatalf("the requester's click: %+v, %v", res, err)
 	}
 }
+
+// TestExpiredRequestReopens: a request nobody approved in time expires at the next click; a
+// later scan opens it again with a fresh window and a message of its own.
+func TestExpiredRequestReopens(t *testing.T) {
+	st, _ := start(t)
+	ctx := context.Background()
+	digest := push(t, st, "dev", "shop/web", sha)
+	if err := st.ECR["dev"].InjectScan("shop/web", digest); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := regflow.RequestID("staging", "shop/web", digest)
+	st.Clock.Advance(73 * time.Hour)
+	if res, err := st.Click(ctx, "U0BOB", "regflow_approve", id); err != nil || res.Outcome != "expired" {
+		t.Fatalf("late click: %+v, %v", res, err)
+	}
+	if err := st.ECR["dev"].InjectScan("shop/web", digest); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := st.Store.GetRequest(ctx, id)
+	if req.Status != regflow.StatusPending || !req.ExpiresAt.After(st.Clock.Now()) || len(req.Approvals) != 0 {
+		t.Fatalf("reopened request = %+v", req)
+	}
+	if n := len(messages(st, "C0STAGING")); n != 2 {
+		t.Fatalf("%d approval messages, want the first and the reopened one", n)
+	}
+	if res, err := st.Click(ctx, "U0BOB", "regflow_approve", id); err != nil || res.Outcome != "approved" {
+		t.Fatalf("approval after reopening: %+v, %v", res, err)
+	}
+}
