@@ -371,7 +371,8 @@ func (b *pipeline) grantRegistries() error {
 	read := []string{"ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:ListImages", "ecr:BatchGetImage"}
 
 	allow(fnTagguard, append(read, "ecr:BatchDeleteImage", "ecr:PutImageTagMutability"), source)
-	allow(fnScangate, []string{"ecr:DescribeImages", "ecr:DescribeImageScanFindings"}, local)
+	allow(fnScangate, scanReadActions(), local)
+	allow(fnScangate, []string{"sts:AssumeRole"}, p.readerRoleARNs())
 	allow(fnPromoter, append(read, "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"), local)
 	allow(fnSweeper, []string{"ecr:DescribeRepositories"}, local)
 	allow(fnSweepworker, append(read, "ecr:BatchDeleteImage"), local)

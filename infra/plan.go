@@ -17,6 +17,9 @@ const (
 	// SweeperRoleName is the role the sweeper and its workers assume in every
 	// environment account other than the pipeline account.
 	SweeperRoleName = "regflow-sweeper"
+	// ReaderRoleName is the read-only role the scan gate assumes in every environment
+	// account other than the pipeline account.
+	ReaderRoleName = "regflow-reader"
 	// ManagedTagKey/ManagedTagValue must be on every CreateRepository call the promoter
 	// makes: IAM cannot condition CreateRepository on tag immutability, so the promotion
 	// role only lets regflow create repositories it labels as its own.
@@ -185,6 +188,18 @@ func (p *plan) sweeperRoleARNs() []string {
 		e := p.cfg.Environments[name]
 		if p.sweeperRoleOwner[e.Account] == name {
 			out = append(out, roleARN(e.Region, e.Account, SweeperRoleName))
+		}
+	}
+	return out
+}
+
+// readerRoleARNs lists the scan gate's read-only role in every foreign account.
+func (p *plan) readerRoleARNs() []string {
+	var out []string
+	for _, name := range p.cfg.PromotionPath {
+		e := p.cfg.Environments[name]
+		if p.sweeperRoleOwner[e.Account] == name {
+			out = append(out, roleARN(e.Region, e.Account, ReaderRoleName))
 		}
 	}
 	return out

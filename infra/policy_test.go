@@ -101,7 +101,7 @@ func policyViolations(tp template, p *plan) []string {
 	for _, env := range p.cfg.PromotionPath {
 		repos = append(repos, p.repoARNs(p.envLocation(env))...)
 	}
-	roles = append(p.promotionRoleARNs(), p.sweeperRoleARNs()...)
+	roles = append(append(p.promotionRoleARNs(), p.sweeperRoleARNs()...), p.readerRoleARNs()...)
 	var table, secret string
 	for id := range tp.resources("AWS::DynamoDB::Table") {
 		table = id
@@ -134,7 +134,7 @@ func policyViolations(tp template, p *plan) []string {
 				case svc == "ecr" && !noResourceLevel[a] && !contains(repos, r):
 					bad(st, "%s on %s, outside the configured repositories %v", a, r, repos)
 				case svc == "sts" && !strings.HasPrefix(st.principal, "resource-policy:") && !contains(roles, r):
-					bad(st, "%s on %s, not a configured promotion or sweeper role", a, r)
+					bad(st, "%s on %s, not a configured promotion, sweeper or reader role", a, r)
 				case svc == "dynamodb" && !refersTo(r, table):
 					bad(st, "%s on %s, not this stack's table or its indexes", a, r)
 				case a == "secretsmanager:GetSecretValue" && !refersTo(r, secret):
@@ -224,7 +224,7 @@ func TestPolicyViolations(t *testing.T) {
 		{"prefix wildcard", identity(`{"Effect":"Allow","Action":"ecr:Put*","Resource":"arn:aws:ecr:us-east-1:222222222222:repository/*"}`), `wildcard action "ecr:Put*"`},
 		{"ECR write on star", identity(`{"Effect":"Allow","Action":"ecr:BatchDeleteImage","Resource":"*"}`), `ecr:BatchDeleteImage on Resource "*"`},
 		{"ECR outside config", identity(`{"Effect":"Allow","Action":"ecr:PutImage","Resource":"arn:aws:ecr:us-east-1:444444444444:repository/*"}`), "outside the configured repositories"},
-		{"assume any role", identity(`{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::333333333333:role/admin"}`), "not a configured promotion or sweeper role"},
+		{"assume any role", identity(`{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::333333333333:role/admin"}`), "not a configured promotion, sweeper or reader role"},
 		{"dynamodb elsewhere", identity(`{"Effect":"Allow","Action":"dynamodb:PutItem","Resource":"arn:aws:dynamodb:us-east-1:111111111111:table/other"}`), "not this stack's table"},
 		{"secret elsewhere", identity(`{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:us-east-1:111111111111:secret:other"}`), "not the Slack secret"},
 		{"open resource policy", `{"Resources":{"Q":{"Type":"AWS::SQS::QueuePolicy","Properties":{"PolicyDocument":{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sqs:SendMessage","Resource":"arn:aws:sqs:us-east-1:111111111111:q"}]}}}}}`, "open to every principal"},

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/wiring"
 )
 
 // TestExampleConfig synthesizes the repository's regflow.yaml (pipeline and dev in
@@ -385,6 +386,22 @@ func TestExampleConfig(t *testing.T) {
 				t.Errorf("%s sweeper role actions (-want +got):\n%s", env, d)
 			}
 
+			assertNoPanic(t, env+" reader role", func() {
+				tm.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]any{
+					"RoleName": ReaderRoleName,
+					"AssumeRolePolicyDocument": assertions.Match_ObjectLike(&map[string]any{
+						"Statement": []any{
+							map[string]any{"Action": "sts:AssumeRole", "Effect": "Allow",
+								"Principal": map[string]any{"AWS": "arn:aws:iam::111111111111:role/regflow-fn-scangate"}},
+						},
+					}),
+				})
+			})
+			reader, _ := tt.byProp(t, "AWS::IAM::Role", "RoleName", ReaderRoleName)
+			if d := cmp.Diff(strs(toAny(scanReadActions())), grantsOf(tt, reader)[repos]); d != "" {
+				t.Errorf("%s reader role actions (-want +got):\n%s", env, d)
+			}
+
 			_, fwd := tt.byProp(t, "AWS::Events::Rule", "Name", "regflow-forward-registry-events")
 			tg := props(fwd)["Targets"].([]any)[0].(map[string]any)
 			if tg["Arn"] != "arn:aws:events:us-east-1:111111111111:event-bus/regflow" || tg["RoleArn"] == nil || tg["DeadLetterConfig"] == nil {
@@ -537,4 +554,11 @@ func toAny(s []string) []any {
 		out[i] = v
 	}
 	return out
+}
+
+// TestRoleNamesMatchTheFunctions: the functions assume these roles by name.
+func TestRoleNamesMatchTheFunctions(t *testing.T) {
+	if ReaderRoleName != wiring.ReaderRoleName || EnvSweeperRole != wiring.EnvSweeperRole {
+		t.Fatalf("infra and wiring disagree: reader %q vs %q, sweeper env %q vs %q", ReaderRoleName, wiring.ReaderRoleName, EnvSweeperRole, wiring.EnvSweeperRole)
+	}
 }

@@ -89,8 +89,42 @@ func addAccountRoles(stack awscdk.Stack, p *plan, env string) error {
 	}
 	if e.Account != p.pipeline.Account && p.sweeperRoleOwner[e.Account] == env {
 		addSweeperRole(stack, p, e.Account)
+		addReaderRole(stack, p, e.Account)
 	}
 	return nil
+}
+
+// addReaderRole lets the scan gate read what it gates in this account: an image's tags,
+// the index that lists a scanned platform image, and the findings. Read-only.
+func addReaderRole(stack awscdk.Stack, p *plan, account string) {
+	var envs []string
+	for _, n := range p.cfg.PromotionPath {
+		if p.cfg.Environments[n].Account == account {
+			envs = append(envs, n)
+		}
+	}
+	role := awsiam.NewRole(stack, jsii.String("ReaderRole"), &awsiam.RoleProps{
+		RoleName:           jsii.String(ReaderRoleName),
+		Description:        jsii.String("regflow scan gate reads images and findings in " + strings.Join(envs, ", ")),
+		AssumedBy:          awsiam.NewArnPrincipal(jsii.String(p.fnRoleARN(fnScangate))),
+		MaxSessionDuration: awscdk.Duration_Hours(jsii.Number(1)),
+	})
+	repos := p.repoARNsFor(envs)
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("ReadConfiguredRepositories"),
+		Actions:   jsii.Strings(scanReadActions()...),
+		Resources: jsii.Strings(repos...),
+	}))
+	if findings := wildcardFindings(repos); len(findings) > 0 {
+		suppress(role, "AwsSolutions-IAM5",
+			"ECR read actions are scoped to the repository globs in the regflow config (repositories:), in this account's regflow registries only.",
+			findings...)
+	}
+}
+
+// scanReadActions are what the scan gate calls on a registry.
+func scanReadActions() []string {
+	return []string{"ecr:DescribeImages", "ecr:BatchGetImage", "ecr:DescribeImageScanFindings"}
 }
 
 // addPromotionRole is the role the promoter assumes to copy images into the

@@ -77,8 +77,15 @@ func FromEnvironment(ctx context.Context) (*Deps, error) {
 	}, nil
 }
 
-// Registry returns an ECR client for the registry in account: the function's own
-// credentials in the pipeline account, the environment's promotion role elsewhere.
+// EnvReaderRole overrides the name of the read-only role assumed in environment accounts.
+const EnvReaderRole = "REGFLOW_READER_ROLE"
+
+// ReaderRoleName is the role the infrastructure creates for reading other accounts' registries.
+const ReaderRoleName = "regflow-reader"
+
+// Registry returns an ECR client for the registry in account: the function's own credentials
+// in the pipeline account, elsewhere the read-only regflow-reader role the environment's stack
+// creates (the tag guard acts only on the pipeline account's pushes).
 func (d *Deps) Registry(account string) (*ecr.Client, error) {
 	if c, ok := d.registries.Load(account); ok {
 		return c.(*ecr.Client), nil
@@ -90,15 +97,14 @@ func (d *Deps) Registry(account string) (*ecr.Client, error) {
 			return nil, fmt.Errorf("account %s is not any configured environment's: add it under environments in the config", account)
 		}
 		env := d.Config.Environments[name]
-		if env.PromotionRole == "" {
-			return nil, fmt.Errorf("environment %s (account %s) has no promotionRole to reach its registry", name, account)
+		role := os.Getenv(EnvReaderRole)
+		if role == "" {
+			role = ReaderRoleName
 		}
 		awsCfg.Region = env.Region
-		awsCfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(d.AWS), env.PromotionRole,
-			func(o *stscreds.AssumeRoleOptions) {
-				o.ExternalID = aws.String(env.ExternalID)
-				o.RoleSessionName = "regflow-" + name
-			}))
+		awsCfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(d.AWS),
+			"arn:"+partition(env.Region)+":iam::"+account+":role/"+role,
+			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "regflow-read-" + name }))
 	}
 	// The credentials are the registry owner's own (directly or by role), so no registryId is passed.
 	c := ecr.New(ecrsdk.NewFromConfig(awsCfg), "")
