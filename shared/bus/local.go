@@ -6,6 +6,7 @@ package bus
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -80,7 +81,7 @@ func (b *Local) Publish(ctx context.Context, event []byte) error {
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("event %q: %v", env.DetailType, errs)
+		return fmt.Errorf("event %q: %w", env.DetailType, errors.Join(errs...))
 	}
 	return nil
 }

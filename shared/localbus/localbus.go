@@ -43,9 +43,10 @@ type Server struct {
 	bus     string
 	now     func() time.Time
 
-	mu  sync.Mutex
-	ln  net.Listener
-	srv *http.Server
+	mu   sync.Mutex
+	ln   net.Listener
+	srv  *http.Server
+	stop func() bool // unregisters the context watch
 }
 
 // Option configures a Server.
@@ -92,10 +93,9 @@ func (s *Server) Start(ctx context.Context) error {
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	srv := s.srv
 	go func() { _ = srv.Serve(ln) }()
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
+	// Stop with the context, without a goroutine that outlives Close.
+	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
+	s.stop = stop
 	return nil
 }
 
@@ -112,10 +112,13 @@ func (s *Server) URL() string {
 // Close stops serving. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	srv := s.srv
+	srv, stop := s.srv, s.stop
 	s.mu.Unlock()
 	if srv == nil {
 		return nil
+	}
+	if stop != nil {
+		stop()
 	}
 	return srv.Close()
 }

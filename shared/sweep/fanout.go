@@ -377,19 +377,9 @@ func (f *Finisher) MaybeFinish(ctx context.Context, sr store.SweepRun) (bool, er
 	if !sr.Finished() {
 		return false, nil
 	}
-	now := f.Now()
-	key := "sweep-finish#" + sr.ID
-	won, err := f.Store.Claim(ctx, key, now, now.Add(finishClaimFor))
-	if err != nil || !won {
-		return false, err
-	}
-	if err := f.finish(ctx, sr); err != nil {
-		if rerr := f.Store.Release(ctx, key); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-		return false, err
-	}
-	return true, nil
+	// A short lease while finishing; once the summary is out the claim is kept as long as
+	// the run, so a redelivered batch or planner never posts it twice.
+	return store.Once(ctx, f.Store, "sweep-finish#"+sr.ID, f.Now(), finishClaimFor, KeepRunsFor, func() error { return f.finish(ctx, sr) })
 }
 
 func (f *Finisher) finish(ctx context.Context, sr store.SweepRun) error {

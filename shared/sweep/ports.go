@@ -21,7 +21,6 @@ package sweep
 
 import (
 	"context"
-	"time"
 
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/retention"
@@ -86,9 +85,8 @@ type ManifestCache interface {
 // RunStore keeps runs, their counters and report parts, and settles who finishes a run.
 type RunStore interface {
 	store.SweepStore
-	// Claim and Release are store.Store's: one claim per run makes one finisher.
-	Claim(ctx context.Context, key string, now, until time.Time) (bool, error)
-	Release(ctx context.Context, key string) error
+	// store.Store's claims: one claim per run makes one finisher.
+	store.Claimer
 }
 
 // Notifier posts the summary.

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -64,10 +65,10 @@ func (s *Store) putVersioned(ctx context.Context, item any, prev int) error {
 // CreateRequest stores a new request.
 func (s *Store) CreateRequest(ctx context.Context, r regflow.ApprovalRequest) (bool, error) {
 	r.Version = 1
-	switch err := s.putVersioned(ctx, requestItemOf(r), 0); err {
-	case nil:
+	switch err := s.putVersioned(ctx, requestItemOf(r), 0); {
+	case err == nil:
 		return true, nil
-	case regflow.ErrConflict:
+	case errors.Is(err, regflow.ErrConflict):
 		return false, nil
 	default:
 		return false, fmt.Errorf("create approval request %s: %w", r.ID, err)
@@ -80,7 +81,7 @@ func (s *Store) UpdateRequest(ctx context.Context, next regflow.ApprovalRequest)
 		return fmt.Errorf("update approval request %s: version %d was not advanced", next.ID, next.Version)
 	}
 	if err := s.putVersioned(ctx, requestItemOf(next), next.Version-1); err != nil {
-		if err == regflow.ErrConflict {
+		if errors.Is(err, regflow.ErrConflict) {
 			return err
 		}
 		return fmt.Errorf("update approval request %s: %w", next.ID, err)
@@ -119,7 +120,7 @@ type releaseItem struct {
 func (s *Store) PutRelease(ctx context.Context, next regflow.Release) error {
 	it := releaseItem{indexed{keyed{store.ReleasePK(next.Env, next.Repository), store.SKMeta}, store.ReleasesGSI1PK, next.Env + "#" + next.Repository, 0}, next}
 	if err := s.putVersioned(ctx, it, next.Version-1); err != nil {
-		if err == regflow.ErrConflict {
+		if errors.Is(err, regflow.ErrConflict) {
 			return err
 		}
 		return fmt.Errorf("move release pointer %s/%s: %w", next.Env, next.Repository, err)

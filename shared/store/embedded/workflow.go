@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -36,10 +37,10 @@ func relVersion(r regflow.Release) int         { return r.Version }
 // CreateRequest stores a new request.
 func (s *Store) CreateRequest(_ context.Context, r regflow.ApprovalRequest) (bool, error) {
 	r.Version = 1
-	switch err := putVersioned(s.db, store.RequestPK(r.ID), r, reqVersion, 0); err {
-	case nil:
+	switch err := putVersioned(s.db, store.RequestPK(r.ID), r, reqVersion, 0); {
+	case err == nil:
 		return true, nil
-	case regflow.ErrConflict:
+	case errors.Is(err, regflow.ErrConflict):
 		return false, nil
 	default:
 		return false, fmt.Errorf("create approval request %s: %w", r.ID, err)
