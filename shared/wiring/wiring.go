@@ -177,11 +177,14 @@ func (l lazySlack) Notify(ctx context.Context, a regflow.Alert) error {
 }
 
 // ApprovalMessenger posts approval messages with the bot token, fetched on first use.
-func (d *Deps) ApprovalMessenger() lazyPoster { return lazyPoster{d: d} }
+func (d *Deps) ApprovalMessenger() SlackPoster { return SlackPoster{d: d} }
 
-type lazyPoster struct{ d *Deps }
+// SlackPoster posts and updates approval messages, fetching the bot token on first use so
+// functions that never post keep Secrets Manager off their cold start.
+type SlackPoster struct{ d *Deps }
 
-func (l lazyPoster) Post(ctx context.Context, channel string, r regflow.ApprovalRequest, c slackmsg.Context) (string, string, error) {
+// Post sends a new approval message.
+func (l SlackPoster) Post(ctx context.Context, channel string, r regflow.ApprovalRequest, c slackmsg.Context) (string, string, error) {
 	client, err := l.d.SlackClient(ctx)
 	if err != nil {
 		return "", "", err
@@ -189,7 +192,8 @@ func (l lazyPoster) Post(ctx context.Context, channel string, r regflow.Approval
 	return slackmsg.Poster{Client: client}.Post(ctx, channel, r, c)
 }
 
-func (l lazyPoster) Update(ctx context.Context, r regflow.ApprovalRequest, c slackmsg.Context) error {
+// Update rewrites an approval message.
+func (l SlackPoster) Update(ctx context.Context, r regflow.ApprovalRequest, c slackmsg.Context) error {
 	client, err := l.d.SlackClient(ctx)
 	if err != nil {
 		return err
