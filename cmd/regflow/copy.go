@@ -10,6 +10,7 @@ import (
 
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/ocicopy"
+	"github.com/regflow/regflow/shared/retention"
 )
 
 func newCopyCmd(g *globals) *cobra.Command {
@@ -52,7 +53,7 @@ Loopback registries (the local stack) are reached over plain HTTP.`,
 			}
 			fmt.Fprintf(out, "%s\n  digest    %s (verified in the target)\n  manifests %d pushed, %d already there\n  blobs     %d copied, %d mounted, %d already there (%s moved)\n  referrers %d (%d copied)\n  took      %s\n",
 				res.Target, res.Digest, res.ManifestsPushed, res.ManifestsSkipped, res.BlobsCopied, res.BlobsMounted, res.BlobsSkipped,
-				human(res.BytesMoved), res.Referrers, res.ReferrersCopied, res.Duration.Round(1e6))
+				retention.Bytes(res.BytesMoved), res.Referrers, res.ReferrersCopied, res.Duration.Round(1e6))
 			for _, w := range res.Warnings {
 				fmt.Fprintln(out, "  warning:", w)
 			}
@@ -62,16 +63,4 @@ Loopback registries (the local stack) are reached over plain HTTP.`,
 	cmd.Flags().IntVar(&jobs, "jobs", ocicopy.DefaultJobs, "blobs transferred at once")
 	cmd.Flags().BoolVar(&noReferrers, "no-referrers", false, "copy only the image, not its signatures, attestations and SBOMs")
 	return cmd
-}
-
-func human(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

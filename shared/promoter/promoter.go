@@ -24,6 +24,7 @@ import (
 	"github.com/regflow/regflow/shared/ecrevent"
 	"github.com/regflow/regflow/shared/ocicopy"
 	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/retention"
 	"github.com/regflow/regflow/shared/slackmsg"
 	"github.com/regflow/regflow/shared/store"
 )
@@ -241,7 +242,7 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 			req = cur
 			break
 		}
-		next := cur.Transition(regflow.StatusPromoted, fmt.Sprintf("promoted to %s (%s moved)", req.Env, ocicopyBytes(copied(res))))
+		next := cur.Transition(regflow.StatusPromoted, fmt.Sprintf("promoted to %s (%s moved)", req.Env, retention.Bytes(copied(res))))
 		if err := p.Store.UpdateRequest(ctx, next); errors.Is(err, regflow.ErrConflict) && attempt < 5 {
 			continue
 		} else if err != nil {
@@ -263,7 +264,7 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 	}); err != nil {
 		return res, fmt.Errorf("announce promotion: %w", err)
 	}
-	if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: fmt.Sprintf("Promoted to %s: same digest, %s copied", req.Env, ocicopyBytes(copied(res)))}); err != nil {
+	if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: fmt.Sprintf("Promoted to %s: same digest, %s copied", req.Env, retention.Bytes(copied(res)))}); err != nil {
 		// The promotion stands; a stale message is not worth a retry that would redo nothing.
 		p.Log.Warn("could not update the approval message", "error", err)
 	}
@@ -495,18 +496,6 @@ func (p *Promoter) publish(ctx context.Context, detailType, key string, at time.
 func (p *Promoter) once(ctx context.Context, key string, effect func() error) error {
 	_, err := store.Once(ctx, p.Store, key, p.Now(), store.DefaultLease, 7*24*time.Hour, effect)
 	return err
-}
-
-func ocicopyBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 func copied(r Result) int64 {
