@@ -403,34 +403,33 @@ func (g *Gate) postApproval(ctx context.Context, r regflow.ApprovalRequest) (reg
 			c.Verification = &v
 		}
 	}
-	var posted regflow.ApprovalRequest
-	err := g.once(ctx, fmt.Sprintf("slack/%s/v%d", r.ID, r.Version), func() error {
-		ch, ts, err := g.Messenger.Post(ctx, env.SlackChannel, r, c)
-		if err != nil {
-			return err
-		}
-		for attempt := 0; attempt < 5; attempt++ {
-			cur, err := g.Store.GetRequest(ctx, r.ID)
-			if err != nil {
-				return err
-			}
-			next := cur
-			next.SlackChannel, next.SlackTS = ch, ts
-			next.Version++
-			if err := g.Store.UpdateRequest(ctx, next); errors.Is(err, regflow.ErrConflict) {
-				continue
-			} else if err != nil {
-				return err
-			}
-			posted = next
-			return nil
-		}
-		return fmt.Errorf("store where the approval message of %s went: %w", r.ID, regflow.ErrConflict)
-	})
-	if posted.ID != "" {
-		return posted, err
+	// Only the post is under the claim: once Slack has the message, a failure to store where
+	// it went must not free the claim, or the retry would post a second set of live buttons.
+	var ch, ts string
+	if err := g.once(ctx, fmt.Sprintf("slack/%s/v%d", r.ID, r.Version), func() error {
+		var err error
+		ch, ts, err = g.Messenger.Post(ctx, env.SlackChannel, r, c)
+		return err
+	}); err != nil || ts == "" {
+		return r, err
 	}
-	return r, err
+	for attempt := 0; attempt < 5; attempt++ {
+		cur, err := g.Store.GetRequest(ctx, r.ID)
+		if err != nil {
+			return r, fmt.Errorf("store where the approval message of %s went (%s %s): %w", r.ID, ch, ts, err)
+		}
+		next := cur
+		next.SlackChannel, next.SlackTS = ch, ts
+		next.Version++
+		err = g.Store.UpdateRequest(ctx, next)
+		if err == nil {
+			return next, nil
+		}
+		if !errors.Is(err, regflow.ErrConflict) {
+			return r, fmt.Errorf("store where the approval message of %s went (%s %s): %w", r.ID, ch, ts, err)
+		}
+	}
+	return r, fmt.Errorf("store where the approval message of %s went (%s %s): %w", r.ID, ch, ts, regflow.ErrConflict)
 }
 
 // once runs a side effect that cannot be undone (a Slack post) at most once per key.
