@@ -217,7 +217,13 @@ func (s *Service) Decide(ctx context.Context, c Click) (Outcome, error) {
 		if attempt >= s.maxAttempts() {
 			return Outcome{}, fmt.Errorf("approval request %s kept changing under %d attempts: %w", req.ID, attempt, err)
 		}
-		// Another click won the write; back off a little (jittered) and apply this one to what it wrote.
+		// Another click won the write. The store may hand back what it wrote (DynamoDB does):
+		// apply this click to that at once. Else back off a little (jittered) and read it.
+		var lost *regflow.RequestConflict
+		if errors.As(err, &lost) && lost.Current != nil {
+			req = *lost.Current
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return Outcome{}, ctx.Err()

@@ -31,6 +31,17 @@ var (
 	ErrConflict      = errors.New("concurrent update; read again")
 )
 
+// RequestConflict is the ErrConflict of a request write that lost, carrying the stored
+// request when the store returns it with the refusal (DynamoDB does, saving a re-read).
+type RequestConflict struct {
+	Current *ApprovalRequest
+}
+
+func (e *RequestConflict) Error() string { return ErrConflict.Error() }
+
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *RequestConflict) Unwrap() error { return ErrConflict }
+
 // Vote is one approver's click.
 type Vote struct {
 	User string    `json:"user" dynamodbav:"user"`

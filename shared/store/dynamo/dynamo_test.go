@@ -2,12 +2,15 @@ package dynamo_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/store"
 	"github.com/regflow/regflow/shared/store/dynamo"
 	"github.com/regflow/regflow/shared/store/storetest"
@@ -51,5 +54,37 @@ func TestCreateTableIsIdempotent(t *testing.T) {
 		if err := dynamo.CreateTable(context.Background(), db, "twice"); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestLostWriteReturnsTheWinner: a request write that loses carries the stored request, so a
+// concurrent click re-applies itself without another read.
+func TestLostWriteReturnsTheWinner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs DynamoDB Local")
+	}
+	ctx := context.Background()
+	db := newClient(testenv.DynamoDBLocal(t))
+	if err := dynamo.CreateTable(ctx, db, "lost-write"); err != nil {
+		t.Fatal(err)
+	}
+	s := dynamo.New(db, "lost-write")
+	r := regflow.ApprovalRequest{ID: "req-1", Env: "prod", Repository: "app", Digest: "sha256:1", Status: regflow.StatusPending, Required: 2}
+	if _, err := s.CreateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	r.Version = 1
+	a, _ := r.Approve("U1", time.Unix(0, 0))
+	b, _ := r.Approve("U2", time.Unix(0, 0))
+	if err := s.UpdateRequest(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	err := s.UpdateRequest(ctx, b)
+	var lost *regflow.RequestConflict
+	if !errors.Is(err, regflow.ErrConflict) || !errors.As(err, &lost) || lost.Current == nil {
+		t.Fatalf("lost write = %v", err)
+	}
+	if lost.Current.Version != 2 || len(lost.Current.Approvals) != 1 || lost.Current.Approvals[0].User != "U1" {
+		t.Fatalf("winner = %+v", lost.Current)
 	}
 }

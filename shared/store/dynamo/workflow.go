@@ -38,9 +38,15 @@ func requestItemOf(r regflow.ApprovalRequest) requestItem {
 
 // putVersioned writes item if the stored version is prev (absent counts as 0).
 func (s *Store) putVersioned(ctx context.Context, item any, prev int) error {
+	_, err := s.putVersionedOld(ctx, item, prev)
+	return err
+}
+
+// putVersionedOld is putVersioned that also returns the stored item when the write loses.
+func (s *Store) putVersionedOld(ctx context.Context, item any, prev int) (map[string]types.AttributeValue, error) {
 	av, err := attributevalue.MarshalMap(item)
 	if err != nil {
-		return fmt.Errorf("encode item: %w", err)
+		return nil, fmt.Errorf("encode item: %w", err)
 	}
 	c := expression.Name("version").Equal(expression.Value(prev))
 	if prev == 0 {
@@ -48,18 +54,23 @@ func (s *Store) putVersioned(ctx context.Context, item any, prev int) error {
 	}
 	cond, err := expression.NewBuilder().WithCondition(c).Build()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: &s.table, Item: av,
-		ConditionExpression:       cond.Condition(),
-		ExpressionAttributeNames:  cond.Names(),
-		ExpressionAttributeValues: cond.Values(),
+		ConditionExpression:                 cond.Condition(),
+		ExpressionAttributeNames:            cond.Names(),
+		ExpressionAttributeValues:           cond.Values(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if isConditionFailed(err) {
-		return regflow.ErrConflict
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return ccf.Item, regflow.ErrConflict
 	}
-	return err
+	if isConditionFailed(err) {
+		return nil, regflow.ErrConflict
+	}
+	return nil, err
 }
 
 // CreateRequest stores a new request.
@@ -80,10 +91,16 @@ func (s *Store) UpdateRequest(ctx context.Context, next regflow.ApprovalRequest)
 	if next.Version < 2 {
 		return fmt.Errorf("update approval request %s: version %d was not advanced", next.ID, next.Version)
 	}
-	if err := s.putVersioned(ctx, requestItemOf(next), next.Version-1); err != nil {
-		if errors.Is(err, regflow.ErrConflict) {
-			return err
+	old, err := s.putVersionedOld(ctx, requestItemOf(next), next.Version-1)
+	if errors.Is(err, regflow.ErrConflict) {
+		conflict := &regflow.RequestConflict{}
+		var it requestItem
+		if len(old) > 0 && attributevalue.UnmarshalMap(old, &it) == nil {
+			conflict.Current = &it.ApprovalRequest
 		}
+		return conflict
+	}
+	if err != nil {
 		return fmt.Errorf("update approval request %s: %w", next.ID, err)
 	}
 	return nil
