@@ -66,6 +66,9 @@ func NewSlackGroups(client SlackClient, ttl time.Duration, now func() time.Time)
 	return &SlackGroups{client: client, ttl: ttl, now: now, cached: map[string]groupEntry{}}
 }
 
+// groupLookupTimeout bounds one usergroups.users.list call shared by waiting clicks.
+const groupLookupTimeout = 2 * time.Second
+
 // Members returns the user ids in group.
 func (g *SlackGroups) Members(ctx context.Context, group string) ([]string, error) {
 	g.mu.Lock()
@@ -75,6 +78,10 @@ func (g *SlackGroups) Members(ctx context.Context, group string) ([]string, erro
 		return e.members, nil
 	}
 	v, err, _ := g.flight.Do(group, func() (any, error) {
+		// The lookup serves every click waiting on it: its deadline is its own, not the
+		// first caller's, so one impatient caller does not fail the others.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupLookupTimeout)
+		defer cancel()
 		cl, err := g.client(ctx)
 		if err != nil {
 			return nil, err
