@@ -48,7 +48,7 @@ It exits non-zero, naming the step, if anything does not happen as it should.`,
 				return err
 			}
 			defer os.RemoveAll(dir)
-			d := &demo{out: cmd.OutOrStdout(), started: time.Now(), cfg: cfg}
+			d := &demo{out: &syncWriter{w: cmd.OutOrStdout()}, started: time.Now(), cfg: cfg}
 			d.t0 = time.Now().UTC().Truncate(time.Second)
 			st, err := localstack.Start(cmd.Context(), localstack.Options{
 				Config: cfg, Dir: dir, Log: g.logger(), Clock: localecr.FixedClock(d.t0.Add(-30 * 24 * time.Hour)),

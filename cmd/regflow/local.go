@@ -26,7 +26,7 @@ Push with crane or docker to an environment's registry and watch regflow act, e.
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
+			out := &syncWriter{w: cmd.OutOrStdout()}
 			st, err := localstack.Start(cmd.Context(), localstack.Options{
 				Config: cfg, Dir: g.stateDir, Log: g.logger(), SharedStore: true,
 				OnSlack: func(m slacklocal.Message) { fmt.Fprintf(out, "\n[slack %s] %s\n", m.Channel, m.Text) },

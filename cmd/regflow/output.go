@@ -6,6 +6,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -95,4 +96,17 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// syncWriter serializes writes from handler goroutines (Slack posts, progress callbacks)
+// with the command's own output.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -96,7 +96,7 @@ local), reading protection data from and auditing into its store.
 			if err != nil {
 				return err
 			}
-			stderr := cmd.ErrOrStderr()
+			stderr := &syncWriter{w: cmd.ErrOrStderr()}
 			var done atomic.Int64
 			s.OnRepository = func(p sweep.Progress) {
 				n := done.Add(1)
