@@ -285,7 +285,7 @@ func (b *backend) env(name string) (config.Environment, error) {
 func (b *backend) gate() *scangate.Gate {
 	return &scangate.Gate{
 		Config:     b.cfg,
-		Registries: func(account string) (scangate.Registry, error) { return b.registry(account) },
+		Registries: func(env string) (scangate.Registry, error) { return b.registry(b.cfg.Environments[env].Account) },
 		Store:      b.store, Messenger: b.messenger, Notifier: b.notifier, Now: b.now, Log: b.log,
 	}
 }

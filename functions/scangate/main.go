@@ -22,7 +22,7 @@ func main() {
 	}
 	g := &scangate.Gate{
 		Config:     deps.Config,
-		Registries: func(account string) (scangate.Registry, error) { return deps.Registry(account) },
+		Registries: func(env string) (scangate.Registry, error) { return deps.EnvRegistry(env) },
 		Store:      deps.Store,
 		Messenger:  deps.ApprovalMessenger(),
 		Notifier:   deps.AlertNotifier(),

@@ -306,7 +306,18 @@ func (c *Config) Source() string {
 	return c.PromotionPath[0]
 }
 
-// EnvForAccount finds the environment living in an AWS account.
+// EnvFor finds the environment whose registry is account's in region; when several
+// environments share an account, the region tells them apart.
+func (c *Config) EnvFor(account, region string) (string, bool) {
+	for _, n := range c.PromotionPath {
+		if e := c.Environments[n]; e.Account == account && e.Region == region {
+			return n, true
+		}
+	}
+	return c.EnvForAccount(account)
+}
+
+// EnvForAccount finds the (first, in promotion order) environment living in an AWS account.
 func (c *Config) EnvForAccount(account string) (string, bool) {
 	for _, n := range c.PromotionPath {
 		if c.Environments[n].Account == account {

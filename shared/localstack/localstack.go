@@ -247,7 +247,7 @@ func (s *Stack) wire() error {
 		})
 	s.Gate = &scangate.Gate{
 		Config:     s.Config,
-		Registries: func(account string) (scangate.Registry, error) { return s.registryForAccount(account) },
+		Registries: func(env string) (scangate.Registry, error) { return s.Registry(env), nil },
 		Store:      s.Store, Messenger: slackmsg.Poster{Client: s.SlackClient()}, Notifier: s.AlertNotifier(),
 		Now: s.Clock.Now, Log: s.Log,
 	}

@@ -55,8 +55,9 @@ type Notifier interface {
 
 // Gate handles scan results and verification reports.
 type Gate struct {
-	Config     *config.Config
-	Registries func(account string) (Registry, error)
+	Config *config.Config
+	// Registries returns the registry of an environment.
+	Registries func(env string) (Registry, error)
 	Store      Store
 	Messenger  Messenger
 	Notifier   Notifier
@@ -139,7 +140,7 @@ func (g *Gate) Handle(ctx context.Context, ev *ecrevent.ImageScan) (Result, erro
 		log.Info("scan not complete; nothing to gate", "status", ev.Status)
 		return Result{Ignored: true}, nil
 	}
-	env, ok := g.Config.EnvForAccount(ev.Account)
+	env, ok := g.Config.EnvFor(ev.Account, ev.Region)
 	if !ok {
 		return Result{}, fmt.Errorf("scan event from account %s, which is no configured environment's", ev.Account)
 	}
@@ -153,7 +154,7 @@ func (g *Gate) Handle(ctx context.Context, ev *ecrevent.ImageScan) (Result, erro
 		return res, nil
 	}
 	res.Next = next
-	reg, err := g.Registries(ev.Account)
+	reg, err := g.Registries(env)
 	if err != nil {
 		return res, err
 	}

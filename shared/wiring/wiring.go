@@ -42,7 +42,7 @@ type Deps struct {
 
 	secretsMu  sync.Mutex
 	secrets    *SlackSecret
-	registries sync.Map // account -> *ecr.Client
+	registries sync.Map // account/environment -> *ecr.Client
 }
 
 // SlackSecret is the Secrets Manager secret's JSON.
@@ -87,28 +87,44 @@ const ReaderRoleName = "regflow-reader"
 // in the pipeline account, elsewhere the read-only regflow-reader role the environment's stack
 // creates (the tag guard acts only on the pipeline account's pushes).
 func (d *Deps) Registry(account string) (*ecr.Client, error) {
-	if c, ok := d.registries.Load(account); ok {
+	name, ok := d.Config.EnvForAccount(account)
+	if !ok && account != d.Config.Pipeline.Account {
+		return nil, fmt.Errorf("account %s is not any configured environment's: add it under environments in the config", account)
+	}
+	return d.registryOf(account, name)
+}
+
+// EnvRegistry returns the ECR client for an environment's registry (its account and region).
+func (d *Deps) EnvRegistry(env string) (*ecr.Client, error) {
+	e, ok := d.Config.Environments[env]
+	if !ok {
+		return nil, fmt.Errorf("environment %q is not configured", env)
+	}
+	return d.registryOf(e.Account, env)
+}
+
+func (d *Deps) registryOf(account, name string) (*ecr.Client, error) {
+	key := account + "/" + name
+	if c, ok := d.registries.Load(key); ok {
 		return c.(*ecr.Client), nil
 	}
 	awsCfg := d.AWS.Copy()
+	env := d.Config.Environments[name]
+	if env.Region != "" {
+		awsCfg.Region = env.Region
+	}
 	if account != d.Config.Pipeline.Account {
-		name, ok := d.Config.EnvForAccount(account)
-		if !ok {
-			return nil, fmt.Errorf("account %s is not any configured environment's: add it under environments in the config", account)
-		}
-		env := d.Config.Environments[name]
 		role := os.Getenv(EnvReaderRole)
 		if role == "" {
 			role = ReaderRoleName
 		}
-		awsCfg.Region = env.Region
 		awsCfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(d.AWS),
 			"arn:"+partition(env.Region)+":iam::"+account+":role/"+role,
 			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "regflow-read-" + name }))
 	}
 	// The credentials are the registry owner's own (directly or by role), so no registryId is passed.
 	c := ecr.New(ecrsdk.NewFromConfig(awsCfg), "")
-	actual, _ := d.registries.LoadOrStore(account, c)
+	actual, _ := d.registries.LoadOrStore(key, c)
 	return actual.(*ecr.Client), nil
 }
 
