@@ -155,3 +155,31 @@ func TestFromEnv(t *testing.T) {
 		t.Fatalf("inline config errors should say where the config came from, got %v", err)
 	}
 }
+
+func TestEnvForTellsSharedAccountsApartByRegion(t *testing.T) {
+	cfg, err := Parse([]byte(`
+promotionPath: [dev, prod]
+environments:
+  dev: {account: "111111111111", region: us-east-1}
+  prod:
+    account: "111111111111"
+    region: eu-west-1
+    promotionRole: arn:aws:iam::111111111111:role/promote
+    externalId: xid
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ account, region, want string }{
+		{"111111111111", "us-east-1", "dev"},
+		{"111111111111", "eu-west-1", "prod"},
+		{"111111111111", "ap-south-1", "dev"}, // unknown region: the first in promotion order
+	} {
+		if got, ok := cfg.EnvFor(tt.account, tt.region); !ok || got != tt.want {
+			t.Errorf("EnvFor(%s, %s) = %s, want %s", tt.account, tt.region, got, tt.want)
+		}
+	}
+	if _, ok := cfg.EnvFor("999999999999", "us-east-1"); ok {
+		t.Error("an unknown account has no environment")
+	}
+}
