@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -76,9 +74,6 @@ func TestUnderLambdaRIE(t *testing.T) {
 "environments":{"dev":{"account":"111111111111","registry":"` + srcHost + `"},
 "staging":{"account":"222222222222","registry":"` + staging.Host() + `","promotionRole":"arn:aws:iam::222222222222:role/regflow-promotion","externalId":"regflow-staging"}}}`
 	fenv := testenv.NewFunctionEnv(t, cfg, "regflow-promoter", sl.APIURL())
-	if _, err := eventbridge.NewFromConfig(testenv.AWSConfig(fenv.Moto.Endpoint)).CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String("regflow")}); err != nil {
-		t.Fatal(err)
-	}
 	st := dynamo.New(fenv.DynamoDB, fenv.Table)
 	now := time.Now().UTC()
 	if _, err := st.CreateRequest(ctx, regflow.ApprovalRequest{ID: ev.Detail.RequestID, Env: "staging", Repository: ev.Detail.Repository,

@@ -30,6 +30,7 @@ func main() {
 		Registries: func(account string) (tagguard.Registry, error) { return deps.Registry(account) },
 		Store:      deps.Store,
 		Notifier:   deps.AlertNotifier(),
+		Publisher:  deps.Publisher(),
 		Policy:     policy,
 		Now:        time.Now,
 		Log:        deps.Log,

@@ -231,11 +231,11 @@ func (s *Stack) wire() error {
 	if err != nil {
 		return err
 	}
+	s.Publisher = bus.Async{Bus: s.Bus}
 	guard := &tagguard.Handler{
 		Registries: func(account string) (tagguard.Registry, error) { return s.registryForAccount(account) },
-		Store:      s.Store, Notifier: s.AlertNotifier(), Policy: policy, Now: s.Clock.Now, Log: s.Log,
+		Store:      s.Store, Notifier: s.AlertNotifier(), Publisher: s.Publisher, Policy: policy, Now: s.Clock.Now, Log: s.Log,
 	}
-	s.Publisher = bus.Async{Bus: s.Bus}
 	s.Promoter = &promoter.Promoter{
 		Config: s.Config, Endpoints: s.endpoint, Store: s.Store, Publisher: s.Publisher,
 		Messenger: slackmsg.Poster{Client: s.SlackClient()}, Notifier: s.AlertNotifier(), Now: s.Clock.Now, Log: s.Log,

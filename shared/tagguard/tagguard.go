@@ -43,14 +43,34 @@ type Notifier interface {
 	Notify(ctx context.Context, a regflow.Alert) error
 }
 
+// Publisher puts an EventBridge-shaped event (regflow.NewEvent) on the regflow bus.
+type Publisher interface {
+	Publish(ctx context.Context, event []byte) error
+}
+
+// Violation is the detail of "Tag Policy Violation", for automation that reacts to it
+// (for example, failing the CI run that pushed the tag).
+type Violation struct {
+	Repository string `json:"repository"`
+	Digest     string `json:"digest"`
+	Tag        string `json:"tag"`
+	Account    string `json:"account"`
+	Rule       string `json:"rule"`
+	Reason     string `json:"reason"`
+	Removed    bool   `json:"removed"`
+	At         string `json:"at"`
+}
+
 // Guard handles push events.
 type Guard struct {
 	Registry Registry
 	Store    Store
 	Notifier Notifier
-	Policy   *tagpolicy.Policy
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Publisher is optional: with it, each violation is also a "Tag Policy Violation" event.
+	Publisher Publisher
+	Policy    *tagpolicy.Policy
+	Now       func() time.Time
+	Log       *slog.Logger
 }
 
 // Actor is how tagguard signs its audit entries.
@@ -182,6 +202,20 @@ func (g *Guard) handleViolation(ctx context.Context, ev *ecrevent.ImageAction, d
 	if err != nil {
 		return removed, sent, fmt.Errorf("send tag violation alert: %w", err)
 	}
+	if g.Publisher != nil {
+		if _, err := store.Once(ctx, g.Store, "event/"+ev.ID+"/tag", g.Now(), store.DefaultLease, alertClaimTTL, func() error {
+			event, err := regflow.NewEvent(regflow.DetailTagPolicyViolation, ev.ID, ev.Time.Time, Violation{
+				Repository: repo, Digest: digest, Tag: tag, Account: ev.Account, Rule: d.Rule, Reason: d.Reason,
+				Removed: action == regflow.ActionTagRemoved, At: ev.Time.UTC().Format(time.RFC3339),
+			})
+			if err != nil {
+				return err
+			}
+			return g.Publisher.Publish(ctx, event)
+		}); err != nil {
+			return removed, sent, fmt.Errorf("publish the tag policy violation: %w", err)
+		}
+	}
 	return removed, sent, nil
 }
 
@@ -234,6 +268,7 @@ type Handler struct {
 	Registries func(account string) (Registry, error)
 	Store      Store
 	Notifier   Notifier
+	Publisher  Publisher
 	Policy     *tagpolicy.Policy
 	Now        func() time.Time
 	Log        *slog.Logger
@@ -251,6 +286,6 @@ func (h *Handler) Invoke(ctx context.Context, raw json.RawMessage) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	g := &Guard{Registry: reg, Store: h.Store, Notifier: h.Notifier, Policy: h.Policy, Now: h.Now, Log: h.Log}
+	g := &Guard{Registry: reg, Store: h.Store, Notifier: h.Notifier, Publisher: h.Publisher, Policy: h.Policy, Now: h.Now, Log: h.Log}
 	return g.Handle(ctx, ev)
 }

@@ -2,6 +2,7 @@ package tagguard_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -341,5 +342,36 @@ func TestFailedAlertIsRetriedOnRedelivery(t *testing.T) {
 	}
 	if _, ok := reg.tags["latest"]; ok {
 		t.Fatal("latest should be gone")
+	}
+}
+
+type recordingPublisher struct{ events [][]byte }
+
+func (r *recordingPublisher) Publish(_ context.Context, e []byte) error {
+	r.events = append(r.events, e)
+	return nil
+}
+
+func TestViolationIsPublishedOnce(t *testing.T) {
+	reg := &fakeRegistry{mut: regflow.TagMutability{Mode: "IMMUTABLE"}, tags: map[string]string{"latest": "sha256:d", sha: "sha256:d"}}
+	g, _ := newGuard(t, reg, &countingNotifier{}, config.TagPolicy{})
+	pub := &recordingPublisher{}
+	g.Publisher = pub
+	ev := pushEvent("e1", "app", "sha256:d", "latest")
+	for range 2 {
+		if _, err := g.Handle(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(pub.events) != 1 {
+		t.Fatalf("%d events for one violation delivered twice, want 1", len(pub.events))
+	}
+	got, err := regflow.ParseEvent(pub.events[0])
+	if err != nil || got.DetailType != regflow.DetailTagPolicyViolation {
+		t.Fatalf("event = %+v, %v", got, err)
+	}
+	var v tagguard.Violation
+	if err := json.Unmarshal(got.Detail, &v); err != nil || v.Tag != "latest" || !v.Removed || v.Repository != "app" {
+		t.Fatalf("detail = %+v, %v", v, err)
 	}
 }

@@ -3,6 +3,7 @@ package testenv
 import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"bytes"
@@ -167,6 +168,10 @@ func NewFunctionEnv(t testing.TB, cfgJSON, table, slackAPI string) *FunctionEnv 
 	sm := secretsmanager.NewFromConfig(AWSConfig(moto.Endpoint))
 	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("regflow/slack"),
 		SecretString: aws.String(`{"signingSecret":"s3cr3t","botToken":"xoxb-rie"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// The regflow bus the functions publish to (pipeline.eventBus defaults to "regflow").
+	if _, err := eventbridge.NewFromConfig(AWSConfig(moto.Endpoint)).CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String("regflow")}); err != nil {
 		t.Fatal(err)
 	}
 	return &FunctionEnv{Moto: moto, DynamoDB: db, Table: table, Vars: []string{
