@@ -239,6 +239,10 @@ func (b *pipeline) addSecret() {
 		"Slack issues the signing secret and bot token; they can only be rotated in Slack's app settings, so there is no rotation Lambda to schedule. Operators store new values with put-secret-value.")
 }
 
+// publishers put events on the regflow bus: tag policy violations, decisions and
+// rollback requests, promotions and rollbacks.
+func publishers() []string { return []string{fnTagguard, fnApprovals, fnPromoter} }
+
 // secretReaders are the functions that talk to Slack: every one of them either verifies
 // Slack's signature (approvals) or posts/updates messages (alerts, approval requests,
 // promotion results, sweep summaries). No other principal in the stack reads it.
@@ -336,9 +340,13 @@ func (b *pipeline) grantData() {
 			"StringNotEquals": map[string]interface{}{"aws:PrincipalArn": readers},
 		},
 	}))
+	// Only the functions that publish regflow events may put events on the bus: a
+	// compromised scan gate or sweeper cannot forge an approval or a rollback.
+	for _, fn := range publishers() {
+		b.bus.GrantPutEventsTo(b.roles[fn], nil)
+	}
 	for _, fn := range functionNames() {
 		b.table.GrantReadWriteData(b.roles[fn])
-		b.bus.GrantPutEventsTo(b.roles[fn], nil)
 		suppress(b.roles[fn], "AwsSolutions-IAM5",
 			"DynamoDB grants cover the regflow table's own indexes (table ARN/index/*), which the GSI1 queries for pending approvals need; nothing outside this table.",
 			logicalIDFinding("Table", "/index/*"))

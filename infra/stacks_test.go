@@ -263,6 +263,14 @@ func TestExampleConfig(t *testing.T) {
 		if d := cmp.Diff(strs(toAny(want)), strs(toAny(readers))); d != "" {
 			t.Errorf("roles allowed to read the Slack secret (-want +got):\n%s", d)
 		}
+		for _, fn := range functionNames() {
+			id, _ := pt.byProp(t, "AWS::IAM::Role", "RoleName", functionRoleName(fn))
+			puts := len(statementsWith(pt, id, "events:PutEvents")) > 0
+			// The functions that publish regflow events, and no others.
+			if want := fn == fnTagguard || fn == fnApprovals || fn == fnPromoter; puts != want {
+				t.Errorf("%s may put events on the bus: %v, want %v", fn, puts, want)
+			}
+		}
 		_, pol := pt.byProp(t, "AWS::SecretsManager::ResourcePolicy", "SecretId", map[string]any{"Ref": secret})
 		deny := props(pol)["ResourcePolicy"].(map[string]any)["Statement"].([]any)[0].(map[string]any)
 		got := strs(deny["Condition"].(map[string]any)["StringNotEquals"].(map[string]any)["aws:PrincipalArn"])
