@@ -233,23 +233,14 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 	if err != nil {
 		return res, err
 	}
-	for attempt := 0; ; attempt++ {
-		cur, err := p.Store.GetRequest(ctx, req.ID)
-		if err != nil {
-			return res, err
-		}
+	req, err = store.ChangeRequest(ctx, p.Store, req.ID, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
 		if cur.Status == regflow.StatusPromoted {
-			req = cur
-			break
+			return cur, false
 		}
-		next := cur.Transition(regflow.StatusPromoted, fmt.Sprintf("promoted to %s (%s moved)", req.Env, retention.Bytes(copied(res))))
-		if err := p.Store.UpdateRequest(ctx, next); errors.Is(err, regflow.ErrConflict) && attempt < 5 {
-			continue
-		} else if err != nil {
-			return res, err
-		}
-		req = next
-		break
+		return cur.Transition(regflow.StatusPromoted, fmt.Sprintf("promoted to %s (%s moved)", cur.Env, retention.Bytes(copied(res)))), true
+	})
+	if err != nil {
+		return res, err
 	}
 	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{
 		Subject: req.Ref(), ID: "promote/" + req.ID, Time: decidedAt(req), Action: "image.promoted", Actor: Actor,
@@ -308,21 +299,13 @@ func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest,
 		Action: "promotion.tag-conflict", Actor: Actor, Reason: c.Error(), Details: map[string]string{"env": req.Env, "existing": c.Existing.String()}}); err != nil {
 		return res, err
 	}
-	for attempt := 0; ; attempt++ {
-		cur, err := p.Store.GetRequest(ctx, req.ID)
-		if err != nil {
-			return res, err
-		}
+	if _, err := store.ChangeRequest(ctx, p.Store, req.ID, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
 		if cur.Status != regflow.StatusApproved {
-			break
+			return cur, false
 		}
-		err = p.Store.UpdateRequest(ctx, cur.Transition(regflow.StatusFailed, "tag conflict: "+c.Tag+" already names "+c.Existing.String()))
-		if err == nil || (errors.Is(err, regflow.ErrConflict) && attempt >= 5) {
-			break
-		}
-		if !errors.Is(err, regflow.ErrConflict) {
-			return res, err
-		}
+		return cur.Transition(regflow.StatusFailed, "tag conflict: "+c.Tag+" already names "+c.Existing.String()), true
+	}); err != nil {
+		return res, err
 	}
 	err := p.once(ctx, "alert/tag-conflict/"+req.ID, func() error {
 		if err := p.publish(ctx, regflow.DetailPromotionFailed, "tag-conflict/"+req.ID, p.Now(), map[string]string{"requestId": req.ID, "env": req.Env, "reason": c.Error()}); err != nil {

@@ -341,17 +341,12 @@ func (g *Gate) apply(ctx context.Context, want regflow.ApprovalRequest, cause st
 	if created {
 		r.Version = 1
 	} else {
-		for attempt := 0; ; attempt++ {
-			cur, err := g.Store.GetRequest(ctx, want.ID)
-			if err != nil {
-				return r, err
-			}
-			r = cur
+		r, err = store.ChangeRequest(ctx, g.Store, want.ID, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
 			// An expired request reopens on a new scan or verification; decided ones are history.
 			open := cur.Status == regflow.StatusBlocked || cur.Status == regflow.StatusWaiting ||
 				cur.Status == regflow.StatusPending || cur.Status == regflow.StatusExpired
 			if !open || cur.Status == want.Status {
-				break // same status means a redelivery
+				return cur, false // same status means a redelivery
 			}
 			next := cur.Transition(want.Status, want.Reason)
 			if want.RequestedBy != "" {
@@ -364,13 +359,10 @@ func (g *Gate) apply(ctx context.Context, want regflow.ApprovalRequest, cause st
 				next.ExpiresAt = g.Now().Add(g.Config.Approvals.Expiry.D())
 				next.SlackChannel, next.SlackTS, next.Approvals = "", "", nil
 			}
-			if err := g.Store.UpdateRequest(ctx, next); errors.Is(err, regflow.ErrConflict) && attempt < 5 {
-				continue
-			} else if err != nil {
-				return r, err
-			}
-			r = next
-			break
+			return next, true
+		})
+		if err != nil {
+			return r, err
 		}
 	}
 	if _, err := g.Store.AppendAudit(ctx, regflow.AuditEntry{
@@ -414,23 +406,16 @@ func (g *Gate) postApproval(ctx context.Context, r regflow.ApprovalRequest) (reg
 	}); err != nil || ts == "" {
 		return r, err
 	}
-	for attempt := 0; attempt < 5; attempt++ {
-		cur, err := g.Store.GetRequest(ctx, r.ID)
-		if err != nil {
-			return r, fmt.Errorf("store where the approval message of %s went (%s %s): %w", r.ID, ch, ts, err)
-		}
+	posted, err := store.ChangeRequest(ctx, g.Store, r.ID, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
 		next := cur
 		next.SlackChannel, next.SlackTS = ch, ts
 		next.Version++
-		err = g.Store.UpdateRequest(ctx, next)
-		if err == nil {
-			return next, nil
-		}
-		if !errors.Is(err, regflow.ErrConflict) {
-			return r, fmt.Errorf("store where the approval message of %s went (%s %s): %w", r.ID, ch, ts, err)
-		}
+		return next, true
+	})
+	if err != nil {
+		return r, fmt.Errorf("store where the approval message of %s went (%s %s): %w", r.ID, ch, ts, err)
 	}
-	return r, fmt.Errorf("store where the approval message of %s went (%s %s): %w", r.ID, ch, ts, regflow.ErrConflict)
+	return posted, nil
 }
 
 // once runs a side effect that cannot be undone (a Slack post) at most once per key.

@@ -95,3 +95,36 @@ func Once(ctx context.Context, c Claimer, key string, now time.Time, lease, keep
 	}
 	return true, nil
 }
+
+// RequestStore reads and conditionally writes approval requests.
+type RequestStore interface {
+	GetRequest(ctx context.Context, id string) (regflow.ApprovalRequest, error)
+	UpdateRequest(ctx context.Context, next regflow.ApprovalRequest) error
+}
+
+// maxChangeAttempts bounds how often ChangeRequest re-reads after losing a write.
+const maxChangeAttempts = 8
+
+// ChangeRequest reads request id and writes change's result, re-reading and re-applying
+// when a concurrent write wins. change returns the next state (Version advanced) and
+// whether to write it; false leaves the request as read. It returns the request as it
+// stands afterwards.
+func ChangeRequest(ctx context.Context, s RequestStore, id string, change func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool)) (regflow.ApprovalRequest, error) {
+	for attempt := 1; ; attempt++ {
+		cur, err := s.GetRequest(ctx, id)
+		if err != nil {
+			return cur, err
+		}
+		next, write := change(cur)
+		if !write {
+			return cur, nil
+		}
+		err = s.UpdateRequest(ctx, next)
+		if err == nil {
+			return next, nil
+		}
+		if !errors.Is(err, regflow.ErrConflict) || attempt >= maxChangeAttempts {
+			return cur, fmt.Errorf("update approval request %s: %w", id, err)
+		}
+	}
+}

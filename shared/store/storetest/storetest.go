@@ -215,6 +215,35 @@ func RunWorkflow(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Releases", func(t *testing.T) { testReleases(t, newStore(t)) })
 	t.Run("Verification", func(t *testing.T) { testVerification(t, newStore(t)) })
 	t.Run("Scan", func(t *testing.T) { testScan(t, newStore(t)) })
+	t.Run("ChangeRequestConcurrent", func(t *testing.T) { testChangeRequest(t, newStore(t)) })
+}
+
+// testChangeRequest: concurrent read-modify-writes through ChangeRequest all land.
+func testChangeRequest(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	r := request("prod")
+	r.Required = 100
+	if _, err := s.CreateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := store.ChangeRequest(ctx, s, r.ID, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
+				next, err := cur.Approve(fmt.Sprintf("U%d", i), t0)
+				return next, err == nil
+			}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, err := s.GetRequest(ctx, r.ID)
+	if err != nil || len(got.Approvals) != 6 || got.Version != 7 {
+		t.Fatalf("after 6 concurrent changes: %d approvals, version %d, %v", len(got.Approvals), got.Version, err)
+	}
 }
 
 func testScan(t *testing.T, s store.Store) {
