@@ -195,7 +195,7 @@ func worker(args []string) error {
 	peakGo := make(chan float64)
 	go samplePeak(stop, peakGo)
 	start := time.Now()
-	prot, err := sweep.LoadProtections(ctx, st)
+	prot, err := sweep.LoadProtections(ctx, st, time.Now())
 	if err != nil {
 		return err
 	}

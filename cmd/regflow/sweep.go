@@ -92,7 +92,7 @@ local), reading protection data from and auditing into its store.
 			if _, err := path.Match(repo, ""); err != nil {
 				return fmt.Errorf("--repo %q is not a glob: %w", repo, err)
 			}
-			protections, err := sweep.LoadProtections(cmd.Context(), prot)
+			protections, err := sweep.LoadProtections(cmd.Context(), prot, now)
 			if err != nil {
 				return err
 			}

@@ -12,7 +12,7 @@ import (
 // stack's clock, as the scheduled sweeper does in AWS.
 func (s *Stack) Sweep(ctx context.Context, runID string, dryRun bool) (*sweep.Report, error) {
 	sw := &sweep.Sweeper{Retention: s.Config.Retention, Repositories: s.Config.Repositories, Audit: s.Store, Cache: s.Store, Log: s.Log}
-	prot, err := sweep.LoadProtections(ctx, s.Store)
+	prot, err := sweep.LoadProtections(ctx, s.Store, s.Clock.Now())
 	if err != nil {
 		return nil, err
 	}

@@ -254,7 +254,7 @@ func (w *Worker) sweep(ctx context.Context, msg Message) (*RegistryReport, error
 	if err != nil {
 		return nil, fmt.Errorf("reach registry %s: %w", msg.Target, err)
 	}
-	prot, err := LoadProtections(ctx, w.Protection)
+	prot, err := LoadProtections(ctx, w.Protection, msg.Run.Now)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package sweep
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/retention"
@@ -18,8 +19,9 @@ type Protections map[string]retention.Protected
 // environment) and approved (about to be copied from the previous environment).
 var protectedStatuses = []string{regflow.StatusPending, regflow.StatusWaiting, regflow.StatusApproved}
 
-// LoadProtections reads every release pointer and open approval request once.
-func LoadProtections(ctx context.Context, p Protection) (Protections, error) {
+// LoadProtections reads every release pointer and open approval request once. A pending
+// request past its expiry can no longer be approved, so it protects nothing at now.
+func LoadProtections(ctx context.Context, p Protection, now time.Time) (Protections, error) {
 	out := Protections{}
 	rels, err := p.Releases(ctx)
 	if err != nil {
@@ -36,6 +38,9 @@ func LoadProtections(ctx context.Context, p Protection) (Protections, error) {
 			return nil, fmt.Errorf("read %s approval requests (the sweep deletes nothing without them): %w", status, err)
 		}
 		for _, r := range reqs {
+			if r.Status == regflow.StatusPending && !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt) {
+				continue
+			}
 			pr := out[r.Repository]
 			pr.Pending = append(pr.Pending, retention.Pending{Env: r.Env, Digest: r.Digest})
 			out[r.Repository] = pr

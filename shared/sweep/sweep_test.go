@@ -126,7 +126,7 @@ var target = sweep.Target{Name: "dev", Account: "111111111111", Region: "us-east
 func (e *estate) run(t *testing.T, s *sweep.Sweeper, reg sweep.Registry, run sweep.Run) *sweep.Report {
 	t.Helper()
 	ctx := context.Background()
-	prot, err := sweep.LoadProtections(ctx, e.store)
+	prot, err := sweep.LoadProtections(ctx, e.store, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +380,7 @@ func TestSweepFailsSafe(t *testing.T) {
 	e := newEstate(t)
 	sweeptest.Seed(t, e.srv, "team/other", localecr.SeedImage{Manifest: sweeptest.Plain("x"), PushedAt: now.Add(-200 * day)})
 	ctx := context.Background()
-	if _, err := sweep.LoadProtections(ctx, brokenProtection{}); err == nil || !strings.Contains(err.Error(), "deletes nothing without them") {
+	if _, err := sweep.LoadProtections(ctx, brokenProtection{}, now); err == nil || !strings.Contains(err.Error(), "deletes nothing without them") {
 		t.Fatalf("broken protection source: %v", err)
 	}
 	reg := &failingRepo{Registry: e.registry(), repo: e.repo}
