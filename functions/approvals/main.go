@@ -44,6 +44,7 @@ func main() {
 			return []byte(s.SigningSecret), err
 		},
 		Responder: approvals.Webhook{Prefixes: approvals.ResponsePrefixes(os.Getenv(approvals.EnvResponseURLPrefixes))},
+		Team:      deps.Config.Pipeline.SlackTeam,
 		Log:       deps.Log,
 	}
 	lambda.Start(approvals.Lambda(h))

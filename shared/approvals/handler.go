@@ -42,6 +42,9 @@ type Handler struct {
 	SigningSecret func(ctx context.Context) ([]byte, error)
 	// Responder is optional; without it replies go only in the HTTP body.
 	Responder Responder
+	// Team, when set, is the only Slack workspace whose clicks are handled: an app installed
+	// in several workspaces signs them all with one secret.
+	Team string
 	// Now is the clock for the signature window; time.Now when nil.
 	Now func() time.Time
 	// MaxBody overrides DefaultMaxBody when positive.
@@ -102,6 +105,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		log.Warn("Slack payload refused", "reason", err.Error())
 		h.reply(w, http.StatusBadRequest, "", "regflow does not handle this interaction.")
+		return
+	}
+	if h.Team != "" && click.Team != h.Team {
+		log.Warn("Slack click from another workspace refused", "team", click.Team, "user", click.User)
+		h.reply(w, http.StatusForbidden, "", "This Slack workspace cannot decide regflow promotions.")
 		return
 	}
 	out, err := h.Decider.Decide(r.Context(), click)

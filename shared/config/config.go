@@ -59,6 +59,8 @@ type Pipeline struct {
 	Table    string `json:"table"`
 	// SlackSecret names the Secrets Manager secret holding the Slack signing secret and bot token.
 	SlackSecret string `json:"slackSecret"`
+	// SlackTeam, when set, is the only Slack workspace (team id, T…) whose clicks count.
+	SlackTeam string `json:"slackTeam"`
 }
 
 // Environment is one stage of the promotion path, living in one AWS account.

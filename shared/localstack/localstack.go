@@ -388,6 +388,7 @@ func (s *Stack) serveCallback(secret string) error {
 	h := &approvals.Handler{
 		Decider:       s.Approvals,
 		SigningSecret: func(context.Context) ([]byte, error) { return s.signingSecret, nil },
+		Team:          s.Config.Pipeline.SlackTeam,
 		Log:           s.Log,
 	}
 	mux := http.NewServeMux()

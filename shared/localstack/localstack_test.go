@@ -85,3 +85,43 @@ func TestCranePushOfLatestIsUndone(t *testing.T) {
 		t.Fatalf("repository is %s", m.Mode)
 	}
 }
+
+// TestClicksFromAnotherWorkspaceAreRefused: with pipeline.slackTeam set, a correctly signed
+// click from another workspace changes nothing.
+func TestClicksFromAnotherWorkspaceAreRefused(t *testing.T) {
+	ctx := context.Background()
+	cfg := loadConfig(t)
+	cfg.Pipeline.SlackTeam = "T0OURS" // the stack's clicks come from T0LOCAL
+	st, err := localstack.Start(ctx, localstack.Options{Config: cfg, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sha = "aaaaaaaaaabbbbbbbbbbccccccccccdddddddddd"
+	ref, _ := name.ParseReference(st.Info().Environments["dev"].Registry+"/shop/web:"+sha, name.Insecure)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ECR["dev"].InjectScan("shop/web", d.String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := regflow.RequestID("staging", "shop/web", d.String())
+	res, err := st.Click(ctx, "U0BOB", "regflow_approve", id)
+	if err != nil || res.Status != 403 {
+		t.Fatalf("click from another workspace: %+v, %v", res, err)
+	}
+	if req, _ := st.Store.GetRequest(ctx, id); req.Status != regflow.StatusPending || len(req.Approvals) != 0 {
+		t.Fatalf("request changed: %+v", req)
+	}
+}
