@@ -240,8 +240,11 @@ func (b *pipeline) addSecret() {
 }
 
 // publishers put events on the regflow bus: tag policy violations, decisions and
-// rollback requests, promotions and rollbacks.
-func publishers() []string { return []string{fnTagguard, fnApprovals, fnPromoter} }
+// rollback requests, promotions and rollbacks, the end of a sweep (whichever of the
+// sweeper and its workers finishes the run).
+func publishers() []string {
+	return []string{fnTagguard, fnApprovals, fnPromoter, fnSweeper, fnSweepworker}
+}
 
 // secretReaders are the functions that talk to Slack: every one of them either verifies
 // Slack's signature (approvals) or posts/updates messages (alerts, approval requests,

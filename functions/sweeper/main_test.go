@@ -61,6 +61,7 @@ func TestUnderLambdaRIE(t *testing.T) {
 		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_EC2_METADATA_DISABLED=true",
 		"AWS_ENDPOINT_URL_ECR=" + srv.URL(),
 		"AWS_ENDPOINT_URL_SQS=" + moto.Endpoint,
+		"AWS_ENDPOINT_URL_EVENTBRIDGE=" + moto.Endpoint,
 		"AWS_ENDPOINT_URL_DYNAMODB=" + ddbURL,
 	})
 	var plans []sweep.Plan

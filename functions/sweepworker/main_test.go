@@ -11,7 +11,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/localecr"
@@ -94,6 +98,30 @@ func TestUnderLambdaRIE(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The regflow bus in moto, with a rule that copies "Retention Sweep Completed" to a queue
+	// the test reads.
+	eb := eventbridge.NewFromConfig(testenv.AWSConfig(moto.Endpoint))
+	if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String("regflow")}); err != nil {
+		t.Fatal(err)
+	}
+	sq := sqs.NewFromConfig(testenv.AWSConfig(moto.Endpoint))
+	q, err := sq.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("sweep-completed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qa, err := sq.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("completed"), EventBusName: aws.String("regflow"),
+		EventPattern: aws.String(`{"detail-type":["Retention Sweep Completed"]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("completed"), EventBusName: aws.String("regflow"),
+		Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String(qa.Attributes[string(sqstypes.QueueAttributeNameQueueArn)])}}}); err != nil {
+		t.Fatal(err)
+	}
+
 	cfg := `{"pipeline":{"account":"111111111111","table":"regflow-sweep-rie"},"promotionPath":["dev"],` +
 		`"environments":{"dev":{"account":"111111111111"}},"alerts":{"slackChannel":"C0ALERTS"},` +
 		`"repositories":["team/*"],"retention":{"maxAge":"90d","untaggedMaxAge":"14d"}}`
@@ -105,6 +133,7 @@ func TestUnderLambdaRIE(t *testing.T) {
 		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_EC2_METADATA_DISABLED=true",
 		"AWS_ENDPOINT_URL_ECR=" + srv.URL(),
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + moto.Endpoint,
+		"AWS_ENDPOINT_URL_EVENTBRIDGE=" + moto.Endpoint,
 		"AWS_ENDPOINT_URL_DYNAMODB=" + ddbURL,
 		"REGFLOW_SLACK_API_URL=" + sl.APIURL(),
 	})
@@ -165,5 +194,20 @@ func TestUnderLambdaRIE(t *testing.T) {
 	if n := len(sl.Messages()); n != 1 {
 		t.Fatalf("%d Slack messages, want still 1", n)
 	}
+	got, err := sq.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+	var done struct {
+		Detail sweep.Completed `json:"detail"`
+	}
+	if err != nil || len(got.Messages) != 1 || json.Unmarshal([]byte(aws.ToString(got.Messages[0].Body)), &done) != nil || done.Detail.Removed != 200 {
+		t.Fatalf("Retention Sweep Completed events: %d, %v; want exactly one with removed 200: %s", len(got.Messages), err, bodies(got.Messages))
+	}
 	t.Logf("RIE init duration: %s", rie.InitDuration())
+}
+
+func bodies(ms []sqstypes.Message) string {
+	var b []string
+	for _, m := range ms {
+		b = append(b, aws.ToString(m.Body))
+	}
+	return strings.Join(b, "\n")
 }

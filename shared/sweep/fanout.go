@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/store"
 )
 
@@ -361,12 +362,35 @@ func LoadReport(ctx context.Context, st store.SweepStore, runID string) (*Report
 	return rep, nil
 }
 
+// Publisher puts an EventBridge-shaped event (regflow.NewEvent) on the regflow bus.
+type Publisher interface {
+	Publish(ctx context.Context, event []byte) error
+}
+
+// Completed is the detail of "Retention Sweep Completed".
+type Completed struct {
+	RunID              string    `json:"runId"`
+	Now                time.Time `json:"now"`
+	DryRun             bool      `json:"dryRun"`
+	Repositories       int       `json:"repositories"`
+	Images             int       `json:"images"`
+	Kept               int       `json:"kept"`
+	Selected           int       `json:"selected"`
+	Removed            int       `json:"removed"`
+	Refused            int       `json:"refused"`
+	FailedRepositories int       `json:"failedRepositories"`
+	// BytesReclaimedUpperBound counts shared layers once per image: storage freed is at most this.
+	BytesReclaimedUpperBound int64 `json:"bytesReclaimedUpperBound"`
+}
+
 // Finisher stores the merged report and posts the summary, once per run.
 type Finisher struct {
 	Store    RunStore
 	Notifier Notifier
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Publisher is optional: with it the run ends with a "Retention Sweep Completed" event.
+	Publisher Publisher
+	Now       func() time.Time
+	Log       *slog.Logger
 	// OnFinish, when set, sees the merged report (tests, the CLI).
 	OnFinish func(*Report)
 }
@@ -402,6 +426,20 @@ func (f *Finisher) finish(ctx context.Context, sr store.SweepRun) error {
 	}
 	if err := f.Store.PutSweepPart(ctx, sr.ID, store.SweepPart{Name: SummaryPart, Data: b, Expires: sr.Now.Add(KeepRunsFor)}); err != nil {
 		return err
+	}
+	if f.Publisher != nil {
+		sel, out := rep.Totals()
+		ev, err := regflow.NewEvent(regflow.DetailRetentionSweepCompleted, sr.ID, sr.Now, Completed{
+			RunID: sr.ID, Now: sr.Now, DryRun: sr.DryRun, Repositories: sel.Repositories, Images: sel.Images, Kept: sel.Kept,
+			Selected: sel.Deleted, Removed: out.Removed + out.AlreadyGone, Refused: out.Refused, FailedRepositories: len(sel.Failed),
+			BytesReclaimedUpperBound: sel.BytesReclaimedUpperBound,
+		})
+		if err != nil {
+			return err
+		}
+		if err := f.Publisher.Publish(ctx, ev); err != nil {
+			return fmt.Errorf("announce the end of sweep run %s: %w", sr.ID, err)
+		}
 	}
 	if err := f.Notifier.Notify(ctx, rep.Alert()); err != nil {
 		return fmt.Errorf("post the summary of sweep run %s: %w", sr.ID, err)

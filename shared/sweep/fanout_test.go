@@ -2,6 +2,7 @@ package sweep_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -208,7 +209,9 @@ func TestInlineFanOut(t *testing.T) {
 	e := newEstate(t)
 	ctx := context.Background()
 	var posted []string
-	finisher := &sweep.Finisher{Store: e.store, Notifier: notifierFunc(func(s string) { posted = append(posted, s) }), Now: time.Now}
+	var events [][]byte
+	finisher := &sweep.Finisher{Store: e.store, Notifier: notifierFunc(func(s string) { posted = append(posted, s) }), Now: time.Now,
+		Publisher: publisherFunc(func(ev []byte) { events = append(events, ev) })}
 	registries := func(_ context.Context, tg sweep.Target) (sweep.Registry, error) {
 		if tg.Name == "broken" {
 			return nil, fmt.Errorf("AccessDenied: cannot assume regflow-sweeper")
@@ -231,6 +234,15 @@ func TestInlineFanOut(t *testing.T) {
 	if len(posted) != 1 || !strings.Contains(posted[0], "Dry run: would delete 1607 of") || !strings.Contains(posted[0], "1 repository could not be swept") {
 		t.Fatalf("posted %q", posted)
 	}
+	if len(events) != 1 {
+		t.Fatalf("%d Retention Sweep Completed events, want 1", len(events))
+	}
+	ev, err := regflow.ParseEvent(events[0])
+	var done sweep.Completed
+	if err != nil || ev.DetailType != regflow.DetailRetentionSweepCompleted || json.Unmarshal(ev.Detail, &done) != nil ||
+		!done.DryRun || done.Selected != 1607 || done.Removed != 0 || done.FailedRepositories != 1 {
+		t.Fatalf("event %s: %+v, %v", ev.DetailType, done, err)
+	}
 	if len(e.present(t)) != len(e.kept)+len(e.protected)+len(e.deleted) {
 		t.Fatal("a dry run deleted")
 	}
@@ -239,3 +251,10 @@ func TestInlineFanOut(t *testing.T) {
 type notifierFunc func(string)
 
 func (f notifierFunc) Notify(_ context.Context, a regflow.Alert) error { f(a.Text); return nil }
+
+type publisherFunc func([]byte)
+
+func (f publisherFunc) Publish(_ context.Context, ev []byte) error {
+	f(ev)
+	return nil
+}

@@ -99,7 +99,7 @@ func (d *Deps) Sweeper() *sweep.Sweeper {
 
 // SweepFinisher posts the summary to the alert channel.
 func (d *Deps) SweepFinisher() *sweep.Finisher {
-	return &sweep.Finisher{Store: d.Store, Notifier: d.AlertNotifier(), Now: time.Now, Log: d.Log}
+	return &sweep.Finisher{Store: d.Store, Notifier: d.AlertNotifier(), Publisher: d.Publisher(), Now: time.Now, Log: d.Log}
 }
 
 // SweepWorker is the sweepworker function's use case.
