@@ -124,30 +124,13 @@ func (s *Store) AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, er
 
 // Audit queries a subject's partition in key order, which is time order.
 func (s *Store) Audit(ctx context.Context, subject string) ([]regflow.AuditEntry, error) {
-	cond, err := expression.NewBuilder().WithKeyCondition(expression.Key(store.AttrPK).Equal(expression.Value(store.AuditPK(subject)))).Build()
-	if err != nil {
-		return nil, err
+	var items []auditItem
+	if err := s.query(ctx, "", expression.Key(store.AttrPK).Equal(expression.Value(store.AuditPK(subject))), &items); err != nil {
+		return nil, fmt.Errorf("read audit trail of %s: %w", subject, err)
 	}
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-		TableName:                 &s.table,
-		KeyConditionExpression:    cond.KeyCondition(),
-		ExpressionAttributeNames:  cond.Names(),
-		ExpressionAttributeValues: cond.Values(),
-		ConsistentRead:            aws.Bool(true),
-	})
-	var out []regflow.AuditEntry
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read audit trail of %s: %w", subject, err)
-		}
-		var items []auditItem
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
-			return nil, fmt.Errorf("decode audit trail of %s: %w", subject, err)
-		}
-		for _, it := range items {
-			out = append(out, it.AuditEntry)
-		}
+	out := make([]regflow.AuditEntry, len(items))
+	for i, it := range items {
+		out[i] = it.AuditEntry
 	}
 	return out, nil
 }

@@ -175,32 +175,17 @@ func (s *Store) PutSweepPart(ctx context.Context, id string, p store.SweepPart) 
 func (s *Store) SweepParts(ctx context.Context, id string) ([]store.SweepPart, error) {
 	kc := expression.Key(store.AttrPK).Equal(expression.Value(store.SweepPK(id))).
 		And(expression.Key(store.AttrSK).BeginsWith(store.SweepPartSK("")))
-	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
-	if err != nil {
-		return nil, err
+	var items []partItem
+	if err := s.query(ctx, "", kc, &items); err != nil {
+		return nil, fmt.Errorf("read report parts of sweep run %s: %w", id, err)
 	}
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-		TableName: &s.table, KeyConditionExpression: expr.KeyCondition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		ConsistentRead: aws.Bool(true),
-	})
-	var out []store.SweepPart
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read report parts of sweep run %s: %w", id, err)
+	out := make([]store.SweepPart, 0, len(items))
+	for _, it := range items {
+		part := store.SweepPart{Name: it.Name, Data: it.Data}
+		if it.TTL > 0 {
+			part.Expires = time.Unix(it.TTL, 0).UTC()
 		}
-		var items []partItem
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
-			return nil, fmt.Errorf("decode report parts of sweep run %s: %w", id, err)
-		}
-		for _, it := range items {
-			part := store.SweepPart{Name: it.Name, Data: it.Data}
-			if it.TTL > 0 {
-				part.Expires = time.Unix(it.TTL, 0).UTC()
-			}
-			out = append(out, part)
-		}
+		out = append(out, part)
 	}
 	return out, nil
 }

@@ -205,18 +205,29 @@ func (s *Store) get(ctx context.Context, pk, sk string, v any) error {
 }
 
 func (s *Store) queryGSI1(ctx context.Context, pk string, out any) error {
-	cond, err := expression.NewBuilder().WithKeyCondition(expression.Key(store.AttrG1PK).Equal(expression.Value(pk))).Build()
+	return s.query(ctx, store.GSI1, expression.Key(store.AttrG1PK).Equal(expression.Value(pk)), out)
+}
+
+// query pages through every item matching kc, in the table (index "") with consistent
+// reads or in a global secondary index, and decodes them into out (a pointer to a slice).
+func (s *Store) query(ctx context.Context, index string, kc expression.KeyConditionBuilder, out any) error {
+	cond, err := expression.NewBuilder().WithKeyCondition(kc).Build()
 	if err != nil {
 		return err
 	}
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-		TableName: &s.table, IndexName: aws.String(store.GSI1),
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.table,
 		KeyConditionExpression:    cond.KeyCondition(),
 		ExpressionAttributeNames:  cond.Names(),
 		ExpressionAttributeValues: cond.Values(),
-	})
+	}
+	if index == "" {
+		in.ConsistentRead = aws.Bool(true)
+	} else {
+		in.IndexName = aws.String(index)
+	}
 	var all []map[string]types.AttributeValue
-	for p.HasMorePages() {
+	for p := dynamodb.NewQueryPaginator(s.db, in); p.HasMorePages(); {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return err
