@@ -180,7 +180,7 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("the pushed image was not recorded: %w", err)
 	}
-	d.say("  ✓ recorded %s@%s: commit %s, linux/amd64 + linux/arm64, 1 signature referrer", demoRepo, regflow.ShortDigest(rec.Digest), rec.Commit[:12])
+	d.say("  ✓ recorded %s@%s: commit %s, linux/amd64 + linux/arm64, 1 signature referrer", demoRepo, regflow.ShortDigest(rec.Digest), abbrev(rec.Commit))
 
 	d.step("ECR scans both platform images: 2 HIGH, 3 MEDIUM in all; staging's gate (CRITICAL 0) passes")
 	if err := d.st.ECR["dev"].InjectScan(demoRepo, platforms[0],
@@ -311,7 +311,7 @@ func (d *demo) run(ctx context.Context) error {
 			d.say("  %-8s %s: no release pointer (CI pushes here)", env, demoRepo)
 			continue
 		}
-		d.say("  %-8s %s@%s  tag %s  (previous: %d)", env, demoRepo, regflow.ShortDigest(rel.Digest), rel.Tag[:12], len(rel.Previous))
+		d.say("  %-8s %s@%s  tag %s  (previous: %d)", env, demoRepo, regflow.ShortDigest(rel.Digest), abbrev(rel.Tag), len(rel.Previous))
 	}
 	d.say("  deleted by the sweep: %d images; moving tags removed: 1", len(deleted))
 	d.say("  finished in %s", time.Since(d.started).Round(time.Millisecond))
@@ -413,7 +413,7 @@ func (d *demo) sameDigest(ctx context.Context, env, digest string) error {
 	if err != nil || got.Digest.String() != digest {
 		return fmt.Errorf("%s:%s in %s should be %s: %v, %v", demoRepo, rel.Tag, env, digest, got, err)
 	}
-	d.say("  ✓ %s serves %s:%s at %s: the same digest as dev (index, both platforms, the signature)", env, demoRepo, rel.Tag[:12], regflow.ShortDigest(digest))
+	d.say("  ✓ %s serves %s:%s at %s: the same digest as dev (index, both platforms, the signature)", env, demoRepo, abbrev(rel.Tag), regflow.ShortDigest(digest))
 	return nil
 }
 
@@ -485,4 +485,12 @@ func signature(subject v1.ImageIndex) (v1.Image, error) {
 	}
 	img = mutate.ConfigMediaType(img, "application/vnd.dev.cosign.artifact.sig.v1+json")
 	return mutate.Subject(img, v1.Descriptor{MediaType: mt, Digest: d, Size: sz}).(v1.Image), nil
+}
+
+// abbrev shortens a commit SHA tag the way git log does.
+func abbrev(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
 }

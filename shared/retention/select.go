@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/regflow/regflow/shared/regflow"
 )
 
 // Select decides the fate of every image of one repository. It is pure and
@@ -327,11 +329,10 @@ func protections(g *graph, p Protected, keepReleases int) ([][]protection, error
 
 // short abbreviates a digest for reasons; Decision.Related carries it in full.
 func short(d string) string {
-	algo, hex, ok := strings.Cut(d, ":")
-	if !ok || len(hex) <= 12 {
-		return d
+	if s := regflow.ShortDigest(d); s != d {
+		return s + "…"
 	}
-	return algo + ":" + hex[:12] + "…"
+	return d
 }
 
 // span renders a duration the way people talk about image ages.
