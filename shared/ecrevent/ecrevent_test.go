@@ -34,6 +34,8 @@ func TestPublishedSamples(t *testing.T) {
 		"eventbridge-ecr-scan-resource-change-enhanced.ecr-userguide-enhanced-page.json":    "other ECR Scan Resource Change",
 		"eventbridge-inspector2-finding-ecr-package-vulnerability.ecr-userguide.json":       "other Inspector2 Finding",
 		"eventbridge-inspector2-finding-ecr-package-vulnerability.inspector-userguide.json": "other Inspector2 Finding",
+		// Coverage events are published for EC2 only; regflow acts on none of them.
+		"eventbridge-inspector2-coverage-ec2-inactive.inspector-userguide.json": "other Inspector2 Coverage",
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "eventbridge-*.json"))
 	seen := 0
