@@ -14,7 +14,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/regflow/regflow/shared/config"
-	"github.com/regflow/regflow/shared/testenv"
+	"github.com/regflow/regflow/shared/local/testenv"
 )
 
 func TestMain(m *testing.M) {

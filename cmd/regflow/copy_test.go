@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/regflow/regflow/shared/config"
-	"github.com/regflow/regflow/shared/localstack"
+	"github.com/regflow/regflow/shared/local/localstack"
 	"github.com/regflow/regflow/shared/ocicopy"
 )
 

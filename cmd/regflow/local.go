@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/regflow/regflow/shared/localstack"
-	"github.com/regflow/regflow/shared/slacklocal"
+	"github.com/regflow/regflow/shared/local/localstack"
+	"github.com/regflow/regflow/shared/local/slacklocal"
 )
 
 func newLocalCmd(g *globals) *cobra.Command {

@@ -14,8 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/regflow/regflow/shared/localstack"
-	"github.com/regflow/regflow/shared/testenv"
+	"github.com/regflow/regflow/shared/local/localstack"
+	"github.com/regflow/regflow/shared/local/testenv"
 )
 
 // TestLocalUndoesACranePushOfLatest runs `regflow local` and pushes with the crane binary,

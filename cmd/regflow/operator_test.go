@@ -22,11 +22,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/regflow/regflow/shared/approvals"
-	"github.com/regflow/regflow/shared/bus"
 	"github.com/regflow/regflow/shared/config"
-	"github.com/regflow/regflow/shared/localbus"
-	"github.com/regflow/regflow/shared/localecr"
-	"github.com/regflow/regflow/shared/localstack"
+	"github.com/regflow/regflow/shared/local/localbus"
+	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/localstack"
 	"github.com/regflow/regflow/shared/promoter"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/scangate"
@@ -58,7 +57,7 @@ func startStack(t *testing.T) *fixture {
 	}
 	t.Cleanup(st.Close)
 	f.st = st
-	st.Bus.Subscribe(bus.Rule{Name: "test", Sources: []string{regflow.EventSource}}, func(_ context.Context, ev []byte) error {
+	st.Bus.Subscribe(localbus.Rule{Name: "test", Sources: []string{regflow.EventSource}}, func(_ context.Context, ev []byte) error {
 		e, err := regflow.ParseEvent(ev)
 		if err != nil {
 			return err

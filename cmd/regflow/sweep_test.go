@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regflow/regflow/shared/localecr"
+	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/sweeptest"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/sweep"
-	"github.com/regflow/regflow/shared/sweep/sweeptest"
 )
 
 // TestSweepCommand runs `regflow sweep --local` against an in-process local stack:

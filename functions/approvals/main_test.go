@@ -28,12 +28,12 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/regflow/regflow/shared/approvals"
+	"github.com/regflow/regflow/shared/local/slacklocal"
+	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/slacklocal"
 	"github.com/regflow/regflow/shared/slackmsg"
 	"github.com/regflow/regflow/shared/slacksig"
 	"github.com/regflow/regflow/shared/store/dynamo"
-	"github.com/regflow/regflow/shared/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

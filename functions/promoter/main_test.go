@@ -17,11 +17,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/regflow/regflow/shared/localecr"
+	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/slacklocal"
+	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/slacklocal"
 	"github.com/regflow/regflow/shared/store/dynamo"
-	"github.com/regflow/regflow/shared/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

@@ -13,11 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/regflow/regflow/shared/localecr"
+	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/sweeptest"
+	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/store/dynamo"
 	"github.com/regflow/regflow/shared/sweep"
-	"github.com/regflow/regflow/shared/sweep/sweeptest"
-	"github.com/regflow/regflow/shared/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

@@ -16,10 +16,10 @@ import (
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
 
 	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/local/slacklocal"
+	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/slacklocal"
 	"github.com/regflow/regflow/shared/store/dynamo"
-	"github.com/regflow/regflow/shared/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

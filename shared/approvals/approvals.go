@@ -39,7 +39,7 @@ type Store interface {
 }
 
 // Publisher puts an EventBridge-shaped event on the regflow bus (bus.EventBridge in
-// AWS, bus.Local on a laptop).
+// AWS, localbus.Bus on a laptop).
 type Publisher interface {
 	Publish(ctx context.Context, event []byte) error
 }

@@ -20,9 +20,9 @@ import (
 	"github.com/regflow/regflow/shared/approvals"
 	"github.com/regflow/regflow/shared/bus"
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/slackmsg"
-	"github.com/regflow/regflow/shared/testenv"
 )
 
 const clicks = 200

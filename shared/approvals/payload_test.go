@@ -11,8 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/regflow/regflow/shared/approvals"
+	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/slackmsg"
-	"github.com/regflow/regflow/shared/testenv"
 )
 
 // TestPublishedPayloads parses every published block_actions sample. The valid ones

@@ -15,9 +15,9 @@ import (
 
 	"github.com/regflow/regflow/shared/approvals"
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/slackmsg"
 	"github.com/regflow/regflow/shared/slacksig"
-	"github.com/regflow/regflow/shared/testenv"
 )
 
 // TestBadRequestsWriteNothing sends requests that must be refused before anything is

@@ -12,10 +12,10 @@ import (
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
 
 	"github.com/regflow/regflow/shared/ecr"
-	"github.com/regflow/regflow/shared/localecr"
+	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/sweeptest"
+	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/retention"
-	"github.com/regflow/regflow/shared/sweep/sweeptest"
-	"github.com/regflow/regflow/shared/testenv"
 )
 
 var day = 24 * time.Hour

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regflow/regflow/shared/testenv"
+	"github.com/regflow/regflow/shared/local/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

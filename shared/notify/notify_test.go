@@ -9,9 +9,9 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/notify"
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/slacklocal"
 )
 
 var alert = regflow.Alert{

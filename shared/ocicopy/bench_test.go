@@ -12,8 +12,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/regflow/regflow/shared/local/ocitest"
 	"github.com/regflow/regflow/shared/ocicopy"
-	"github.com/regflow/regflow/shared/ocicopy/ocitest"
 )
 
 // peakHeap samples HeapInuse until stop is called and returns the highest value seen.

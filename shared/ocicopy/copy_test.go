@@ -16,8 +16,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/regflow/regflow/shared/local/ocitest"
 	"github.com/regflow/regflow/shared/ocicopy"
-	"github.com/regflow/regflow/shared/ocicopy/ocitest"
 )
 
 // Two registries stand for two accounts (dev and prod).

@@ -18,8 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/regflow/regflow/shared/local/ocitest"
 	"github.com/regflow/regflow/shared/ocicopy"
-	"github.com/regflow/regflow/shared/ocicopy/ocitest"
 )
 
 // gitSHA is the kind of tag CI pushes.

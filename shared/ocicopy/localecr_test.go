@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/regflow/regflow/shared/localecr"
+	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/ocicopy"
 )
 

@@ -3,8 +3,8 @@ package ocicopy_test
 import (
 	"testing"
 
-	"github.com/regflow/regflow/shared/ocicopy/ocitest"
-	"github.com/regflow/regflow/shared/testenv"
+	"github.com/regflow/regflow/shared/local/ocitest"
+	"github.com/regflow/regflow/shared/local/testenv"
 )
 
 func TestMain(m *testing.M) {

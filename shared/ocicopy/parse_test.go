@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/regflow/regflow/shared/testenv"
+	"github.com/regflow/regflow/shared/local/testenv"
 )
 
 // Published manifests (see ../../shared/testdata/real/SOURCES.md) parse into what a copy must carry.

@@ -16,8 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/regflow/regflow/shared/local/ocitest"
 	"github.com/regflow/regflow/shared/ocicopy"
-	"github.com/regflow/regflow/shared/ocicopy/ocitest"
 )
 
 // storageBlobs keeps blobs in memory and, like ECR with S3, answers blob GETs with a redirect

@@ -16,11 +16,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/regflow/regflow/shared/bus"
 	"github.com/regflow/regflow/shared/config"
-	"github.com/regflow/regflow/shared/localecr"
-	"github.com/regflow/regflow/shared/localstack"
-	"github.com/regflow/regflow/shared/ocicopy/ocitest"
+	"github.com/regflow/regflow/shared/local/localbus"
+	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/localstack"
+	"github.com/regflow/regflow/shared/local/ocitest"
 	"github.com/regflow/regflow/shared/regflow"
 )
 
@@ -48,7 +48,7 @@ func start(t *testing.T) (*localstack.Stack, *events) {
 	}
 	t.Cleanup(st.Close)
 	ev := &events{got: map[string][]json.RawMessage{}}
-	st.Bus.Subscribe(bus.Rule{Name: "recorder", Sources: []string{"regflow"}}, func(_ context.Context, b []byte) error {
+	st.Bus.Subscribe(localbus.Rule{Name: "recorder", Sources: []string{"regflow"}}, func(_ context.Context, b []byte) error {
 		var e struct {
 			DT     string          `json:"detail-type"`
 			Detail json.RawMessage `json:"detail"`

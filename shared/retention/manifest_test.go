@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/regflow/regflow/shared/testenv"
+	"github.com/regflow/regflow/shared/local/testenv"
 )
 
 // realManifest reads a published manifest and returns it with its true digest.

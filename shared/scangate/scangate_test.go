@@ -13,13 +13,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/regflow/regflow/shared/bus"
 	"github.com/regflow/regflow/shared/config"
-	"github.com/regflow/regflow/shared/localecr"
-	"github.com/regflow/regflow/shared/localstack"
-	"github.com/regflow/regflow/shared/ocicopy/ocitest"
+	"github.com/regflow/regflow/shared/local/localbus"
+	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/localstack"
+	"github.com/regflow/regflow/shared/local/ocitest"
+	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/slacklocal"
 )
 
 const sha = "1111111111222222222233333333334444444444"
@@ -48,7 +48,7 @@ func start(t *testing.T) (*localstack.Stack, *recorder) {
 	}
 	t.Cleanup(st.Close)
 	rec := &recorder{}
-	st.Bus.Subscribe(bus.Rule{Name: "recorder", DetailTypes: []string{"ECR Image Scan"}}, func(_ context.Context, e []byte) error {
+	st.Bus.Subscribe(localbus.Rule{Name: "recorder", DetailTypes: []string{"ECR Image Scan"}}, func(_ context.Context, e []byte) error {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		rec.events = append(rec.events, e)

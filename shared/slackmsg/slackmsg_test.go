@@ -7,8 +7,8 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/slacklocal"
 	"github.com/regflow/regflow/shared/slackmsg"
 )
 

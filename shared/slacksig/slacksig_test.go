@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/slacksig"
-	"github.com/regflow/regflow/shared/testenv"
 )
 
 // example is Slack's documented signing example (api.slack.com, verifying requests).

@@ -17,15 +17,15 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/regflow/regflow/shared/ecr"
-	"github.com/regflow/regflow/shared/localecr"
+	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/slacklocal"
+	"github.com/regflow/regflow/shared/local/sweeptest"
+	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/notify"
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/slacklocal"
 	"github.com/regflow/regflow/shared/store/dynamo"
 	"github.com/regflow/regflow/shared/sweep"
 	"github.com/regflow/regflow/shared/sweep/sweepsqs"
-	"github.com/regflow/regflow/shared/sweep/sweeptest"
-	"github.com/regflow/regflow/shared/testenv"
 	"github.com/regflow/regflow/shared/wiring"
 )
 

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/store/embedded"
 	"github.com/regflow/regflow/shared/sweep"
 )
 

@@ -13,13 +13,13 @@ import (
 
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
-	"github.com/regflow/regflow/shared/localecr"
+	"github.com/regflow/regflow/shared/local/embedded"
+	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/sweeptest"
+	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/retention"
-	"github.com/regflow/regflow/shared/store/embedded"
 	"github.com/regflow/regflow/shared/sweep"
-	"github.com/regflow/regflow/shared/sweep/sweeptest"
-	"github.com/regflow/regflow/shared/testenv"
 	"github.com/regflow/regflow/shared/wiring"
 )
 

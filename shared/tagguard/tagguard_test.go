@@ -21,13 +21,13 @@ import (
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/ecrevent"
+	"github.com/regflow/regflow/shared/local/embedded"
+	"github.com/regflow/regflow/shared/local/slacklocal"
+	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/notify"
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/slacklocal"
-	"github.com/regflow/regflow/shared/store/embedded"
 	"github.com/regflow/regflow/shared/tagguard"
 	"github.com/regflow/regflow/shared/tagpolicy"
-	"github.com/regflow/regflow/shared/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

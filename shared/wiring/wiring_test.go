@@ -9,8 +9,8 @@ import (
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
 
 	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/testenv"
 	"github.com/regflow/regflow/shared/wiring"
 )
 

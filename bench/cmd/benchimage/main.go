@@ -13,7 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/regflow/regflow/shared/ocicopy/ocitest"
+	"github.com/regflow/regflow/shared/local/ocitest"
 )
 
 func main() {

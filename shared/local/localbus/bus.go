@@ -1,7 +1,4 @@
-// Package bus carries events between regflow's parts: an in-process bus for the
-// local stack with EventBridge's matching on source and detail-type, and (in
-// eventbridge.go) the publisher for the regflow bus in AWS.
-package bus
+package localbus
 
 import (
 	"context"
@@ -22,17 +19,14 @@ type Rule struct {
 	Match func(event []byte) bool
 }
 
-// Handler processes one event delivered to a rule's target.
-type Handler func(ctx context.Context, event []byte) error
-
 type target struct {
 	rule Rule
 	h    Handler
 }
 
-// Local is an in-process event bus. Publish delivers to every matching target in
+// Bus is an in-process event bus. Publish delivers to every matching target in
 // order on the publisher's goroutine, so a test sees the effects when Publish returns.
-type Local struct {
+type Bus struct {
 	log      *slog.Logger
 	mu       sync.RWMutex
 	targets  []target
@@ -41,13 +35,13 @@ type Local struct {
 	onError func(rule string, err error)
 }
 
-// NewLocal returns an empty bus.
-func NewLocal(log *slog.Logger, onError func(rule string, err error)) *Local {
-	return &Local{log: log, onError: onError}
+// NewBus returns an empty bus.
+func NewBus(log *slog.Logger, onError func(rule string, err error)) *Bus {
+	return &Bus{log: log, onError: onError}
 }
 
 // Subscribe adds a target for events matching r.
-func (b *Local) Subscribe(r Rule, h Handler) {
+func (b *Bus) Subscribe(r Rule, h Handler) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.targets = append(b.targets, target{rule: r, h: h})
@@ -59,7 +53,7 @@ type envelope struct {
 }
 
 // Publish delivers event to every matching target and returns their errors joined.
-func (b *Local) Publish(ctx context.Context, event []byte) error {
+func (b *Bus) Publish(ctx context.Context, event []byte) error {
 	var env envelope
 	if err := json.Unmarshal(event, &env); err != nil {
 		return fmt.Errorf("publish: event is not JSON: %w", err)
@@ -104,7 +98,7 @@ func oneOf(set []string, v string) bool {
 
 // PublishAsync delivers on a goroutine of its own, as EventBridge invokes targets
 // asynchronously; Wait blocks until such deliveries are done.
-func (b *Local) PublishAsync(ctx context.Context, event []byte) {
+func (b *Bus) PublishAsync(ctx context.Context, event []byte) {
 	b.inflight.Add(1)
 	go func() {
 		defer b.inflight.Done()
@@ -113,11 +107,11 @@ func (b *Local) PublishAsync(ctx context.Context, event []byte) {
 }
 
 // Wait blocks until every PublishAsync delivery has finished.
-func (b *Local) Wait() { b.inflight.Wait() }
+func (b *Bus) Wait() { b.inflight.Wait() }
 
-// Async is a publisher that hands events to a Local bus without waiting for the targets,
+// Async is a publisher that hands events to a Bus bus without waiting for the targets,
 // as EventBridge does: an approval click is answered before the promotion runs.
-type Async struct{ Bus *Local }
+type Async struct{ Bus *Bus }
 
 // Publish delivers event in the background.
 func (a Async) Publish(ctx context.Context, event []byte) error {

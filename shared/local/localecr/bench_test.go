@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/regflow/regflow/shared/localecr"
+	"github.com/regflow/regflow/shared/local/localecr"
 )
 
 // seedSweepFixture fills srv with repos × perRepo images, half of them old.

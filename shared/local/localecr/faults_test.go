@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/regflow/regflow/shared/localecr"
-	"github.com/regflow/regflow/shared/testenv"
+	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/testenv"
 )
 
 func TestThrottlingIsRetriedByTheStandardRetryer(t *testing.T) {

@@ -12,14 +12,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/regflow/regflow/shared/config"
-	"github.com/regflow/regflow/shared/localstack"
+	"github.com/regflow/regflow/shared/local/localstack"
+	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/slacklocal"
 )
 
 func loadConfig(t *testing.T) *config.Config {
 	t.Helper()
-	cfg, err := config.Load(filepath.Join("..", "..", "regflow.yaml"))
+	cfg, err := config.Load(filepath.Join("..", "..", "..", "regflow.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

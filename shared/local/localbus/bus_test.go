@@ -1,4 +1,4 @@
-package bus
+package localbus
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 func TestLocalRouting(t *testing.T) {
 	var failures []string
-	b := NewLocal(slog.New(slog.NewTextHandler(io.Discard, nil)), func(rule string, err error) { failures = append(failures, rule) })
+	b := NewBus(slog.New(slog.NewTextHandler(io.Discard, nil)), func(rule string, err error) { failures = append(failures, rule) })
 	var got []string
 	b.Subscribe(Rule{Name: "push", Sources: []string{"aws.ecr"}, DetailTypes: []string{"ECR Image Action"}}, func(context.Context, []byte) error {
 		got = append(got, "push")

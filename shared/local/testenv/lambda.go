@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/regflow/regflow/shared/store/dynamo"
 	"io"
 	"net/http"
 	"os"
@@ -21,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/regflow/regflow/shared/store/dynamo"
 )
 
 // BuildBootstrap builds the Lambda function in pkgDir for this machine, as `make build`

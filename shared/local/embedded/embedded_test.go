@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regflow/regflow/shared/local/embedded"
+	"github.com/regflow/regflow/shared/local/storetest"
 	"github.com/regflow/regflow/shared/store"
-	"github.com/regflow/regflow/shared/store/embedded"
-	"github.com/regflow/regflow/shared/store/storetest"
 )
 
 func TestContract(t *testing.T) {

@@ -21,9 +21,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/regflow/regflow/shared/bus"
-	"github.com/regflow/regflow/shared/localbus"
+	"github.com/regflow/regflow/shared/local/localbus"
+	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

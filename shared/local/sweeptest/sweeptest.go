@@ -16,7 +16,7 @@ import (
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
 
 	"github.com/regflow/regflow/shared/ecr"
-	"github.com/regflow/regflow/shared/localecr"
+	"github.com/regflow/regflow/shared/local/localecr"
 )
 
 // Media types used by the fixtures.

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/regflow/regflow/shared/localecr"
+	"github.com/regflow/regflow/shared/local/localecr"
 )
 
 func wildcard(filters ...string) []types.ImageTagMutabilityExclusionFilter {

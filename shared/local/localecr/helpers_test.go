@@ -26,8 +26,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 
-	"github.com/regflow/regflow/shared/localecr"
-	"github.com/regflow/regflow/shared/testenv"
+	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

@@ -26,20 +26,19 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/regflow/regflow/shared/approvals"
-	"github.com/regflow/regflow/shared/bus"
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/ecrevent"
-	"github.com/regflow/regflow/shared/localbus"
-	"github.com/regflow/regflow/shared/localecr"
+	"github.com/regflow/regflow/shared/local/embedded"
+	"github.com/regflow/regflow/shared/local/localbus"
+	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/notify"
 	"github.com/regflow/regflow/shared/promoter"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/scangate"
-	"github.com/regflow/regflow/shared/slacklocal"
 	"github.com/regflow/regflow/shared/slackmsg"
 	"github.com/regflow/regflow/shared/slacksig"
-	"github.com/regflow/regflow/shared/store/embedded"
 	"github.com/regflow/regflow/shared/tagguard"
 	"github.com/regflow/regflow/shared/tagpolicy"
 )
@@ -71,7 +70,7 @@ type Stack struct {
 	Clock  *localecr.Clock
 	Store  *embedded.Store
 	Slack  *slacklocal.Server
-	Bus    *bus.Local
+	Bus    *localbus.Bus
 	Log    *slog.Logger
 	ECR    map[string]*localecr.Server // by environment name
 	// Events is the local EventBridge PutEvents endpoint feeding Bus.
@@ -87,7 +86,7 @@ type Stack struct {
 	// Promoter promotes approved requests and rolls back releases.
 	Promoter *promoter.Promoter
 	// Publisher puts regflow events on the bus, asynchronously as EventBridge does.
-	Publisher bus.Async
+	Publisher localbus.Async
 	dir       string
 	cancel    context.CancelFunc
 	// delivered counts local ECR events handed to the bus, so Settle knows when all is quiet.
@@ -134,7 +133,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	cfg := *o.Config
 	cfg.Environments = map[string]config.Environment{}
 	s := &Stack{Config: &cfg, Clock: o.Clock, Log: o.Log, ECR: map[string]*localecr.Server{}, dir: o.Dir, cancel: cancel}
-	s.Bus = bus.NewLocal(o.Log, o.OnError)
+	s.Bus = localbus.NewBus(o.Log, o.OnError)
 
 	open := embedded.Open
 	if o.SharedStore {
@@ -231,7 +230,7 @@ func (s *Stack) wire() error {
 	if err != nil {
 		return err
 	}
-	s.Publisher = bus.Async{Bus: s.Bus}
+	s.Publisher = localbus.Async{Bus: s.Bus}
 	guard := &tagguard.Handler{
 		Registries: func(account string) (tagguard.Registry, error) { return s.registryForAccount(account) },
 		Store:      s.Store, Notifier: s.AlertNotifier(), Publisher: s.Publisher, Policy: policy, Now: s.Clock.Now, Log: s.Log,
@@ -240,7 +239,7 @@ func (s *Stack) wire() error {
 		Config: s.Config, Endpoints: s.endpoint, Store: s.Store, Publisher: s.Publisher,
 		Messenger: slackmsg.Poster{Client: s.SlackClient()}, Notifier: s.AlertNotifier(), Now: s.Clock.Now, Log: s.Log,
 	}
-	s.Bus.Subscribe(bus.Rule{Name: "promoter", Sources: []string{regflow.EventSource}, DetailTypes: []string{regflow.DetailPromotionApproved, regflow.DetailRollbackRequested}},
+	s.Bus.Subscribe(localbus.Rule{Name: "promoter", Sources: []string{regflow.EventSource}, DetailTypes: []string{regflow.DetailPromotionApproved, regflow.DetailRollbackRequested}},
 		func(ctx context.Context, event []byte) error {
 			_, err := s.Promoter.Invoke(ctx, event)
 			return err
@@ -251,13 +250,13 @@ func (s *Stack) wire() error {
 		Store:      s.Store, Messenger: slackmsg.Poster{Client: s.SlackClient()}, Notifier: s.AlertNotifier(),
 		Now: s.Clock.Now, Log: s.Log,
 	}
-	s.Bus.Subscribe(bus.Rule{
+	s.Bus.Subscribe(localbus.Rule{
 		Name: "scangate", DetailTypes: []string{ecrevent.TypeImageScan, ecrevent.TypeInspectorScan, regflow.DetailVerificationResult},
 	}, func(ctx context.Context, event []byte) error {
 		_, err := s.Gate.Invoke(ctx, event)
 		return err
 	})
-	s.Bus.Subscribe(bus.Rule{
+	s.Bus.Subscribe(localbus.Rule{
 		Name: "tagguard", Sources: []string{ecrevent.SourceECR}, DetailTypes: []string{ecrevent.TypeImageAction},
 		Match: func(event []byte) bool {
 			var e struct {
