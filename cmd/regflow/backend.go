@@ -28,6 +28,7 @@ import (
 	"github.com/regflow/regflow/shared/bus"
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/local/localstack"
 	"github.com/regflow/regflow/shared/notify"
@@ -67,7 +68,7 @@ type backend struct {
 }
 
 type publisher interface {
-	Publish(ctx context.Context, event []byte) error
+	Publish(ctx context.Context, m event.Message) error
 }
 
 type messenger interface {
@@ -197,7 +198,7 @@ func localBackend(cfg *config.Config, configPath, stateDir string, log *slog.Log
 // missingEndpoint stands in for the publisher when local.json names no EventBridge endpoint.
 type missingEndpoint struct{ stateDir string }
 
-func (m missingEndpoint) Publish(context.Context, []byte) error {
+func (m missingEndpoint) Publish(context.Context, event.Message) error {
 	return fmt.Errorf("the local stack in %s does not say where its event bus listens (no eventsEndpoint in local.json): restart `regflow local` with this version of regflow", m.stateDir)
 }
 

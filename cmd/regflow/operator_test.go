@@ -23,6 +23,7 @@ import (
 
 	"github.com/regflow/regflow/shared/approvals"
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/localbus"
 	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/localstack"
@@ -41,7 +42,7 @@ type fixture struct {
 	dir string
 	// seen records regflow events that reached the stack's bus.
 	mu   sync.Mutex
-	seen []regflow.Event
+	seen []event.Envelope
 }
 
 func startStack(t *testing.T) *fixture {
@@ -57,8 +58,8 @@ func startStack(t *testing.T) *fixture {
 	}
 	t.Cleanup(st.Close)
 	f.st = st
-	st.Bus.Subscribe(localbus.Rule{Name: "test", Sources: []string{regflow.EventSource}}, func(_ context.Context, ev []byte) error {
-		e, err := regflow.ParseEvent(ev)
+	st.Bus.Subscribe(localbus.Rule{Name: "test", Sources: []string{event.SourceRegflow}}, func(_ context.Context, ev []byte) error {
+		e, err := event.Parse(ev)
 		if err != nil {
 			return err
 		}
@@ -87,7 +88,7 @@ func (f *fixture) wireLocalJSON(t *testing.T, cfg *config.Config) {
 		t.Fatal(err)
 	}
 	if doc["eventsEndpoint"] == nil || doc["eventsEndpoint"] == "" {
-		lb := localbus.New(f.st.Publisher.Publish, localbus.WithAccount(cfg.Pipeline.Account),
+		lb := localbus.New(f.st.Publisher.PublishJSON, localbus.WithAccount(cfg.Pipeline.Account),
 			localbus.WithRegion(cfg.Pipeline.Region), localbus.WithBus(cfg.Pipeline.EventBus))
 		if err := lb.Start(context.Background()); err != nil {
 			t.Fatal(err)
@@ -191,10 +192,10 @@ func (f *fixture) promote(t *testing.T, r regflow.ApprovalRequest, users ...stri
 	f.settle(t)
 }
 
-func (f *fixture) events(detailType string) []regflow.Event {
+func (f *fixture) events(detailType string) []event.Envelope {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []regflow.Event
+	var out []event.Envelope
 	for _, e := range f.seen {
 		if e.DetailType == detailType {
 			out = append(out, e)
@@ -373,7 +374,7 @@ func TestOperatorCommands(t *testing.T) {
 		}
 		// The approval went out through the local EventBridge endpoint; the stack's promoter copied B to prod.
 		f.settle(t)
-		if n := len(f.events(regflow.DetailPromotionApproved)); n != 1 {
+		if n := len(f.events(event.TypePromotionApproved)); n != 1 {
 			t.Fatalf("%d Promotion Approved events on the stack's bus, want 1", n)
 		}
 		var rels []regflow.Release
@@ -394,8 +395,9 @@ func TestOperatorCommands(t *testing.T) {
 	t.Run("invoke promoter", func(t *testing.T) {
 		digD = f.push(t, shaD)
 		r := f.approve(t, f.scan(t, digD), "U0CAROL")
-		ev, err := regflow.NewEvent(regflow.DetailPromotionApproved, r.ID+"#approved", time.Now(), regflow.PromotionDecision{
-			RequestID: r.ID, Env: "staging", Repository: repo, Digest: digD, Decision: regflow.StatusApproved, DecidedBy: "U0CAROL", At: time.Now()})
+		ev, err := event.Message{Detail: event.PromotionDecision{
+			RequestID: r.ID, Env: "staging", Repository: repo, Digest: digD, Decision: regflow.StatusApproved, DecidedBy: "U0CAROL", At: time.Now()},
+			Key: r.ID + "#approved", At: time.Now()}.Encode()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -420,7 +422,7 @@ func TestOperatorCommands(t *testing.T) {
 	})
 
 	t.Run("invoke scangate and tagguard", func(t *testing.T) {
-		verification := map[string]any{"version": "0", "id": "5d6e7f80-9a0b-4c1d-8e2f-3a4b5c6d7e8f", "detail-type": scangate.DetailTypeVerification,
+		verification := map[string]any{"version": "0", "id": "5d6e7f80-9a0b-4c1d-8e2f-3a4b5c6d7e8f", "detail-type": event.TypeVerificationResult,
 			"source": "acme.deploy", "account": "222222222222", "time": time.Now().UTC().Format(time.RFC3339), "region": "us-east-1", "resources": []string{},
 			"detail": map[string]any{"env": "staging", "repository": repo, "digest": digC, "passed": false, "reportedBy": "deploy-pipeline"}}
 		var res scangate.Result
@@ -454,12 +456,12 @@ func TestOperatorCommands(t *testing.T) {
 				t.Fatalf("entry %d (%s) is older than the one before: history must be oldest first", i, e.Action)
 			}
 		}
-		for _, a := range []string{regflow.ActionImageRecorded, "verification.passed", "image.promoted", approvals.ActionVoted, approvals.ActionApproved, approvals.ActionRefused} {
+		for _, a := range []string{event.ActionImageRecorded, "verification.passed", "image.promoted", event.ActionApprovalVoted, event.ActionApprovalApproved, event.ActionApprovalRefused} {
 			if !actions[a] {
 				t.Errorf("history lacks %s: %v", a, actions)
 			}
 		}
-		if h.Audit[0].Action != regflow.ActionImageRecorded {
+		if h.Audit[0].Action != event.ActionImageRecorded {
 			t.Errorf("first entry is %s, want the push record", h.Audit[0].Action)
 		}
 		out := f.ok(t, "history", repo+"@"+digB)
@@ -470,7 +472,7 @@ func TestOperatorCommands(t *testing.T) {
 	})
 
 	t.Run("rollback", func(t *testing.T) {
-		before := len(f.events(regflow.DetailReleaseRolledBack))
+		before := len(f.events(event.TypeReleaseRolledBack))
 		out, errOut, err := f.cli("rollback", "staging", repo)
 		if err != nil {
 			t.Fatalf("rollback: %v\n%s", err, errOut)
@@ -488,16 +490,16 @@ func TestOperatorCommands(t *testing.T) {
 		}
 		// Each rollback reached the stack's bus through the local EventBridge endpoint.
 		f.settle(t)
-		got := f.events(regflow.DetailReleaseRolledBack)
+		got := f.events(event.TypeReleaseRolledBack)
 		if len(got) != before+2 {
 			t.Fatalf("%d Release Rolled Back events, want %d", len(got), before+2)
 		}
-		var d promoter.RolledBack
+		var d event.ReleaseRolledBack
 		if err := json.Unmarshal(got[len(got)-1].Detail, &d); err != nil || d.To != digA || d.By != "oncall@example.com" {
 			t.Fatalf("last rollback event: %+v %v", d, err)
 		}
-		if e := got[len(got)-1]; e.Account != "111111111111" || e.Region != "us-east-1" {
-			t.Fatalf("event account %s region %s", e.Account, e.Region)
+		if e := got[len(got)-1]; e.AccountID != "111111111111" || e.Region != "us-east-1" {
+			t.Fatalf("event account %s region %s", e.AccountID, e.Region)
 		}
 		contains(t, f.ok(t, "history", repo+"@"+digA), "release.rolled-back", "oncall@example.com")
 	})

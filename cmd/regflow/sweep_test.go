@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/sweeptest"
 	"github.com/regflow/regflow/shared/regflow"
@@ -80,7 +81,7 @@ func TestSweepCommand(t *testing.T) {
 	}
 	for _, d := range expired {
 		trail, err := f.st.Store.Audit(ctx, "shop/app@"+d)
-		if err != nil || len(trail) != 1 || trail[0].Action != sweep.ActionImageDeleted {
+		if err != nil || len(trail) != 1 || trail[0].Action != event.ActionImageDeleted {
 			t.Fatalf("audit of %s: %+v %v", d, trail, err)
 		}
 	}

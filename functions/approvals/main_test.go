@@ -28,6 +28,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/regflow/regflow/shared/approvals"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
@@ -192,10 +193,10 @@ func TestUnderLambdaRIE(t *testing.T) {
 		t.Fatalf("stored request %+v %v", got, err)
 	}
 	msgs := receive(t, ctx, awsCfg, queue)
-	if len(msgs) != 1 || msgs[0].DetailType != regflow.DetailPromotionApproved {
+	if len(msgs) != 1 || msgs[0].DetailType != event.TypePromotionApproved {
 		t.Fatalf("bus delivered %d events, want one Promotion Approved: %+v", len(msgs), msgs)
 	}
-	var d regflow.PromotionDecision
+	var d event.PromotionDecision
 	if err := json.Unmarshal(msgs[0].Detail, &d); err != nil || d.RequestID != r.ID || d.Digest != digest || d.DecidedBy != "U0ALICE" {
 		t.Fatalf("event detail %+v %v", d, err)
 	}
@@ -224,7 +225,7 @@ func TestUnderLambdaRIE(t *testing.T) {
 	for _, e := range trail {
 		actions[e.Action] = e.Actor
 	}
-	if len(trail) != 2 || actions[approvals.ActionApproved] != "U0ALICE" || actions[approvals.ActionRefused] != "U0ALICE" {
+	if len(trail) != 2 || actions[event.ActionApprovalApproved] != "U0ALICE" || actions[event.ActionApprovalRefused] != "U0ALICE" {
 		t.Fatalf("audit %+v: want the approval and the late click's refusal, both by U0ALICE", trail)
 	}
 	t.Logf("RIE init duration: %s", rie.InitDuration())
@@ -255,10 +256,10 @@ func busToQueue(t *testing.T, ctx context.Context, cfg aws.Config, busName strin
 	return aws.ToString(queue.QueueUrl)
 }
 
-func receive(t *testing.T, ctx context.Context, cfg aws.Config, queue string) []regflow.Event {
+func receive(t *testing.T, ctx context.Context, cfg aws.Config, queue string) []event.Envelope {
 	t.Helper()
 	q := sqs.NewFromConfig(cfg)
-	var out []regflow.Event
+	var out []event.Envelope
 	for {
 		msgs, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queue), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 		if err != nil {
@@ -268,7 +269,7 @@ func receive(t *testing.T, ctx context.Context, cfg aws.Config, queue string) []
 			return out
 		}
 		for _, m := range msgs.Messages {
-			ev, err := regflow.ParseEvent([]byte(aws.ToString(m.Body)))
+			ev, err := event.Parse([]byte(aws.ToString(m.Body)))
 			if err != nil {
 				t.Fatalf("queue message %s: %v", aws.ToString(m.Body), err)
 			}
@@ -285,22 +286,22 @@ func receive(t *testing.T, ctx context.Context, cfg aws.Config, queue string) []
 // timestamp) over a body the parser accepts.
 func TestSamplesMatchTheirSchemas(t *testing.T) {
 	for _, tc := range []struct{ file, dt, decision string }{
-		{"promotion-approved.json", regflow.DetailPromotionApproved, regflow.StatusApproved},
-		{"promotion-rejected.json", regflow.DetailPromotionRejected, regflow.StatusRejected},
+		{"promotion-approved.json", event.TypePromotionApproved, regflow.StatusApproved},
+		{"promotion-rejected.json", event.TypePromotionRejected, regflow.StatusRejected},
 	} {
-		var ev regflow.Event
+		var ev event.Envelope
 		dec := json.NewDecoder(strings.NewReader(string(sample(t, tc.file))))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&ev); err != nil {
 			t.Fatalf("%s: %v", tc.file, err)
 		}
-		var d regflow.PromotionDecision
+		var d event.PromotionDecision
 		dec = json.NewDecoder(strings.NewReader(string(ev.Detail)))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&d); err != nil {
 			t.Fatalf("%s detail: %v", tc.file, err)
 		}
-		if ev.Source != regflow.EventSource || ev.DetailType != tc.dt || d.Decision != tc.decision || d.RequestID == "" || d.DecidedBy == "" {
+		if ev.Source != event.SourceRegflow || ev.DetailType != tc.dt || d.Decision != tc.decision || d.RequestID == "" || d.DecidedBy == "" {
 			t.Fatalf("%s: %+v %+v", tc.file, ev, d)
 		}
 	}

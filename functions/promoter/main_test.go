@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/local/testenv"
@@ -49,14 +50,14 @@ func TestUnderLambdaRIE(t *testing.T) {
 	}
 	defer staging.Close()
 
-	event, err := os.ReadFile(filepath.Join("..", "..", "events", "promoter", "promotion-approved.json"))
+	sample, err := os.ReadFile(filepath.Join("..", "..", "events", "promoter", "promotion-approved.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ev struct {
-		Detail regflow.PromotionDecision `json:"detail"`
+		Detail event.PromotionDecision `json:"detail"`
 	}
-	if err := json.Unmarshal(event, &ev); err != nil {
+	if err := json.Unmarshal(sample, &ev); err != nil {
 		t.Fatal(err)
 	}
 	// The source holds the approved image.
@@ -84,7 +85,7 @@ func TestUnderLambdaRIE(t *testing.T) {
 	vars := append(fenv.Vars, "AWS_ENDPOINT_URL_ECR="+staging.URL(), "AWS_ENDPOINT_URL_STS="+fenv.Moto.Endpoint)
 	rie := testenv.LambdaRIE(t, testenv.BuildBootstrap(t, "."), vars)
 	for i, want := range []string{"promoted", "already-promoted"} {
-		body, err := rie.Invoke(ctx, event)
+		body, err := rie.Invoke(ctx, sample)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/local/sweeptest"
@@ -196,7 +197,7 @@ func TestUnderLambdaRIE(t *testing.T) {
 	}
 	got, err := sq.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 	var done struct {
-		Detail sweep.Completed `json:"detail"`
+		Detail event.RetentionSweepCompleted `json:"detail"`
 	}
 	if err != nil || len(got.Messages) != 1 || json.Unmarshal([]byte(aws.ToString(got.Messages[0].Body)), &done) != nil || done.Detail.Removed != 200 {
 		t.Fatalf("Retention Sweep Completed events: %d, %v; want exactly one with removed 200: %s", len(got.Messages), err, bodies(got.Messages))

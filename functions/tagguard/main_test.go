@@ -16,6 +16,7 @@ import (
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
 
 	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
@@ -140,7 +141,7 @@ func TestUnderLambdaRIE(t *testing.T) {
 	for _, e := range trail {
 		count[e.Action]++
 	}
-	if count[regflow.ActionTagRemoved] != 1 || count[regflow.ActionImageRecorded] != 2 {
+	if count[event.ActionTagRemoved] != 1 || count[event.ActionImageRecorded] != 2 {
 		t.Fatalf("audit entries by action = %v: want one tag removal and one record per event", count)
 	}
 	// A delete is not the guard's business.

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/slackmsg"
 	"github.com/regflow/regflow/shared/store"
@@ -38,10 +39,10 @@ type Store interface {
 	store.Claimer
 }
 
-// Publisher puts an EventBridge-shaped event on the regflow bus (bus.EventBridge in
-// AWS, localbus.Bus on a laptop).
+// Publisher puts a regflow event on the regflow bus (bus.EventBridge in AWS,
+// localbus.Async on a laptop).
 type Publisher interface {
-	Publish(ctx context.Context, event []byte) error
+	Publish(ctx context.Context, m event.Message) error
 }
 
 // Messages rewrites a request's Slack message. slackmsg.Poster satisfies it.
@@ -60,15 +61,6 @@ type Groups interface {
 type Rollback interface {
 	Rollback(ctx context.Context, r regflow.ApprovalRequest, user string) (string, error)
 }
-
-// Audit actions written by this use case.
-const (
-	ActionVoted    = "approval.voted"    // one approval of several needed
-	ActionApproved = "approval.approved" // the request reached its approvals
-	ActionRejected = "approval.rejected"
-	ActionExpired  = "approval.expired"
-	ActionRefused  = "approval.refused" // a click that changed nothing, and why
-)
 
 // Actor signs entries for what regflow did by itself (an expiry).
 const Actor = "regflow/approvals"
@@ -365,16 +357,12 @@ func (s *Service) effects(ctx context.Context, r regflow.ApprovalRequest, notice
 	if r.Status != regflow.StatusApproved && r.Status != regflow.StatusRejected {
 		return nil
 	}
-	dt, detail, err := regflow.DecisionOf(r)
+	detail, err := event.DecisionOf(r)
 	if err != nil {
 		return err
 	}
-	ev, err := regflow.NewEvent(dt, r.ID+"#"+r.Status, r.DecidedAt, detail)
-	if err != nil {
-		return err
-	}
-	if err := s.Publisher.Publish(ctx, ev); err != nil {
-		return fmt.Errorf("publish %q for %s: %w", dt, r.ID, err)
+	if err := s.Publisher.Publish(ctx, event.Message{Detail: detail, Key: r.ID + "#" + r.Status, At: r.DecidedAt}); err != nil {
+		return fmt.Errorf("publish %q for %s: %w", detail.DetailType(), r.ID, err)
 	}
 	return nil
 }
@@ -428,7 +416,7 @@ func (s *Service) refuse(ctx context.Context, c Click, req regflow.ApprovalReque
 		Subject: subject,
 		ID:      "refused-" + shortHash(c.RequestID, c.User, c.Action, c.ActionTS),
 		Time:    s.clickTime(c),
-		Action:  ActionRefused,
+		Action:  event.ActionApprovalRefused,
 		Actor:   c.User,
 		Reason:  reason.Error(),
 		Details: map[string]string{"request": c.RequestID, "button": c.Action, "env": req.Env, "status": req.Status},
@@ -457,7 +445,7 @@ func voteEntry(r regflow.ApprovalRequest, user string) regflow.AuditEntry {
 		}
 	}
 	return regflow.AuditEntry{
-		Subject: r.Ref(), ID: "vote-" + r.ID + "-" + user, Time: at, Action: ActionVoted, Actor: user,
+		Subject: r.Ref(), ID: "vote-" + r.ID + "-" + user, Time: at, Action: event.ActionApprovalVoted, Actor: user,
 		Details: map[string]string{"request": r.ID, "env": r.Env, "approvals": strconv.Itoa(countUpTo(r, user)) + "/" + strconv.Itoa(max(r.Required, 1))},
 	}
 }
@@ -468,16 +456,16 @@ func closingEntry(r regflow.ApprovalRequest, noticedBy string) regflow.AuditEntr
 		Details: map[string]string{"request": r.ID, "env": r.Env}}
 	switch r.Status {
 	case regflow.StatusApproved:
-		e.Action = ActionApproved
+		e.Action = event.ActionApprovalApproved
 		var who []string
 		for _, v := range r.Approvals {
 			who = append(who, v.User)
 		}
 		e.Details["approvers"] = strings.Join(who, ",")
 	case regflow.StatusRejected:
-		e.Action = ActionRejected
+		e.Action = event.ActionApprovalRejected
 	case regflow.StatusExpired:
-		e.Action, e.Actor, e.Time, e.Reason = ActionExpired, Actor, r.ExpiresAt, "no decision before expiry"
+		e.Action, e.Actor, e.Time, e.Reason = event.ActionApprovalExpired, Actor, r.ExpiresAt, "no decision before expiry"
 		if noticedBy != "" {
 			e.Details["noticedBy"] = noticedBy
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/regflow/regflow/shared/approvals"
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/slackmsg"
 )
@@ -98,7 +99,7 @@ func TestPublishFailureIsRetriedByTheNextClick(t *testing.T) {
 	if len(msgs.updates) != 1 || msgs.updates[0].Status != regflow.StatusApproved {
 		t.Fatalf("message updates %+v", msgs.updates)
 	}
-	if a := auditCount(t, st, r.Ref()); a[approvals.ActionApproved] != 1 || a[approvals.ActionRefused] != 4 {
+	if a := auditCount(t, st, r.Ref()); a[event.ActionApprovalApproved] != 1 || a[event.ActionApprovalRefused] != 4 {
 		t.Fatalf("audit %v", a)
 	}
 	// Settle (for a scheduled re-drive) finds nothing left to do.
@@ -181,7 +182,7 @@ func TestAuthorization(t *testing.T) {
 			}
 			if tt.want == approvals.KindRefused {
 				trail, _ := st.Audit(context.Background(), r.Ref())
-				if len(trail) != 1 || trail[0].Action != approvals.ActionRefused || trail[0].Actor != tt.user ||
+				if len(trail) != 1 || trail[0].Action != event.ActionApprovalRefused || trail[0].Actor != tt.user ||
 					trail[0].Reason != tt.reason.Error() || !trail[0].Time.Equal(time.Unix(1700000000, 500000000)) {
 					t.Fatalf("refusal entry %+v", trail)
 				}
@@ -198,7 +199,7 @@ func TestUnknownRequestAndEnvironment(t *testing.T) {
 	if out.Kind != approvals.KindRefused || !errors.Is(out.Reason, approvals.ErrUnknownRequest) {
 		t.Fatalf("%+v", out)
 	}
-	if a := auditCount(t, st, "request/req-gone"); a[approvals.ActionRefused] != 1 {
+	if a := auditCount(t, st, "request/req-gone"); a[event.ActionApprovalRefused] != 1 {
 		t.Fatalf("audit %v", a)
 	}
 	r := seed(t, st, nil, 1, time.Now().Add(time.Hour))
@@ -263,7 +264,7 @@ func TestRedeliveredClickWritesOnce(t *testing.T) {
 	for range 3 {
 		decide(t, svc, requester, slackmsg.ActionApprove, r.ID, "1700000000.000001")
 	}
-	if a := auditCount(t, st, r.Ref()); a[approvals.ActionRefused] != 1 {
+	if a := auditCount(t, st, r.Ref()); a[event.ActionApprovalRefused] != 1 {
 		t.Fatalf("audit %v: want one entry for one click delivered three times", a)
 	}
 }
@@ -282,7 +283,7 @@ func TestExpiryOnEmbeddedStore(t *testing.T) {
 	trail, _ := st.Audit(context.Background(), r.Ref())
 	var exp *regflow.AuditEntry
 	for i := range trail {
-		if trail[i].Action == approvals.ActionExpired {
+		if trail[i].Action == event.ActionApprovalExpired {
 			exp = &trail[i]
 		}
 	}

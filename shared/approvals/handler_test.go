@@ -20,6 +20,7 @@ import (
 	"github.com/regflow/regflow/shared/approvals"
 	"github.com/regflow/regflow/shared/bus"
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/slackmsg"
@@ -84,16 +85,16 @@ func TestConcurrentClicksDecideOnce(t *testing.T) {
 	}{
 		{"200 distinct approvers, 1 required", 1, distinct, approve,
 			map[approvals.Kind]int{approvals.KindApproved: 1, approvals.KindRefused: clicks - 1},
-			regflow.StatusApproved, 1, map[string]int{approvals.ActionApproved: 1, approvals.ActionRefused: clicks - 1}},
+			regflow.StatusApproved, 1, map[string]int{event.ActionApprovalApproved: 1, event.ActionApprovalRefused: clicks - 1}},
 		{"one approver 200 times, 1 required", 1, same, approve,
 			map[approvals.Kind]int{approvals.KindApproved: 1, approvals.KindRefused: clicks - 1},
-			regflow.StatusApproved, 1, map[string]int{approvals.ActionApproved: 1, approvals.ActionRefused: clicks - 1}},
+			regflow.StatusApproved, 1, map[string]int{event.ActionApprovalApproved: 1, event.ActionApprovalRefused: clicks - 1}},
 		{"200 distinct approvers, 2 required", 2, distinct, approve,
 			map[approvals.Kind]int{approvals.KindVoted: 1, approvals.KindApproved: 1, approvals.KindRefused: clicks - 2},
-			regflow.StatusApproved, 2, map[string]int{approvals.ActionVoted: 1, approvals.ActionApproved: 1, approvals.ActionRefused: clicks - 2}},
+			regflow.StatusApproved, 2, map[string]int{event.ActionApprovalVoted: 1, event.ActionApprovalApproved: 1, event.ActionApprovalRefused: clicks - 2}},
 		{"one approver 200 times, 2 required: still pending", 2, same, approve,
 			map[approvals.Kind]int{approvals.KindVoted: 1, approvals.KindRefused: clicks - 1},
-			regflow.StatusPending, 1, map[string]int{approvals.ActionVoted: 1, approvals.ActionRefused: clicks - 1}},
+			regflow.StatusPending, 1, map[string]int{event.ActionApprovalVoted: 1, event.ActionApprovalRefused: clicks - 1}},
 		{"100 approve, 100 reject, 1 required", 1, distinct, func(i int) string {
 			if i%2 == 0 {
 				return slackmsg.ActionApprove
@@ -233,7 +234,7 @@ func TestTwoApproversNeedTwoPeople(t *testing.T) {
 		t.Fatalf("event %+v", d)
 	}
 	a := auditCount(t, st, r.Ref())
-	if a[approvals.ActionVoted] != 1 || a[approvals.ActionApproved] != 1 || a[approvals.ActionRefused] != 4 {
+	if a[event.ActionApprovalVoted] != 1 || a[event.ActionApprovalApproved] != 1 || a[event.ActionApprovalRefused] != 4 {
 		t.Fatalf("audit %v: want one vote, one approval, four refusals", a)
 	}
 }
@@ -267,7 +268,7 @@ func TestExpiredRequestAnswersExpired(t *testing.T) {
 	if m.Updates != 1 || hasButtons(m) || !strings.Contains(m.Text, "[expired]") {
 		t.Fatalf("message after expiry: %d updates, buttons %v, text %q", m.Updates, hasButtons(m), m.Text)
 	}
-	if a := auditCount(t, st, r.Ref()); a[approvals.ActionExpired] != 1 || a[approvals.ActionRefused] != 2 {
+	if a := auditCount(t, st, r.Ref()); a[event.ActionApprovalExpired] != 1 || a[event.ActionApprovalRefused] != 2 {
 		t.Fatalf("audit %v: want one expiry and both clicks refused", a)
 	}
 }
@@ -312,7 +313,7 @@ func TestConcurrentClicksThroughEventBridge(t *testing.T) {
 	if kinds[approvals.KindApproved] != 1 || kinds[approvals.KindRefused] != clicks-1 {
 		t.Fatalf("outcomes %v", kinds)
 	}
-	var got []regflow.Event
+	var got []event.Envelope
 	for {
 		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: queue.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 		if err != nil {
@@ -322,7 +323,7 @@ func TestConcurrentClicksThroughEventBridge(t *testing.T) {
 			break
 		}
 		for _, m := range out.Messages {
-			ev, err := regflow.ParseEvent([]byte(aws.ToString(m.Body)))
+			ev, err := event.Parse([]byte(aws.ToString(m.Body)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -332,10 +333,10 @@ func TestConcurrentClicksThroughEventBridge(t *testing.T) {
 			}
 		}
 	}
-	if len(got) != 1 || got[0].DetailType != regflow.DetailPromotionApproved {
+	if len(got) != 1 || got[0].DetailType != event.TypePromotionApproved {
 		t.Fatalf("the promoter's queue got %d events, want one Promotion Approved: %+v", len(got), got)
 	}
-	var d regflow.PromotionDecision
+	var d event.PromotionDecision
 	if err := json.Unmarshal(got[0].Detail, &d); err != nil || d.RequestID != r.ID {
 		t.Fatalf("detail %s: %v", got[0].Detail, err)
 	}

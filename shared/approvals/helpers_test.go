@@ -27,6 +27,7 @@ import (
 
 	"github.com/regflow/regflow/shared/approvals"
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/local/testenv"
@@ -170,35 +171,39 @@ type recorder struct {
 	failures int
 }
 
-func (r *recorder) Publish(_ context.Context, ev []byte) error {
+func (r *recorder) Publish(_ context.Context, m event.Message) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failures > 0 {
 		r.failures--
 		return errors.New("bus unavailable")
 	}
-	if _, err := regflow.ParseEvent(ev); err != nil {
+	ev, err := m.Encode()
+	if err != nil {
+		return err
+	}
+	if _, err := event.Parse(ev); err != nil {
 		return err
 	}
 	r.events = append(r.events, bytes.Clone(ev))
 	return nil
 }
 
-func (r *recorder) decisions(t testing.TB) []regflow.PromotionDecision {
+func (r *recorder) decisions(t testing.TB) []event.PromotionDecision {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []regflow.PromotionDecision
+	var out []event.PromotionDecision
 	for _, b := range r.events {
-		ev, err := regflow.ParseEvent(b)
+		ev, err := event.Parse(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var d regflow.PromotionDecision
+		var d event.PromotionDecision
 		if err := json.Unmarshal(ev.Detail, &d); err != nil {
 			t.Fatal(err)
 		}
-		if want := map[string]string{regflow.StatusApproved: regflow.DetailPromotionApproved, regflow.StatusRejected: regflow.DetailPromotionRejected}[d.Decision]; ev.DetailType != want {
+		if want := map[string]string{regflow.StatusApproved: event.TypePromotionApproved, regflow.StatusRejected: event.TypePromotionRejected}[d.Decision]; ev.DetailType != want {
 			t.Fatalf("detail-type %q carries decision %q", ev.DetailType, d.Decision)
 		}
 		out = append(out, d)

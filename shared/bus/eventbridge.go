@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
-	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/event"
 )
 
 // PutEventsAPI is the part of the EventBridge client the publisher uses.
@@ -18,7 +18,7 @@ type PutEventsAPI interface {
 }
 
 // EventBridge publishes regflow events to the regflow bus. It takes the same
-// EventBridge-shaped JSON as Local.Publish, so a use case runs unchanged on either.
+// event.Message as localbus.Async, so a use case runs unchanged on either.
 type EventBridge struct {
 	api PutEventsAPI
 	bus string
@@ -35,8 +35,8 @@ func NewEventBridge(api PutEventsAPI, bus string) *EventBridge {
 // Publish puts one event. PutEvents can succeed as a call yet fail the entry
 // (FailedEntryCount); a throttled or internal failure is retried a few times, any
 // other is returned with EventBridge's code.
-func (p *EventBridge) Publish(ctx context.Context, event []byte) error {
-	ev, err := regflow.ParseEvent(event)
+func (p *EventBridge) Publish(ctx context.Context, m event.Message) error {
+	ev, err := m.Envelope()
 	if err != nil {
 		return fmt.Errorf("publish to EventBridge bus %s: %w", p.bus, err)
 	}

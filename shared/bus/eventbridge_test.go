@@ -16,22 +16,19 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/regflow/regflow/shared/bus"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func decisionEvent(t *testing.T, id string) ([]byte, regflow.PromotionDecision) {
+func decisionEvent(t *testing.T, id string) (event.Message, event.PromotionDecision) {
 	t.Helper()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	d := regflow.PromotionDecision{RequestID: id, Env: "prod", Repository: "team/api", Digest: "sha256:" + strings.Repeat("b", 64),
+	d := event.PromotionDecision{RequestID: id, Env: "prod", Repository: "team/api", Digest: "sha256:" + strings.Repeat("b", 64),
 		Decision: regflow.StatusApproved, DecidedBy: "U1", Approvers: []string{"U1"}, At: at}
-	ev, err := regflow.NewEvent(regflow.DetailPromotionApproved, id+"#approved", at, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev, d
+	return event.Message{Detail: d, Key: id + "#approved", At: at}, d
 }
 
 // TestEventBridgeOnMoto publishes through moto's EventBridge to a rule whose target is an
@@ -73,10 +70,7 @@ func TestEventBridgeOnMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A rejection does not match the promoter's rule.
-	rej, err := regflow.NewEvent(regflow.DetailPromotionRejected, "req-moto#rejected", time.Now(), map[string]string{"requestId": "req-moto"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rej := event.Message{Detail: event.PromotionDecision{RequestID: "req-moto", Decision: regflow.StatusRejected}, Key: "req-moto#rejected", At: time.Now()}
 	if err := pub.Publish(ctx, rej); err != nil {
 		t.Fatal(err)
 	}
@@ -88,14 +82,14 @@ func TestEventBridgeOnMoto(t *testing.T) {
 	if len(msgs.Messages) != 1 {
 		t.Fatalf("the promoter's queue got %d messages, want the one approval", len(msgs.Messages))
 	}
-	got, err := regflow.ParseEvent([]byte(aws.ToString(msgs.Messages[0].Body)))
+	got, err := event.Parse([]byte(aws.ToString(msgs.Messages[0].Body)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Source != regflow.EventSource || got.DetailType != regflow.DetailPromotionApproved {
+	if got.Source != event.SourceRegflow || got.DetailType != event.TypePromotionApproved {
 		t.Fatalf("target got %s / %s", got.Source, got.DetailType)
 	}
-	var d regflow.PromotionDecision
+	var d event.PromotionDecision
 	if err := json.Unmarshal(got.Detail, &d); err != nil {
 		t.Fatal(err)
 	}
@@ -162,10 +156,10 @@ func TestFailedEntries(t *testing.T) {
 				t.Fatalf("%d PutEvents calls, want %d", api.calls, tt.wantCalls)
 			}
 			e := api.seen[0]
-			if aws.ToString(e.EventBusName) != "regflow" || aws.ToString(e.Source) != "regflow" || aws.ToString(e.DetailType) != regflow.DetailPromotionApproved {
+			if aws.ToString(e.EventBusName) != "regflow" || aws.ToString(e.Source) != "regflow" || aws.ToString(e.DetailType) != event.TypePromotionApproved {
 				t.Fatalf("entry %+v", e)
 			}
-			var d regflow.PromotionDecision
+			var d event.PromotionDecision
 			if err := json.Unmarshal([]byte(aws.ToString(e.Detail)), &d); err != nil || d.RequestID != "req-x" {
 				t.Fatalf("entry detail %s: %v", aws.ToString(e.Detail), err)
 			}
@@ -175,12 +169,23 @@ func TestFailedEntries(t *testing.T) {
 
 func TestMalformedEventNeverReachesEventBridge(t *testing.T) {
 	api := &scripted{results: [][2]string{{"", ""}}}
-	for _, in := range []string{``, `nope`, `{"source":"regflow"}`, `{"source":"regflow","detail-type":"x","detail":"s"}`} {
-		if err := bus.NewEventBridge(api, "regflow").Publish(context.Background(), []byte(in)); err == nil {
-			t.Fatalf("published %q", in)
+	for name, m := range map[string]event.Message{
+		"no detail":            {Key: "k", At: time.Now()},
+		"no detail-type":       {Detail: raw{}, Key: "k"},
+		"detail not an object": {Detail: raw{dt: "x", json: `"s"`}, Key: "k"},
+		"detail not JSON":      {Detail: raw{dt: "x", json: `nope`}, Key: "k"},
+	} {
+		if err := bus.NewEventBridge(api, "regflow").Publish(context.Background(), m); err == nil {
+			t.Fatalf("published %s", name)
 		}
 	}
 	if api.calls != 0 {
 		t.Fatalf("%d calls for malformed events", api.calls)
 	}
 }
+
+// raw is a detail of any detail-type and JSON, valid or not.
+type raw struct{ dt, json string }
+
+func (r raw) DetailType() string           { return r.dt }
+func (r raw) MarshalJSON() ([]byte, error) { return []byte(r.json), nil }

@@ -16,22 +16,16 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-)
 
-// Detail types regflow acts on.
-const (
-	TypeImageAction   = "ECR Image Action"
-	TypeImageScan     = "ECR Image Scan"
-	TypeInspectorScan = "Inspector2 Scan"
-
-	SourceECR       = "aws.ecr"
-	SourceInspector = "aws.inspector2"
+	"github.com/regflow/regflow/shared/event"
 )
 
 // ErrMalformed is wrapped by every decoding error.
 var ErrMalformed = errors.New("malformed event")
 
-// Envelope is the EventBridge envelope common to every event.
+// Envelope is the EventBridge envelope common to every event. It is not event.Envelope
+// (aws-lambda-go's) because AWS's ECR and Inspector samples also carry epoch-second
+// times, which time.Time does not decode.
 type Envelope struct {
 	Version    string          `json:"version"`
 	ID         string          `json:"id"`
@@ -100,10 +94,10 @@ func Decode(b []byte) (any, error) {
 		return nil, err
 	}
 	switch {
-	case env.Source == SourceECR && env.DetailType == TypeImageAction:
+	case env.Source == event.SourceECR && env.DetailType == event.TypeImageAction:
 		return decodeAction(env)
-	case env.Source == SourceECR && env.DetailType == TypeImageScan,
-		env.Source == SourceInspector && env.DetailType == TypeInspectorScan:
+	case env.Source == event.SourceECR && env.DetailType == event.TypeImageScan,
+		env.Source == event.SourceInspector && env.DetailType == event.TypeInspectorScan:
 		return decodeScan(env)
 	}
 	return env, nil
@@ -139,8 +133,8 @@ func DecodeImageAction(b []byte) (*ImageAction, error) {
 	if err != nil {
 		return nil, err
 	}
-	if env.Source != SourceECR || env.DetailType != TypeImageAction {
-		return nil, fmt.Errorf("%w: expected source %s detail-type %q, got %s %q", ErrMalformed, SourceECR, TypeImageAction, env.Source, env.DetailType)
+	if env.Source != event.SourceECR || env.DetailType != event.TypeImageAction {
+		return nil, fmt.Errorf("%w: expected source %s detail-type %q, got %s %q", ErrMalformed, event.SourceECR, event.TypeImageAction, env.Source, env.DetailType)
 	}
 	return decodeAction(env)
 }
@@ -151,9 +145,9 @@ func DecodeImageScan(b []byte) (*ImageScan, error) {
 	if err != nil {
 		return nil, err
 	}
-	ok := (env.Source == SourceECR && env.DetailType == TypeImageScan) || (env.Source == SourceInspector && env.DetailType == TypeInspectorScan)
+	ok := (env.Source == event.SourceECR && env.DetailType == event.TypeImageScan) || (env.Source == event.SourceInspector && env.DetailType == event.TypeInspectorScan)
 	if !ok {
-		return nil, fmt.Errorf("%w: expected %q or %q, got %s %q", ErrMalformed, TypeImageScan, TypeInspectorScan, env.Source, env.DetailType)
+		return nil, fmt.Errorf("%w: expected %q or %q, got %s %q", ErrMalformed, event.TypeImageScan, event.TypeInspectorScan, env.Source, env.DetailType)
 	}
 	return decodeScan(env)
 }
@@ -211,7 +205,7 @@ func decodeScan(env *Envelope) (*ImageScan, error) {
 	}
 	return &ImageScan{
 		Envelope:   *env,
-		Enhanced:   env.Source == SourceInspector,
+		Enhanced:   env.Source == event.SourceInspector,
 		Status:     d.ScanStatus,
 		Repository: repo,
 		Digest:     d.ImageDigest,

@@ -22,6 +22,7 @@ import (
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/ecrevent"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/ocicopy"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/retention"
@@ -54,9 +55,9 @@ type Store interface {
 	store.Claimer
 }
 
-// Publisher puts an EventBridge-shaped event (regflow.NewEvent) on the regflow bus.
+// Publisher puts a regflow event on the regflow bus.
 type Publisher interface {
-	Publish(ctx context.Context, event []byte) error
+	Publish(ctx context.Context, m event.Message) error
 }
 
 // Messenger updates the approval message.
@@ -87,27 +88,6 @@ type Promoter struct {
 // Actor signs the promoter's audit entries.
 const Actor = "regflow/promoter"
 
-// Promoted is the detail of "Image Promoted".
-type Promoted struct {
-	RequestID  string   `json:"requestId"`
-	Env        string   `json:"env"`
-	Repository string   `json:"repository"`
-	Digest     string   `json:"digest"`
-	Tag        string   `json:"tag"`
-	Previous   string   `json:"previous,omitempty"`
-	ApprovedBy []string `json:"approvedBy"`
-	BytesMoved int64    `json:"bytesMoved"`
-}
-
-// RolledBack is the detail of "Release Rolled Back".
-type RolledBack struct {
-	Env        string `json:"env"`
-	Repository string `json:"repository"`
-	From       string `json:"from"`
-	To         string `json:"to"`
-	By         string `json:"by"`
-}
-
 // Result says what Promote did.
 type Result struct {
 	RequestID string          `json:"requestId"`
@@ -118,19 +98,19 @@ type Result struct {
 
 // Invoke handles a "Promotion Approved" event: only its request id is trusted.
 func (p *Promoter) Invoke(ctx context.Context, raw json.RawMessage) (Result, error) {
-	ev, err := regflow.ParseEvent(raw)
+	ev, err := event.Parse(raw)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ecrevent.ErrMalformed, err)
 	}
-	if ev.DetailType == regflow.DetailRollbackRequested {
+	if ev.DetailType == event.TypeRollbackRequested {
 		return p.invokeRollback(ctx, ev)
 	}
-	if ev.DetailType != regflow.DetailPromotionApproved {
-		return Result{}, fmt.Errorf("%w: expected %q, got %q", ecrevent.ErrMalformed, regflow.DetailPromotionApproved, ev.DetailType)
+	if ev.DetailType != event.TypePromotionApproved {
+		return Result{}, fmt.Errorf("%w: expected %q, got %q", ecrevent.ErrMalformed, event.TypePromotionApproved, ev.DetailType)
 	}
-	var d regflow.PromotionDecision
+	var d event.PromotionDecision
 	if err := json.Unmarshal(ev.Detail, &d); err != nil || d.RequestID == "" {
-		return Result{}, fmt.Errorf("%w: %s detail needs requestId", ecrevent.ErrMalformed, regflow.DetailPromotionApproved)
+		return Result{}, fmt.Errorf("%w: %s detail needs requestId", ecrevent.ErrMalformed, event.TypePromotionApproved)
 	}
 	return p.Promote(ctx, d.RequestID)
 }
@@ -158,7 +138,7 @@ func (p *Promoter) Promote(ctx context.Context, id string) (Result, error) {
 		res.Outcome, res.Reason = "refused", fmt.Sprintf("request is %s, not approved", req.Status)
 		log.Warn("refusing promotion", "reason", res.Reason)
 		_, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + id + "/refused/" + req.Status, Time: decidedAt(req),
-			Action: "promotion.refused", Actor: Actor, Reason: res.Reason, Details: map[string]string{"env": req.Env, "request": id}})
+			Action: event.ActionPromotionRefused, Actor: Actor, Reason: res.Reason, Details: map[string]string{"env": req.Env, "request": id}})
 		return res, err
 	}
 	srcEnv, ok := p.Config.Previous(req.Env)
@@ -191,7 +171,7 @@ func (p *Promoter) Promote(ctx context.Context, id string) (Result, error) {
 	}
 	if err != nil {
 		_, _ = p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + id + "/attempt/" + p.Now().Format(time.RFC3339Nano), Time: p.Now(),
-			Action: "promotion.attempt-failed", Actor: Actor, Reason: err.Error(), Details: map[string]string{"env": req.Env}})
+			Action: event.ActionPromotionAttemptFailed, Actor: Actor, Reason: err.Error(), Details: map[string]string{"env": req.Env}})
 		return res, fmt.Errorf("copy %s to %s: %w", req.Ref(), req.Env, err)
 	}
 	if cp.Digest.String() != req.Digest {
@@ -243,14 +223,14 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 		return res, err
 	}
 	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{
-		Subject: req.Ref(), ID: "promote/" + req.ID, Time: decidedAt(req), Action: "image.promoted", Actor: Actor,
+		Subject: req.Ref(), ID: "promote/" + req.ID, Time: decidedAt(req), Action: event.ActionImagePromoted, Actor: Actor,
 		Reason:  "approved by " + strings.Join(approvers, ", "),
 		Details: map[string]string{"env": req.Env, "tag": req.Tag, "previous": previous, "bytesMoved": fmt.Sprint(copied(res))},
 	}); err != nil {
 		return res, err
 	}
 	if err := p.once(ctx, "event/promoted/"+req.ID, func() error {
-		return p.publish(ctx, regflow.DetailImagePromoted, "promoted/"+req.ID, now, Promoted{RequestID: req.ID, Env: req.Env, Repository: req.Repository,
+		return p.publish(ctx, "promoted/"+req.ID, now, event.ImagePromoted{RequestID: req.ID, Env: req.Env, Repository: req.Repository,
 			Digest: req.Digest, Tag: req.Tag, Previous: previous, ApprovedBy: approvers, BytesMoved: copied(res)})
 	}); err != nil {
 		return res, fmt.Errorf("announce promotion: %w", err)
@@ -296,7 +276,7 @@ func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest,
 	res.Outcome, res.Reason = "tag-conflict", c.Error()
 	p.Log.Error("tag conflict; nothing overwritten", "error", c)
 	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + req.ID + "/tag-conflict", Time: decidedAt(req),
-		Action: "promotion.tag-conflict", Actor: Actor, Reason: c.Error(), Details: map[string]string{"env": req.Env, "existing": c.Existing.String()}}); err != nil {
+		Action: event.ActionPromotionTagConflict, Actor: Actor, Reason: c.Error(), Details: map[string]string{"env": req.Env, "existing": c.Existing.String()}}); err != nil {
 		return res, err
 	}
 	if _, err := store.ChangeRequest(ctx, p.Store, req.ID, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
@@ -308,7 +288,7 @@ func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest,
 		return res, err
 	}
 	err := p.once(ctx, "alert/tag-conflict/"+req.ID, func() error {
-		if err := p.publish(ctx, regflow.DetailPromotionFailed, "tag-conflict/"+req.ID, p.Now(), map[string]string{"requestId": req.ID, "env": req.Env, "reason": c.Error()}); err != nil {
+		if err := p.publish(ctx, "tag-conflict/"+req.ID, p.Now(), event.PromotionFailed{RequestID: req.ID, Env: req.Env, Reason: c.Error()}); err != nil {
 			return err
 		}
 		return p.Notifier.Notify(ctx, regflow.Alert{
@@ -321,20 +301,10 @@ func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest,
 	return res, err
 }
 
-// RollbackRequest is the detail of "Rollback Requested": roll env back from the digest
-// the person saw as current. It names that digest so a redelivered event changes nothing.
-type RollbackRequest struct {
-	RequestID  string `json:"requestId"`
-	Env        string `json:"env"`
-	Repository string `json:"repository"`
-	From       string `json:"from"`
-	By         string `json:"by"`
-}
-
-func (p *Promoter) invokeRollback(ctx context.Context, ev regflow.Event) (Result, error) {
-	var d RollbackRequest
+func (p *Promoter) invokeRollback(ctx context.Context, ev event.Envelope) (Result, error) {
+	var d event.RollbackRequested
 	if err := json.Unmarshal(ev.Detail, &d); err != nil || d.Env == "" || d.Repository == "" || d.From == "" || d.By == "" {
-		return Result{}, fmt.Errorf("%w: %s detail needs env, repository, from and by", ecrevent.ErrMalformed, regflow.DetailRollbackRequested)
+		return Result{}, fmt.Errorf("%w: %s detail needs env, repository, from and by", ecrevent.ErrMalformed, event.TypeRollbackRequested)
 	}
 	res := Result{RequestID: d.RequestID}
 	// The event only names a promoted request; what it may roll back comes from the store.
@@ -384,12 +354,8 @@ func (s SlackRollback) Rollback(ctx context.Context, r regflow.ApprovalRequest, 
 	if len(cur.Previous) == 0 {
 		return fmt.Sprintf("*%s* has no earlier release of %s to roll back to.", r.Env, r.Repository), nil
 	}
-	ev, err := regflow.NewEvent(regflow.DetailRollbackRequested, "rollback/"+r.ID+"/"+cur.Digest, s.Now(),
-		RollbackRequest{RequestID: r.ID, Env: r.Env, Repository: r.Repository, From: cur.Digest, By: "slack:" + user})
-	if err != nil {
-		return "", err
-	}
-	if err := s.Publisher.Publish(ctx, ev); err != nil {
+	ask := event.RollbackRequested{RequestID: r.ID, Env: r.Env, Repository: r.Repository, From: cur.Digest, By: "slack:" + user}
+	if err := s.Publisher.Publish(ctx, event.Message{Detail: ask, Key: "rollback/" + r.ID + "/" + cur.Digest, At: s.Now()}); err != nil {
 		return "", fmt.Errorf("ask the promoter to roll back: %w", err)
 	}
 	return fmt.Sprintf("Rolling *%s* %s back from `%s` to `%s`: a pointer change, nothing is copied.",
@@ -458,22 +424,18 @@ func (p *Promoter) rollback(ctx context.Context, env, repo, fromDigest, toDigest
 		return cur, fmt.Errorf("%s/%s no longer runs %s: %w", env, repo, regflow.ShortDigest(from), ErrMoved)
 	}
 	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: repo + "@" + toDigest, ID: fmt.Sprintf("rollback/%s/%d", env, moved.Version), Time: now,
-		Action: "release.rolled-back", Actor: by, Reason: fmt.Sprintf("%s rolled back from %s", env, regflow.ShortDigest(from)),
+		Action: event.ActionReleaseRolledBack, Actor: by, Reason: fmt.Sprintf("%s rolled back from %s", env, regflow.ShortDigest(from)),
 		Details: map[string]string{"env": env, "from": from}}); err != nil {
 		return moved, err
 	}
-	if err := p.publish(ctx, regflow.DetailReleaseRolledBack, fmt.Sprintf("rollback/%s/%s/%d", env, repo, moved.Version), now, RolledBack{Env: env, Repository: repo, From: from, To: toDigest, By: by}); err != nil {
+	if err := p.publish(ctx, fmt.Sprintf("rollback/%s/%s/%d", env, repo, moved.Version), now, event.ReleaseRolledBack{Env: env, Repository: repo, From: from, To: toDigest, By: by}); err != nil {
 		return moved, fmt.Errorf("announce rollback: %w", err)
 	}
 	return moved, nil
 }
 
-func (p *Promoter) publish(ctx context.Context, detailType, key string, at time.Time, detail any) error {
-	ev, err := regflow.NewEvent(detailType, key, at, detail)
-	if err != nil {
-		return err
-	}
-	return p.Publisher.Publish(ctx, ev)
+func (p *Promoter) publish(ctx context.Context, key string, at time.Time, detail event.Detail) error {
+	return p.Publisher.Publish(ctx, event.Message{Detail: detail, Key: key, At: at})
 }
 
 func (p *Promoter) once(ctx context.Context, key string, effect func() error) error {

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/localbus"
 	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/localstack"
@@ -115,10 +116,7 @@ func approve(t *testing.T, st *localstack.Stack, env, repo string, digest v1.Has
 
 func publishApproved(t *testing.T, st *localstack.Stack, id string) {
 	t.Helper()
-	ev, err := regflow.NewEvent(regflow.DetailPromotionApproved, id, st.Clock.Now(), regflow.PromotionDecision{RequestID: id})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := event.Message{Detail: event.PromotionDecision{RequestID: id, Decision: regflow.StatusApproved}, Key: id, At: st.Clock.Now()}
 	if err := st.Publisher.Publish(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
@@ -171,8 +169,8 @@ func TestPromoteByDigestAcrossAccounts(t *testing.T) {
 	if req.Status != regflow.StatusPromoted {
 		t.Fatalf("request = %s", req.Status)
 	}
-	if ev.count(regflow.DetailImagePromoted) != 1 {
-		t.Fatalf("Image Promoted events = %d", ev.count(regflow.DetailImagePromoted))
+	if ev.count(event.TypeImagePromoted) != 1 {
+		t.Fatalf("Image Promoted events = %d", ev.count(event.TypeImagePromoted))
 	}
 	// Staging scans on push; prod's gate opens a request that waits for staging's verification.
 	next, err := st.Store.GetRequest(ctx, regflow.RequestID("prod", "shop/web", digest.String()))
@@ -186,7 +184,7 @@ func TestPromoteByDigestAcrossAccounts(t *testing.T) {
 		t.Fatalf("redelivery = %+v, %v", res, err)
 	}
 	publishApproved(t, st, id)
-	if ev.count(regflow.DetailImagePromoted) != 1 {
+	if ev.count(event.TypeImagePromoted) != 1 {
 		t.Fatal("a redelivered approval must not announce again")
 	}
 	trail, _ := st.Store.Audit(ctx, req.Ref())
@@ -287,7 +285,7 @@ func TestRollbackIsAPointerChange(t *testing.T) {
 			t.Fatalf("a rollback must copy nothing; %s went %d → %d", op, before[op], after[op])
 		}
 	}
-	if ev.count(regflow.DetailReleaseRolledBack) != 1 {
+	if ev.count(event.TypeReleaseRolledBack) != 1 {
 		t.Fatal("rollback must be announced")
 	}
 	if _, err := st.Promoter.Rollback(ctx, "staging", "shop/web", "sha256:"+strings.Repeat("0", 64), "U0CAROL"); err == nil {
@@ -307,8 +305,8 @@ func TestRollbackButton(t *testing.T) {
 	publishApproved(t, st, secondID)
 
 	// A forged request naming a digest that request never promoted is refused.
-	forged, _ := regflow.NewEvent(regflow.DetailRollbackRequested, "forged", st.Clock.Now(),
-		map[string]string{"requestId": secondID, "env": "staging", "repository": "shop/web", "from": first.String(), "by": "mallory"})
+	forged, _ := event.Message{Detail: event.RollbackRequested{RequestID: secondID, Env: "staging", Repository: "shop/web", From: first.String(), By: "mallory"},
+		Key: "forged", At: st.Clock.Now()}.Encode()
 	if res, err := st.Promoter.Invoke(ctx, forged); err != nil || res.Outcome != "refused" {
 		t.Fatalf("forged rollback: %+v, %v", res, err)
 	}
@@ -330,8 +328,8 @@ func TestRollbackButton(t *testing.T) {
 	if err := st.Settle(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if rel, _ := st.Store.GetRelease(ctx, "staging", "shop/web"); rel.Digest != first.String() || ev.count(regflow.DetailReleaseRolledBack) != 1 {
-		t.Fatalf("a second click must change nothing: runs %s, %d rollback events", rel.Digest, ev.count(regflow.DetailReleaseRolledBack))
+	if rel, _ := st.Store.GetRelease(ctx, "staging", "shop/web"); rel.Digest != first.String() || ev.count(event.TypeReleaseRolledBack) != 1 {
+		t.Fatalf("a second click must change nothing: runs %s, %d rollback events", rel.Digest, ev.count(event.TypeReleaseRolledBack))
 	}
 	if res, err := st.Click(ctx, "U0MALLORY", "regflow_rollback", secondID); err != nil || res.Outcome != "refused" {
 		t.Fatalf("a non-approver's rollback: %+v, %v", res, err)

@@ -34,15 +34,6 @@ type AuditEntry struct {
 	Details map[string]string `json:"details,omitempty" dynamodbav:"details,omitempty"`
 }
 
-// Audit actions.
-const (
-	ActionTagViolation  = "tag.violation"
-	ActionTagRemoved    = "tag.removed"
-	ActionRepoImmutable = "repository.immutable"
-	ActionImageRecorded = "image.recorded"
-	ActionEventIgnored  = "event.ignored"
-)
-
 // Alert is a message for the people who run the registries.
 type Alert struct {
 	Kind       string  `json:"kind"`

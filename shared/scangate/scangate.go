@@ -16,6 +16,7 @@ import (
 
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecrevent"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/slackmsg"
 	"github.com/regflow/regflow/shared/store"
@@ -80,25 +81,10 @@ type Result struct {
 	Reason    string `json:"reason,omitempty"`
 }
 
-// DetailTypeVerification is the regflow bus event a deployment pipeline sends with its result.
-const DetailTypeVerification = "Verification Result"
-
-// VerificationDetail is the detail of a "Verification Result" event.
-type VerificationDetail struct {
-	Env        string `json:"env"`
-	Repository string `json:"repository"`
-	Digest     string `json:"digest"`
-	Passed     *bool  `json:"passed"`
-	URL        string `json:"url,omitempty"`
-	ReportedBy string `json:"reportedBy"`
-	// Requester is the Slack user id of whoever triggered the deployment (optional).
-	Requester string `json:"requester,omitempty"`
-}
-
 // Invoke decodes a scan event or a "Verification Result" event and handles it.
 func (g *Gate) Invoke(ctx context.Context, raw json.RawMessage) (Result, error) {
 	env, err := ecrevent.DecodeEnvelope(raw)
-	if err == nil && env.DetailType == DetailTypeVerification {
+	if err == nil && env.DetailType == event.TypeVerificationResult {
 		return g.invokeVerification(ctx, env)
 	}
 	ev, err := ecrevent.DecodeImageScan(raw)
@@ -110,22 +96,22 @@ func (g *Gate) Invoke(ctx context.Context, raw json.RawMessage) (Result, error) 
 }
 
 func (g *Gate) invokeVerification(ctx context.Context, env *ecrevent.Envelope) (Result, error) {
-	var d VerificationDetail
+	var d event.VerificationResult
 	if err := json.Unmarshal(env.Detail, &d); err != nil {
-		return Result{}, fmt.Errorf("%w: %s detail: %w", ecrevent.ErrMalformed, DetailTypeVerification, err)
+		return Result{}, fmt.Errorf("%w: %s detail: %w", ecrevent.ErrMalformed, event.TypeVerificationResult, err)
 	}
 	if d.Env == "" || d.Repository == "" || d.Passed == nil || d.ReportedBy == "" || !strings.HasPrefix(d.Digest, "sha256:") {
-		return Result{}, fmt.Errorf("%w: %s needs env, repository, digest (sha256:…), passed and reportedBy", ecrevent.ErrMalformed, DetailTypeVerification)
+		return Result{}, fmt.Errorf("%w: %s needs env, repository, digest (sha256:…), passed and reportedBy", ecrevent.ErrMalformed, event.TypeVerificationResult)
 	}
 	// Only the environment's own account (where its deployment runs) or the pipeline account
 	// may report on it: the bus policy lets every environment account send this detail-type.
 	target, ok := g.Config.Env(d.Env)
 	if !ok {
-		return Result{}, fmt.Errorf("%w: %s for environment %q, which is not configured", ecrevent.ErrMalformed, DetailTypeVerification, d.Env)
+		return Result{}, fmt.Errorf("%w: %s for environment %q, which is not configured", ecrevent.ErrMalformed, event.TypeVerificationResult, d.Env)
 	}
 	if env.Account != target.Account && env.Account != g.Config.Pipeline.Account {
 		return Result{}, fmt.Errorf("%s for %s refused: sent from account %s, but only %s's account %s or the pipeline account %s may report on it",
-			DetailTypeVerification, d.Env, env.Account, d.Env, target.Account, g.Config.Pipeline.Account)
+			event.TypeVerificationResult, d.Env, env.Account, d.Env, target.Account, g.Config.Pipeline.Account)
 	}
 	return g.Verify(ctx, regflow.Verification{
 		Env: d.Env, Repository: d.Repository, Digest: d.Digest, Passed: *d.Passed, URL: d.URL,
@@ -292,12 +278,12 @@ func (g *Gate) Verify(ctx context.Context, v regflow.Verification) (Result, erro
 	if err := g.Store.PutVerification(ctx, v); err != nil {
 		return Result{}, err
 	}
-	outcome := "passed"
+	outcome, action := "passed", event.ActionVerificationPassed
 	if !v.Passed {
-		outcome = "failed"
+		outcome, action = "failed", event.ActionVerificationFailed
 	}
 	if _, err := g.Store.AppendAudit(ctx, regflow.AuditEntry{
-		Subject: v.Repository + "@" + v.Digest, ID: "verify/" + v.Env + "/" + outcome, Time: v.At, Action: "verification." + outcome,
+		Subject: v.Repository + "@" + v.Digest, ID: "verify/" + v.Env + "/" + outcome, Time: v.At, Action: action,
 		Actor: v.By, Reason: "deployment verification in " + v.Env, Details: map[string]string{"url": v.URL},
 	}); err != nil {
 		return Result{}, err
@@ -366,7 +352,7 @@ func (g *Gate) apply(ctx context.Context, want regflow.ApprovalRequest, cause st
 		}
 	}
 	if _, err := g.Store.AppendAudit(ctx, regflow.AuditEntry{
-		Subject: r.Ref(), ID: cause + "/" + r.Env + "/" + r.Status, Time: at, Action: "request." + r.Status,
+		Subject: r.Ref(), ID: cause + "/" + r.Env + "/" + r.Status, Time: at, Action: event.ActionRequest(r.Status),
 		Actor: Actor, Reason: r.Reason, Details: map[string]string{"env": r.Env, "request": r.ID},
 	}); err != nil {
 		return r, err

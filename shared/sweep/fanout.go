@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/store"
 )
 
@@ -362,25 +362,9 @@ func LoadReport(ctx context.Context, st store.SweepStore, runID string) (*Report
 	return rep, nil
 }
 
-// Publisher puts an EventBridge-shaped event (regflow.NewEvent) on the regflow bus.
+// Publisher puts a regflow event on the regflow bus.
 type Publisher interface {
-	Publish(ctx context.Context, event []byte) error
-}
-
-// Completed is the detail of "Retention Sweep Completed".
-type Completed struct {
-	RunID              string    `json:"runId"`
-	Now                time.Time `json:"now"`
-	DryRun             bool      `json:"dryRun"`
-	Repositories       int       `json:"repositories"`
-	Images             int       `json:"images"`
-	Kept               int       `json:"kept"`
-	Selected           int       `json:"selected"`
-	Removed            int       `json:"removed"`
-	Refused            int       `json:"refused"`
-	FailedRepositories int       `json:"failedRepositories"`
-	// BytesReclaimedUpperBound counts shared layers once per image: storage freed is at most this.
-	BytesReclaimedUpperBound int64 `json:"bytesReclaimedUpperBound"`
+	Publish(ctx context.Context, m event.Message) error
 }
 
 // Finisher stores the merged report and posts the summary, once per run.
@@ -429,15 +413,12 @@ func (f *Finisher) finish(ctx context.Context, sr store.SweepRun) error {
 	}
 	if f.Publisher != nil {
 		sel, out := rep.Totals()
-		ev, err := regflow.NewEvent(regflow.DetailRetentionSweepCompleted, sr.ID, sr.Now, Completed{
+		done := event.RetentionSweepCompleted{
 			RunID: sr.ID, Now: sr.Now, DryRun: sr.DryRun, Repositories: sel.Repositories, Images: sel.Images, Kept: sel.Kept,
 			Selected: sel.Deleted, Removed: out.Removed + out.AlreadyGone, Refused: out.Refused, FailedRepositories: len(sel.Failed),
 			BytesReclaimedUpperBound: sel.BytesReclaimedUpperBound,
-		})
-		if err != nil {
-			return err
 		}
-		if err := f.Publisher.Publish(ctx, ev); err != nil {
+		if err := f.Publisher.Publish(ctx, event.Message{Detail: done, Key: sr.ID, At: sr.Now}); err != nil {
 			return fmt.Errorf("announce the end of sweep run %s: %w", sr.ID, err)
 		}
 	}

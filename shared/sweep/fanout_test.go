@@ -17,6 +17,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/local/sweeptest"
@@ -237,9 +238,9 @@ func TestInlineFanOut(t *testing.T) {
 	if len(events) != 1 {
 		t.Fatalf("%d Retention Sweep Completed events, want 1", len(events))
 	}
-	ev, err := regflow.ParseEvent(events[0])
-	var done sweep.Completed
-	if err != nil || ev.DetailType != regflow.DetailRetentionSweepCompleted || json.Unmarshal(ev.Detail, &done) != nil ||
+	ev, err := event.Parse(events[0])
+	var done event.RetentionSweepCompleted
+	if err != nil || ev.DetailType != event.TypeRetentionSweepCompleted || json.Unmarshal(ev.Detail, &done) != nil ||
 		!done.DryRun || done.Selected != 1607 || done.Removed != 0 || done.FailedRepositories != 1 {
 		t.Fatalf("event %s: %+v, %v", ev.DetailType, done, err)
 	}
@@ -254,7 +255,11 @@ func (f notifierFunc) Notify(_ context.Context, a regflow.Alert) error { f(a.Tex
 
 type publisherFunc func([]byte)
 
-func (f publisherFunc) Publish(_ context.Context, ev []byte) error {
+func (f publisherFunc) Publish(_ context.Context, m event.Message) error {
+	ev, err := m.Encode()
+	if err != nil {
+		return err
+	}
 	f(ev)
 	return nil
 }

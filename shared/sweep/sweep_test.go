@@ -13,6 +13,7 @@ import (
 
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/sweeptest"
@@ -226,7 +227,7 @@ func TestSweepRepository(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(trail) != 1 || trail[0].Action != sweep.ActionImageDeleted || trail[0].Actor != sweep.Actor ||
+		if len(trail) != 1 || trail[0].Action != event.ActionImageDeleted || trail[0].Actor != sweep.Actor ||
 			trail[0].ID != "run-1#111111111111/us-east-1#"+d || !strings.HasPrefix(trail[0].Reason, "delete:") {
 			t.Fatalf("audit of %s: %+v", d, trail)
 		}
@@ -350,7 +351,7 @@ func TestSweepReferencedByManifestList(t *testing.T) {
 			t.Fatalf("child present %v, new index present %v, old index present %v", got[child], got[fresh], got[e.index])
 		}
 		trail, _ := e.store.Audit(ctx, e.repo+"@"+child)
-		if len(trail) != 2 || trail[0].Action != sweep.ActionImageDeleted || trail[1].Action != sweep.ActionDeleteFailed {
+		if len(trail) != 2 || trail[0].Action != event.ActionImageDeleted || trail[1].Action != event.ActionDeleteFailed {
 			t.Fatalf("audit of the kept child: %+v", trail)
 		}
 		if !strings.Contains(rep.Summary(), "1 could not be deleted") {

@@ -12,18 +12,14 @@ import (
 	"time"
 
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/retention"
 	"github.com/regflow/regflow/shared/store"
 )
 
-// Audit trail vocabulary of the sweep.
-const (
-	Actor              = "regflow/sweeper"
-	ActionImageDeleted = "image.deleted"
-	// ActionDeleteFailed follows an image.deleted entry when the registry refused the delete.
-	ActionDeleteFailed = "image.delete-failed"
-)
+// Actor signs the sweep's audit entries (actions: event.ActionImageDeleted, event.ActionDeleteFailed).
+const Actor = "regflow/sweeper"
 
 // DefaultConcurrency is how many repositories a sweeper works on at once. With the
 // SDK's adaptive retryer shared by them, more only queues behind ECR's rate limits.
@@ -445,7 +441,7 @@ func (s *Sweeper) refuse(ctx context.Context, run Run, t Target, refused *[]NotD
 	for i, f := range failed {
 		entries[i] = regflow.AuditEntry{
 			Subject: f.Repository + "@" + f.Digest, ID: auditID(run, t, f.Digest) + "#refused",
-			Time: run.Now, Action: ActionDeleteFailed, Actor: Actor, Reason: f.Code + ": " + f.Reason,
+			Time: run.Now, Action: event.ActionDeleteFailed, Actor: Actor, Reason: f.Code + ": " + f.Reason,
 			Details: map[string]string{"run": run.ID, "registry": t.Name, "account": t.Account, "region": t.Region},
 		}
 	}
@@ -481,7 +477,7 @@ func (s *Sweeper) auditEntries(run Run, t Target, repo string, batch []string, d
 	for i, d := range batch {
 		e := regflow.AuditEntry{
 			Subject: repo + "@" + d, ID: auditID(run, t, d), Time: run.Now,
-			Action: ActionImageDeleted, Actor: Actor,
+			Action: event.ActionImageDeleted, Actor: Actor,
 			Details: map[string]string{"run": run.ID, "registry": t.Name, "account": t.Account, "region": t.Region},
 		}
 		if x := dec[d]; x != nil {

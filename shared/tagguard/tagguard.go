@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/regflow/regflow/shared/ecrevent"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/store"
 	"github.com/regflow/regflow/shared/tagpolicy"
@@ -43,22 +44,9 @@ type Notifier interface {
 	Notify(ctx context.Context, a regflow.Alert) error
 }
 
-// Publisher puts an EventBridge-shaped event (regflow.NewEvent) on the regflow bus.
+// Publisher puts a regflow event on the regflow bus.
 type Publisher interface {
-	Publish(ctx context.Context, event []byte) error
-}
-
-// Violation is the detail of "Tag Policy Violation", for automation that reacts to it
-// (for example, failing the CI run that pushed the tag).
-type Violation struct {
-	Repository string `json:"repository"`
-	Digest     string `json:"digest"`
-	Tag        string `json:"tag"`
-	Account    string `json:"account"`
-	Rule       string `json:"rule"`
-	Reason     string `json:"reason"`
-	Removed    bool   `json:"removed"`
-	At         string `json:"at"`
+	Publish(ctx context.Context, m event.Message) error
 }
 
 // Guard handles push events.
@@ -148,7 +136,7 @@ func (g *Guard) ensureImmutable(ctx context.Context, ev *ecrevent.ImageAction, r
 	// Audit first (its id is deterministic): a retry after a failed write would find the
 	// repository already immutable and never write the entry.
 	if _, err := g.Store.AppendAudit(ctx, regflow.AuditEntry{
-		Subject: repo, ID: ev.ID + "/immutable", Time: ev.Time.Time, Action: regflow.ActionRepoImmutable, Actor: Actor,
+		Subject: repo, ID: ev.ID + "/immutable", Time: ev.Time.Time, Action: event.ActionRepoImmutable, Actor: Actor,
 		Reason: reason, Details: map[string]string{"from": have.Mode, "to": want.Mode},
 	}); err != nil {
 		return false, err
@@ -161,7 +149,7 @@ func (g *Guard) ensureImmutable(ctx context.Context, ev *ecrevent.ImageAction, r
 
 func (g *Guard) handleViolation(ctx context.Context, ev *ecrevent.ImageAction, d tagpolicy.Decision, log *slog.Logger) (removed, alerted bool, err error) {
 	repo, digest, tag := ev.Detail.RepositoryName, ev.Detail.ImageDigest, ev.Detail.ImageTag
-	action, outcome := regflow.ActionTagViolation, "reported only (report mode)"
+	action, outcome := event.ActionTagViolation, "reported only (report mode)"
 	if d.Enforce {
 		gone, err := g.Registry.RemoveTag(ctx, repo, tag, digest)
 		switch {
@@ -172,7 +160,7 @@ func (g *Guard) handleViolation(ctx context.Context, ev *ecrevent.ImageAction, d
 			return false, false, fmt.Errorf("remove tag %s:%s: %w", repo, tag, err)
 		default:
 			// On a redelivery the tag is already gone; the entry below exists and the alert is claimed.
-			removed, action, outcome = gone, regflow.ActionTagRemoved, "tag removed"
+			removed, action, outcome = gone, event.ActionTagRemoved, "tag removed"
 		}
 	}
 	log.Warn("tag policy violation", "reason", d.Reason, "outcome", outcome)
@@ -204,14 +192,11 @@ func (g *Guard) handleViolation(ctx context.Context, ev *ecrevent.ImageAction, d
 	}
 	if g.Publisher != nil {
 		if _, err := store.Once(ctx, g.Store, "event/"+ev.ID+"/tag", g.Now(), store.DefaultLease, alertClaimTTL, func() error {
-			event, err := regflow.NewEvent(regflow.DetailTagPolicyViolation, ev.ID, ev.Time.Time, Violation{
+			v := event.TagPolicyViolation{
 				Repository: repo, Digest: digest, Tag: tag, Account: ev.Account, Rule: d.Rule, Reason: d.Reason,
-				Removed: action == regflow.ActionTagRemoved, At: ev.Time.UTC().Format(time.RFC3339),
-			})
-			if err != nil {
-				return err
+				Removed: action == event.ActionTagRemoved, At: ev.Time.UTC().Format(time.RFC3339),
 			}
-			return g.Publisher.Publish(ctx, event)
+			return g.Publisher.Publish(ctx, event.Message{Detail: v, Key: ev.ID, At: ev.Time.Time})
 		}); err != nil {
 			return removed, sent, fmt.Errorf("publish the tag policy violation: %w", err)
 		}
@@ -249,7 +234,7 @@ func (g *Guard) record(ctx context.Context, ev *ecrevent.ImageAction, d tagpolic
 		details["commit"] = commit
 	}
 	_, err = g.Store.AppendAudit(ctx, regflow.AuditEntry{
-		Subject: repo + "@" + digest, ID: ev.ID + "/recorded", Time: ev.Time.Time, Action: regflow.ActionImageRecorded,
+		Subject: repo + "@" + digest, ID: ev.ID + "/recorded", Time: ev.Time.Time, Action: event.ActionImageRecorded,
 		Actor: Actor, Reason: pushedAs(repo, ev.Detail.ImageTag), Details: details,
 	})
 	return err == nil, err

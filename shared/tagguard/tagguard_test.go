@@ -21,6 +21,7 @@ import (
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/ecrevent"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/local/testenv"
@@ -38,7 +39,7 @@ var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func pushEvent(id, repo, digest, tag string) *ecrevent.ImageAction {
 	return &ecrevent.ImageAction{
-		Envelope: ecrevent.Envelope{ID: id, DetailType: ecrevent.TypeImageAction, Source: ecrevent.SourceECR, Account: "111111111111", Region: "us-east-1", Time: ecrevent.Time{Time: now}},
+		Envelope: ecrevent.Envelope{ID: id, DetailType: event.TypeImageAction, Source: event.SourceECR, Account: "111111111111", Region: "us-east-1", Time: ecrevent.Time{Time: now}},
 		Detail:   events.ECRImageActionEventDetailType{Result: "SUCCESS", ActionType: "PUSH", RepositoryName: repo, ImageDigest: digest, ImageTag: tag},
 	}
 }
@@ -141,12 +142,12 @@ func TestAgainstMoto(t *testing.T) {
 	}
 	// Both events share a timestamp, so compare as a set: one entry per effect, none duplicated.
 	slices.Sort(actions)
-	want := []string{regflow.ActionImageRecorded, regflow.ActionImageRecorded, regflow.ActionTagRemoved}
+	want := []string{event.ActionImageRecorded, event.ActionImageRecorded, event.ActionTagRemoved}
 	if !cmp.Equal(actions, want) {
 		t.Fatalf("audit trail = %v, want %v (one entry per effect, none duplicated)", actions, want)
 	}
 	repoTrail, _ := st.Audit(ctx, "app")
-	if len(repoTrail) != 1 || repoTrail[0].Action != regflow.ActionRepoImmutable {
+	if len(repoTrail) != 1 || repoTrail[0].Action != event.ActionRepoImmutable {
 		t.Fatalf("repository audit = %+v", repoTrail)
 	}
 
@@ -347,7 +348,11 @@ func TestFailedAlertIsRetriedOnRedelivery(t *testing.T) {
 
 type recordingPublisher struct{ events [][]byte }
 
-func (r *recordingPublisher) Publish(_ context.Context, e []byte) error {
+func (r *recordingPublisher) Publish(_ context.Context, m event.Message) error {
+	e, err := m.Encode()
+	if err != nil {
+		return err
+	}
 	r.events = append(r.events, e)
 	return nil
 }
@@ -366,11 +371,11 @@ func TestViolationIsPublishedOnce(t *testing.T) {
 	if len(pub.events) != 1 {
 		t.Fatalf("%d events for one violation delivered twice, want 1", len(pub.events))
 	}
-	got, err := regflow.ParseEvent(pub.events[0])
-	if err != nil || got.DetailType != regflow.DetailTagPolicyViolation {
+	got, err := event.Parse(pub.events[0])
+	if err != nil || got.DetailType != event.TypeTagPolicyViolation {
 		t.Fatalf("event = %+v, %v", got, err)
 	}
-	var v tagguard.Violation
+	var v event.TagPolicyViolation
 	if err := json.Unmarshal(got.Detail, &v); err != nil || v.Tag != "latest" || !v.Removed || v.Repository != "app" {
 		t.Fatalf("detail = %+v, %v", v, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+
+	"github.com/regflow/regflow/shared/event"
 )
 
 // Rule selects events by source and detail-type, as an EventBridge rule's pattern does.
@@ -109,15 +111,26 @@ func (b *Bus) PublishAsync(ctx context.Context, event []byte) {
 // Wait blocks until every PublishAsync delivery has finished.
 func (b *Bus) Wait() { b.inflight.Wait() }
 
-// Async is a publisher that hands events to a Bus bus without waiting for the targets,
+// Async is a publisher that hands events to a Bus without waiting for the targets,
 // as EventBridge does: an approval click is answered before the promotion runs.
 type Async struct{ Bus *Bus }
 
-// Publish delivers event in the background.
-func (a Async) Publish(ctx context.Context, event []byte) error {
-	if !json.Valid(event) {
+// Publish encodes m as EventBridge delivers it and delivers it in the background.
+func (a Async) Publish(ctx context.Context, m event.Message) error {
+	b, err := m.Encode()
+	if err != nil {
+		return fmt.Errorf("publish on the local bus: %w", err)
+	}
+	a.Bus.PublishAsync(ctx, b)
+	return nil
+}
+
+// PublishJSON delivers an event already in EventBridge's JSON (what the local
+// PutEvents endpoint hands on) in the background; it is a Handler.
+func (a Async) PublishJSON(ctx context.Context, ev []byte) error {
+	if !json.Valid(ev) {
 		return fmt.Errorf("publish: event is not JSON")
 	}
-	a.Bus.PublishAsync(ctx, event)
+	a.Bus.PublishAsync(ctx, ev)
 	return nil
 }

@@ -20,11 +20,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/event"
 )
 
 // Handler receives one event as EventBridge hands it to a target: the JSON of a
-// regflow.Event with id, account, region and time filled. It should accept the event
+// event.Envelope with id, account, region and time filled. It should accept the event
 // and deliver it asynchronously, as EventBridge does; an error fails the entry with
 // InternalException, which publishers retry.
 type Handler func(ctx context.Context, event []byte) error
@@ -233,14 +233,14 @@ func (s *Server) accept(ctx context.Context, e entryIn, region string) entryOut 
 	if err != nil {
 		return failed("InternalException", err.Error())
 	}
-	event, err := json.Marshal(regflow.Event{
-		Version: "0", ID: id, DetailType: e.DetailType, Source: e.Source, Account: s.account,
+	ev, err := json.Marshal(event.Envelope{
+		Version: "0", ID: id, DetailType: e.DetailType, Source: e.Source, AccountID: s.account,
 		Time: at.UTC().Truncate(time.Second), Region: region, Resources: resources, Detail: json.RawMessage(e.Detail),
 	})
 	if err != nil {
 		return failed("InternalException", err.Error())
 	}
-	if err := s.handler(ctx, event); err != nil {
+	if err := s.handler(ctx, ev); err != nil {
 		return failed("InternalException", err.Error())
 	}
 	return entryOut{EventID: id}

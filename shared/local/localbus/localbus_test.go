@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/regflow/regflow/shared/bus"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/localbus"
 	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
@@ -48,13 +49,13 @@ func (s *sink) handle(_ context.Context, ev []byte) error {
 	return nil
 }
 
-func (s *sink) got(t *testing.T) []regflow.Event {
+func (s *sink) got(t *testing.T) []event.Envelope {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []regflow.Event
+	var out []event.Envelope
 	for _, b := range s.events {
-		ev, err := regflow.ParseEvent(b)
+		ev, err := event.Parse(b)
 		if err != nil {
 			t.Fatalf("handed-on event is not EventBridge-shaped: %v\n%s", err, b)
 		}
@@ -79,37 +80,32 @@ var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-
 // checks that the target sees what EventBridge would hand it.
 func TestPublisherThroughSDK(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	decision := regflow.PromotionDecision{RequestID: "req-1", Env: "prod", Repository: "team/api", Digest: "sha256:" + strings.Repeat("b", 64),
+	decision := event.PromotionDecision{RequestID: "req-1", Env: "prod", Repository: "team/api", Digest: "sha256:" + strings.Repeat("b", 64),
 		Decision: regflow.StatusApproved, DecidedBy: "U1", Approvers: []string{"U1"}, At: at}
 	clock := func() time.Time { return time.Date(2027, 1, 2, 3, 4, 5, 600, time.UTC) }
+	passed := true
 	tests := []struct {
 		name       string
 		detailType string
 		at         time.Time
-		detail     any
+		detail     event.Detail
 		wantTime   time.Time
 	}{
-		{"decision keeps its time", regflow.DetailPromotionApproved, at, decision, at},
-		{"rollback", regflow.DetailReleaseRolledBack, at.Add(90 * time.Minute), map[string]string{"env": "prod", "from": "sha256:a", "to": "sha256:b"}, at.Add(90 * time.Minute)},
-		{"no time gets the clock's", regflow.DetailVerificationResult, time.Time{}, map[string]any{"env": "staging", "passed": true}, clock().Truncate(time.Second)},
+		{"decision keeps its time", event.TypePromotionApproved, at, decision, at},
+		{"rollback", event.TypeReleaseRolledBack, at.Add(90 * time.Minute), event.ReleaseRolledBack{Env: "prod", From: "sha256:a", To: "sha256:b"}, at.Add(90 * time.Minute)},
+		{"no time gets the clock's", event.TypeVerificationResult, time.Time{}, event.VerificationResult{Env: "staging", Passed: &passed}, clock().Truncate(time.Second)},
 	}
 	s := &sink{}
 	srv := start(t, s, localbus.WithAccount("111111111111"), localbus.WithClock(clock))
 	pub := bus.NewEventBridge(eventbridge.NewFromConfig(testenv.AWSConfig(srv.URL())), "regflow")
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := regflow.NewEvent(tt.detailType, tt.name, tt.at, tt.detail)
-			if err != nil {
-				t.Fatal(err)
+			if tt.detail.DetailType() != tt.detailType {
+				t.Fatalf("detail is a %q, want %q", tt.detail.DetailType(), tt.detailType)
 			}
-			if tt.at.IsZero() {
-				// NewEvent always stamps a time; drop it to publish an entry without one.
-				var m map[string]any
-				_ = json.Unmarshal(ev, &m)
-				delete(m, "time")
-				ev, _ = json.Marshal(m)
-			}
-			if err := pub.Publish(context.Background(), ev); err != nil {
+			// A message without a time is published as an entry without one.
+			m := event.Message{Detail: tt.detail, Key: tt.name, At: tt.at}
+			if err := pub.Publish(context.Background(), m); err != nil {
 				t.Fatal(err)
 			}
 			all := s.got(t)
@@ -117,12 +113,12 @@ func TestPublisherThroughSDK(t *testing.T) {
 				t.Fatalf("target got %d events, want %d", len(all), i+1)
 			}
 			got := all[i]
-			want, _ := regflow.ParseEvent(ev)
-			if got.Source != regflow.EventSource || got.DetailType != tt.detailType || got.Version != "0" {
+			want, _ := m.Envelope()
+			if got.Source != event.SourceRegflow || got.DetailType != tt.detailType || got.Version != "0" {
 				t.Fatalf("envelope %+v", got)
 			}
-			if got.Account != "111111111111" || got.Region != "us-east-1" {
-				t.Fatalf("account %q region %q", got.Account, got.Region)
+			if got.AccountID != "111111111111" || got.Region != "us-east-1" {
+				t.Fatalf("account %q region %q", got.AccountID, got.Region)
 			}
 			if !got.Time.Equal(tt.wantTime) {
 				t.Fatalf("time %s, want %s", got.Time, tt.wantTime)
@@ -142,7 +138,7 @@ func TestPublisherThroughSDK(t *testing.T) {
 		})
 	}
 	// The decision round-trips into its Go type.
-	var d regflow.PromotionDecision
+	var d event.PromotionDecision
 	if err := json.Unmarshal(s.got(t)[0].Detail, &d); err != nil || !cmp.Equal(d, decision) {
 		t.Fatalf("decision %+v, %v", d, err)
 	}
@@ -166,15 +162,12 @@ func TestEndpointFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := regflow.NewEvent(regflow.DetailImagePromoted, "k", time.Now(), map[string]string{"env": "staging"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := event.Message{Detail: event.ImagePromoted{Env: "staging"}, Key: "k", At: time.Now()}
 	if err := bus.NewEventBridge(eventbridge.NewFromConfig(cfg), "regflow").Publish(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
 	got := s.got(t)
-	if len(got) != 1 || got[0].Region != "eu-west-1" || got[0].Account != "000000000000" {
+	if len(got) != 1 || got[0].Region != "eu-west-1" || got[0].AccountID != "000000000000" {
 		t.Fatalf("got %+v", got)
 	}
 }
@@ -244,10 +237,7 @@ func TestEntryResults(t *testing.T) {
 // TestTargetFailures: a failing handler fails the entry with a transient code, so
 // bus.EventBridge retries it, and reports the cause when it keeps failing.
 func TestTargetFailures(t *testing.T) {
-	ev, err := regflow.NewEvent(regflow.DetailPromotionApproved, "k", time.Now(), map[string]string{"requestId": "req-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := event.Message{Detail: event.PromotionDecision{RequestID: "req-1", Decision: regflow.StatusApproved}, Key: "k", At: time.Now()}
 	tests := []struct {
 		name      string
 		fail      int
@@ -390,10 +380,7 @@ func BenchmarkPublish(b *testing.B) {
 	}
 	defer srv.Close()
 	pub := bus.NewEventBridge(eventbridge.NewFromConfig(testenv.AWSConfig(srv.URL())), "regflow")
-	ev, err := regflow.NewEvent(regflow.DetailImagePromoted, "k", time.Now(), map[string]string{"env": "prod"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	ev := event.Message{Detail: event.ImagePromoted{Env: "prod"}, Key: "k", At: time.Now()}
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := pub.Publish(context.Background(), ev); err != nil {

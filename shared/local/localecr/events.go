@@ -7,28 +7,15 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/regflow/regflow/shared/event"
 )
 
-// EventBridge detail-types and actions the local ECR emits, spelled as ECR does.
+// Actions the local ECR reports in "ECR Image Action" events, spelled as ECR does.
 const (
-	DetailTypeImageAction = "ECR Image Action"
-	DetailTypeImageScan   = "ECR Image Scan"
-	actionPush            = "PUSH"
-	actionDelete          = "DELETE"
+	actionPush   = "PUSH"
+	actionDelete = "DELETE"
 )
-
-// Event is an EventBridge event envelope with ECR as its source.
-type Event struct {
-	Version    string          `json:"version"`
-	ID         string          `json:"id"`
-	DetailType string          `json:"detail-type"`
-	Source     string          `json:"source"`
-	Account    string          `json:"account"`
-	Time       string          `json:"time"`
-	Region     string          `json:"region"`
-	Resources  []string        `json:"resources"`
-	Detail     json.RawMessage `json:"detail"`
-}
 
 // ImageActionDetail is the detail of an "ECR Image Action" event. ImageTag is
 // omitted for a manifest pushed or deleted without a tag.
@@ -159,13 +146,14 @@ func (s *Server) emit(detailType string, resources []string, detail any) {
 	if resources == nil {
 		resources = []string{}
 	}
-	ev, err := json.Marshal(Event{
+	// Whole seconds in the clock's zone, as RFC 3339 without fractions.
+	ev, err := json.Marshal(event.Envelope{
 		Version:    "0",
 		ID:         newEventID(),
 		DetailType: detailType,
-		Source:     "aws.ecr",
-		Account:    s.account,
-		Time:       s.clock.Now().Format(time.RFC3339),
+		Source:     event.SourceECR,
+		AccountID:  s.account,
+		Time:       s.clock.Now().Truncate(time.Second),
 		Region:     s.region,
 		Resources:  resources,
 		Detail:     d,
@@ -178,7 +166,7 @@ func (s *Server) emit(detailType string, resources []string, detail any) {
 }
 
 func (s *Server) emitImageAction(action, repo, digest, tag string) {
-	s.emit(DetailTypeImageAction, nil, ImageActionDetail{
+	s.emit(event.TypeImageAction, nil, ImageActionDetail{
 		Result: "SUCCESS", RepositoryName: repo, ImageDigest: digest, ActionType: action, ImageTag: tag,
 	})
 }
@@ -193,7 +181,7 @@ func (s *Server) emitScan(repo, digest string, tags []string, counts map[string]
 	if tags == nil {
 		tags = []string{}
 	}
-	s.emit(DetailTypeImageScan, []string{s.repoARN(repo)}, ImageScanDetail{
+	s.emit(event.TypeImageScan, []string{s.repoARN(repo)}, ImageScanDetail{
 		ScanStatus: "COMPLETE", RepositoryName: repo, FindingSeverityCounts: nonZero, ImageDigest: digest, ImageTags: tags,
 	})
 }

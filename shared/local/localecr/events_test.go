@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/testenv"
 )
@@ -135,15 +136,15 @@ func TestEventShapesMatchPublishedSamples(t *testing.T) {
 				t.Errorf("keys %v / detail %v, want the sample's %v / %v", gotTop, gotDetail, wantTop, wantDetail)
 			}
 			var ev struct {
-				localecr.Event
+				event.Envelope
 				Detail map[string]any `json:"detail"`
 			}
 			if err := json.Unmarshal(tc.event, &ev); err != nil {
 				t.Fatal(err)
 			}
-			if ev.Version != "0" || ev.Source != "aws.ecr" || ev.Account != "333333333333" || ev.Region != "eu-central-1" ||
-				!uuidRE.MatchString(ev.ID) || ev.Time != "2026-03-04T05:06:07Z" || !slices.Equal(ev.Resources, tc.resources) {
-				t.Errorf("envelope %+v", ev.Event)
+			if ev.Version != "0" || ev.Source != "aws.ecr" || ev.AccountID != "333333333333" || ev.Region != "eu-central-1" ||
+				!uuidRE.MatchString(ev.ID) || !ev.Time.Equal(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)) || !slices.Equal(ev.Resources, tc.resources) {
+				t.Errorf("envelope %+v", ev.Envelope)
 			}
 			if b1, b2 := mustJSON(t, ev.Detail), mustJSON(t, tc.detail); b1 != b2 {
 				t.Errorf("detail %s, want %s", b1, b2)
@@ -276,7 +277,7 @@ func TestScanFindings(t *testing.T) {
 	_ = srv.WaitEvents(ctx)
 	scans := 0
 	for _, ev := range log.take() {
-		if ev.DetailType == localecr.DetailTypeImageScan {
+		if ev.DetailType == event.TypeImageScan {
 			scans++
 		}
 	}
@@ -323,7 +324,7 @@ func TestScanOnPushWithScanner(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if !slices.Equal(kinds, []string{localecr.DetailTypeImageAction, localecr.DetailTypeImageAction, localecr.DetailTypeImageScan}) {
+	if !slices.Equal(kinds, []string{event.TypeImageAction, event.TypeImageAction, event.TypeImageScan}) {
 		t.Errorf("events %v: want the two pushes, then the scan", kinds)
 	}
 	if len(scanned) != 0 {

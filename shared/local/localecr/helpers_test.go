@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/testenv"
 )
@@ -35,11 +36,11 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // eventLog collects the events a server delivers.
 type eventLog struct {
 	mu     sync.Mutex
-	events []localecr.Event
+	events []event.Envelope
 }
 
 func (l *eventLog) add(_ context.Context, b []byte) {
-	var ev localecr.Event
+	var ev event.Envelope
 	if err := json.Unmarshal(b, &ev); err != nil {
 		panic("server emitted invalid JSON: " + err.Error())
 	}
@@ -48,7 +49,7 @@ func (l *eventLog) add(_ context.Context, b []byte) {
 	l.events = append(l.events, ev)
 }
 
-func (l *eventLog) take() []localecr.Event {
+func (l *eventLog) take() []event.Envelope {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := l.events
@@ -57,11 +58,11 @@ func (l *eventLog) take() []localecr.Event {
 }
 
 // actions summarises image-action events as "PUSH repo tag digest" lines.
-func actions(t *testing.T, evs []localecr.Event) []string {
+func actions(t *testing.T, evs []event.Envelope) []string {
 	t.Helper()
 	var out []string
 	for _, ev := range evs {
-		if ev.DetailType != localecr.DetailTypeImageAction {
+		if ev.DetailType != event.TypeImageAction {
 			continue
 		}
 		var d localecr.ImageActionDetail

@@ -30,7 +30,7 @@ type Options struct {
 	// Clock is the time source for push and pull times, scans and events.
 	// Default: a NewClock that follows the wall clock. Share one between servers.
 	Clock *Clock
-	// OnEvent receives each EventBridge event (JSON, see Event) in order, on a
+	// OnEvent receives each EventBridge event (JSON, an event.Envelope) in order, on a
 	// goroutine of its own; it may call back into the server.
 	OnEvent func(ctx context.Context, event []byte)
 	// AuthDisabled lets /v2 requests through without the Basic credentials

@@ -28,7 +28,7 @@ import (
 	"github.com/regflow/regflow/shared/approvals"
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
-	"github.com/regflow/regflow/shared/ecrevent"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/local/localbus"
 	"github.com/regflow/regflow/shared/local/localecr"
@@ -177,7 +177,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		s.Close()
 		return nil, err
 	}
-	s.Events = localbus.New(s.Publisher.Publish, localbus.WithAccount(cfg.Pipeline.Account),
+	s.Events = localbus.New(s.Publisher.PublishJSON, localbus.WithAccount(cfg.Pipeline.Account),
 		localbus.WithRegion(cfg.Pipeline.Region), localbus.WithBus(cfg.Pipeline.EventBus))
 	if err := s.Events.Start(ctx); err != nil {
 		s.Close()
@@ -239,7 +239,7 @@ func (s *Stack) wire() error {
 		Config: s.Config, Endpoints: s.endpoint, Store: s.Store, Publisher: s.Publisher,
 		Messenger: slackmsg.Poster{Client: s.SlackClient()}, Notifier: s.AlertNotifier(), Now: s.Clock.Now, Log: s.Log,
 	}
-	s.Bus.Subscribe(localbus.Rule{Name: "promoter", Sources: []string{regflow.EventSource}, DetailTypes: []string{regflow.DetailPromotionApproved, regflow.DetailRollbackRequested}},
+	s.Bus.Subscribe(localbus.Rule{Name: "promoter", Sources: []string{event.SourceRegflow}, DetailTypes: []string{event.TypePromotionApproved, event.TypeRollbackRequested}},
 		func(ctx context.Context, event []byte) error {
 			_, err := s.Promoter.Invoke(ctx, event)
 			return err
@@ -251,13 +251,13 @@ func (s *Stack) wire() error {
 		Now: s.Clock.Now, Log: s.Log,
 	}
 	s.Bus.Subscribe(localbus.Rule{
-		Name: "scangate", DetailTypes: []string{ecrevent.TypeImageScan, ecrevent.TypeInspectorScan, regflow.DetailVerificationResult},
+		Name: "scangate", DetailTypes: []string{event.TypeImageScan, event.TypeInspectorScan, event.TypeVerificationResult},
 	}, func(ctx context.Context, event []byte) error {
 		_, err := s.Gate.Invoke(ctx, event)
 		return err
 	})
 	s.Bus.Subscribe(localbus.Rule{
-		Name: "tagguard", Sources: []string{ecrevent.SourceECR}, DetailTypes: []string{ecrevent.TypeImageAction},
+		Name: "tagguard", Sources: []string{event.SourceECR}, DetailTypes: []string{event.TypeImageAction},
 		Match: func(event []byte) bool {
 			var e struct {
 				Detail struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/store"
 )
@@ -60,7 +61,7 @@ func testImageRoundTrip(t *testing.T, s store.Store) {
 }
 
 func entry(subject, id string, at time.Time) regflow.AuditEntry {
-	return regflow.AuditEntry{Subject: subject, ID: id, Time: at, Action: regflow.ActionTagRemoved, Actor: "tagguard", Reason: "why " + id, Details: map[string]string{"tag": "latest"}}
+	return regflow.AuditEntry{Subject: subject, ID: id, Time: at, Action: event.ActionTagRemoved, Actor: "tagguard", Reason: "why " + id, Details: map[string]string{"tag": "latest"}}
 }
 
 func testAuditOnce(t *testing.T, s store.Store) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/store"
 )
@@ -283,7 +284,7 @@ func testAppendAudits(t *testing.T, s store.Store) {
 	for i := range 60 {
 		entries = append(entries, regflow.AuditEntry{
 			Subject: fmt.Sprintf("team/app@sha256:%064x", i%30), ID: fmt.Sprintf("run1#%d", i),
-			Time: t0.Add(time.Duration(i) * time.Second), Action: "image.deleted", Actor: "regflow/sweeper",
+			Time: t0.Add(time.Duration(i) * time.Second), Action: event.ActionImageDeleted, Actor: "regflow/sweeper",
 			Reason: "delete: pushed 100 days ago", Details: map[string]string{"run": "run1"},
 		})
 	}

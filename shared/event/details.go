@@ -1,0 +1,164 @@
+package event
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/regflow/regflow/shared/regflow"
+)
+
+// PromotionDecision is the detail of "Promotion Approved" and "Promotion Rejected":
+// people decided whether one digest may enter one environment. RequestID and Decision
+// identify it, so a consumer that sees it twice (EventBridge delivers at least once)
+// can tell.
+type PromotionDecision struct {
+	RequestID  string `json:"requestId"`
+	Env        string `json:"env"`
+	Repository string `json:"repository"`
+	Digest     string `json:"digest"`
+	Tag        string `json:"tag,omitempty"`
+	Commit     string `json:"commit,omitempty"`
+	// Decision is regflow.StatusApproved or regflow.StatusRejected.
+	Decision string `json:"decision"`
+	// DecidedBy is the Slack user id whose click closed the request.
+	DecidedBy string `json:"decidedBy"`
+	// Approvers are the Slack user ids that approved, in order (empty on rejection).
+	Approvers   []string  `json:"approvers,omitempty"`
+	RequestedBy string    `json:"requestedBy,omitempty"`
+	At          time.Time `json:"at"`
+}
+
+// DetailType is "Promotion Approved" or "Promotion Rejected", after Decision; "" (not
+// publishable) for anything else.
+func (d PromotionDecision) DetailType() string {
+	switch d.Decision {
+	case regflow.StatusApproved:
+		return TypePromotionApproved
+	case regflow.StatusRejected:
+		return TypePromotionRejected
+	}
+	return ""
+}
+
+// DecisionOf describes a decided request as the detail of its decision event.
+func DecisionOf(r regflow.ApprovalRequest) (PromotionDecision, error) {
+	if r.Status != regflow.StatusApproved && r.Status != regflow.StatusRejected {
+		return PromotionDecision{}, fmt.Errorf("approval request %s is %s, not decided", r.ID, r.Status)
+	}
+	d := PromotionDecision{
+		RequestID: r.ID, Env: r.Env, Repository: r.Repository, Digest: r.Digest, Tag: r.Tag, Commit: r.Commit,
+		Decision: r.Status, DecidedBy: r.DecidedBy, RequestedBy: r.RequestedBy, At: r.DecidedAt.UTC(),
+	}
+	if r.Status == regflow.StatusApproved {
+		for _, v := range r.Approvals {
+			d.Approvers = append(d.Approvers, v.User)
+		}
+	}
+	return d, nil
+}
+
+// TagPolicyViolation is the detail of "Tag Policy Violation": a push carried a tag
+// the policy refuses. It is for automation that reacts to it (for example, failing
+// the CI run that pushed the tag).
+type TagPolicyViolation struct {
+	Repository string `json:"repository"`
+	Digest     string `json:"digest"`
+	Tag        string `json:"tag"`
+	Account    string `json:"account"`
+	Rule       string `json:"rule"`
+	Reason     string `json:"reason"`
+	// Removed is false in report mode.
+	Removed bool   `json:"removed"`
+	At      string `json:"at"`
+}
+
+// DetailType is "Tag Policy Violation".
+func (TagPolicyViolation) DetailType() string { return TypeTagPolicyViolation }
+
+// ImagePromoted is the detail of "Image Promoted".
+type ImagePromoted struct {
+	RequestID  string `json:"requestId"`
+	Env        string `json:"env"`
+	Repository string `json:"repository"`
+	Digest     string `json:"digest"`
+	Tag        string `json:"tag"`
+	// Previous is the digest the promotion replaced.
+	Previous   string   `json:"previous,omitempty"`
+	ApprovedBy []string `json:"approvedBy"`
+	BytesMoved int64    `json:"bytesMoved"`
+}
+
+// DetailType is "Image Promoted".
+func (ImagePromoted) DetailType() string { return TypeImagePromoted }
+
+// PromotionFailed is the detail of "Promotion Failed".
+type PromotionFailed struct {
+	RequestID string `json:"requestId"`
+	Env       string `json:"env"`
+	Reason    string `json:"reason"`
+}
+
+// DetailType is "Promotion Failed".
+func (PromotionFailed) DetailType() string { return TypePromotionFailed }
+
+// RollbackRequested is the detail of "Rollback Requested": roll env back from the
+// digest the person saw as current. It names that digest so a redelivered event
+// changes nothing.
+type RollbackRequested struct {
+	RequestID  string `json:"requestId"`
+	Env        string `json:"env"`
+	Repository string `json:"repository"`
+	From       string `json:"from"`
+	By         string `json:"by"`
+}
+
+// DetailType is "Rollback Requested".
+func (RollbackRequested) DetailType() string { return TypeRollbackRequested }
+
+// ReleaseRolledBack is the detail of "Release Rolled Back".
+type ReleaseRolledBack struct {
+	Env        string `json:"env"`
+	Repository string `json:"repository"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+	By         string `json:"by"`
+}
+
+// DetailType is "Release Rolled Back".
+func (ReleaseRolledBack) DetailType() string { return TypeReleaseRolledBack }
+
+// RetentionSweepCompleted is the detail of "Retention Sweep Completed".
+type RetentionSweepCompleted struct {
+	RunID              string    `json:"runId"`
+	Now                time.Time `json:"now"`
+	DryRun             bool      `json:"dryRun"`
+	Repositories       int       `json:"repositories"`
+	Images             int       `json:"images"`
+	Kept               int       `json:"kept"`
+	Selected           int       `json:"selected"`
+	Removed            int       `json:"removed"`
+	Refused            int       `json:"refused"`
+	FailedRepositories int       `json:"failedRepositories"`
+	// BytesReclaimedUpperBound counts shared layers once per image: storage freed is at most this.
+	BytesReclaimedUpperBound int64 `json:"bytesReclaimedUpperBound"`
+}
+
+// DetailType is "Retention Sweep Completed".
+func (RetentionSweepCompleted) DetailType() string { return TypeRetentionSweepCompleted }
+
+// VerificationResult is the detail of "Verification Result", which a deployment
+// pipeline sends (with its own source) after testing a digest in an environment.
+type VerificationResult struct {
+	Env        string `json:"env"`
+	Repository string `json:"repository"`
+	Digest     string `json:"digest"`
+	// Passed is a pointer so a missing field is told from false.
+	Passed     *bool  `json:"passed"`
+	URL        string `json:"url,omitempty"`
+	ReportedBy string `json:"reportedBy"`
+	// Requester is the Slack user id of whoever triggered the deployment (optional).
+	Requester string `json:"requester,omitempty"`
+}
+
+// DetailType is "Verification Result".
+func (VerificationResult) DetailType() string { return TypeVerificationResult }
