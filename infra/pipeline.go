@@ -24,23 +24,10 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/event"
 )
 
-// Event sources and detail-types regflow reacts to.
-const (
-	sourceECR       = "aws.ecr"
-	sourceInspector = "aws.inspector2"
-	sourceRegflow   = "regflow"
-
-	dtImageAction      = "ECR Image Action"
-	dtImageScan        = "ECR Image Scan"
-	dtInspectorScan    = "Inspector2 Scan"
-	dtPromotionApprove = "Promotion Approved"
-	dtRollbackRequest  = "Rollback Requested"
-	dtVerification     = "Verification Result"
-
-	slackRoute = "/slack/interactions"
-)
+const slackRoute = "/slack/interactions"
 
 // Sizing and limits. Numbers come from what each function does, not from measurement
 // in AWS: see infra/README.md.
@@ -203,7 +190,7 @@ func (b *pipeline) addBus() {
 		Resources:  &[]*string{b.bus.EventBusArn()},
 		Conditions: &map[string]interface{}{
 			"ForAllValues:StringEquals": map[string]interface{}{
-				"events:source": []string{sourceECR, sourceInspector},
+				"events:source": []string{event.SourceECR, event.SourceInspector},
 			},
 		},
 	}))
@@ -216,8 +203,8 @@ func (b *pipeline) addBus() {
 		Actions:    jsii.Strings("events:PutEvents"),
 		Resources:  &[]*string{b.bus.EventBusArn()},
 		Conditions: &map[string]interface{}{
-			"StringEquals":    map[string]interface{}{"events:detail-type": dtVerification},
-			"StringNotEquals": map[string]interface{}{"events:source": sourceRegflow},
+			"StringEquals":    map[string]interface{}{"events:detail-type": event.TypeVerificationResult},
+			"StringNotEquals": map[string]interface{}{"events:source": event.SourceRegflow},
 		},
 	}))
 }
@@ -462,8 +449,8 @@ func (b *pipeline) addRules() {
 	src := p.cfg.Environments[p.cfg.Source()].Account
 	rule("TagGuardRule", "tagguard-push", "Successful pushes in the source environment's registry go to tagguard",
 		&awsevents.EventPattern{
-			Source:     jsii.Strings(sourceECR),
-			DetailType: jsii.Strings(dtImageAction),
+			Source:     jsii.Strings(event.SourceECR),
+			DetailType: jsii.Strings(event.TypeImageAction),
 			Account:    jsii.Strings(src),
 			Detail: &map[string]interface{}{
 				"action-type": []string{"PUSH"},
@@ -473,30 +460,30 @@ func (b *pipeline) addRules() {
 	accounts := p.envAccounts()
 	rule("ScanGateEcrRule", "scangate-ecr-scan", "Completed ECR basic scans go to scangate",
 		&awsevents.EventPattern{
-			Source:     jsii.Strings(sourceECR),
-			DetailType: jsii.Strings(dtImageScan),
+			Source:     jsii.Strings(event.SourceECR),
+			DetailType: jsii.Strings(event.TypeImageScan),
 			Account:    jsii.Strings(accounts...),
 			Detail:     &map[string]interface{}{"scan-status": []string{"COMPLETE"}},
 		}, fnScangate)
 	rule("ScanGateInspectorRule", "scangate-inspector-scan", "Inspector enhanced scan results go to scangate",
 		&awsevents.EventPattern{
-			Source:     jsii.Strings(sourceInspector),
-			DetailType: jsii.Strings(dtInspectorScan),
+			Source:     jsii.Strings(event.SourceInspector),
+			DetailType: jsii.Strings(event.TypeInspectorScan),
 			Account:    jsii.Strings(accounts...),
 		}, fnScangate)
 	// Only the pipeline account publishes regflow events; the bus policy keeps other
 	// accounts from sending source "regflow" and this pattern ignores them regardless.
 	rule("PromoterRule", "promoter-approved", "Approved promotions and Slack rollbacks go to the promoter",
 		&awsevents.EventPattern{
-			Source:     jsii.Strings(sourceRegflow),
-			DetailType: jsii.Strings(dtPromotionApprove, dtRollbackRequest),
+			Source:     jsii.Strings(event.SourceRegflow),
+			DetailType: jsii.Strings(event.TypePromotionApproved, event.TypeRollbackRequested),
 			Account:    jsii.Strings(p.pipeline.Account),
 		}, fnPromoter)
 	// Deployment pipelines report whether a digest passed in an environment; a passed
 	// verification can open the next environment's approval.
 	rule("ScanGateVerificationRule", "scangate-verification", "Deployment verification results go to scangate",
 		&awsevents.EventPattern{
-			DetailType: jsii.Strings(dtVerification),
+			DetailType: jsii.Strings(event.TypeVerificationResult),
 			Account:    jsii.Strings(accounts...),
 		}, fnScangate)
 
@@ -512,8 +499,8 @@ func (b *pipeline) addRules() {
 // registryEventsPattern matches the ECR and Inspector events regflow consumes.
 func registryEventsPattern() *awsevents.EventPattern {
 	return &awsevents.EventPattern{
-		Source:     jsii.Strings(sourceECR, sourceInspector),
-		DetailType: jsii.Strings(dtImageAction, dtImageScan, dtInspectorScan),
+		Source:     jsii.Strings(event.SourceECR, event.SourceInspector),
+		DetailType: jsii.Strings(event.TypeImageAction, event.TypeImageScan, event.TypeInspectorScan),
 	}
 }
 
