@@ -166,7 +166,10 @@ func decodeAction(env *Envelope) (*ImageAction, error) {
 	return &ImageAction{Envelope: *env, Detail: d}, nil
 }
 
-type scanDetail struct {
+// ScanDetail is the detail of "ECR Image Scan" and "Inspector2 Scan". aws-lambda-go's
+// ECRScanEventDetailType does not fit: its fixed severity fields write zeros for the
+// severities ECR leaves out, and it has no TOTAL, which Inspector sends.
+type ScanDetail struct {
 	ScanStatus     string         `json:"scan-status"`
 	RepositoryName string         `json:"repository-name"`
 	ImageDigest    string         `json:"image-digest"`
@@ -175,7 +178,7 @@ type scanDetail struct {
 }
 
 func decodeScan(env *Envelope) (*ImageScan, error) {
-	var d scanDetail
+	var d ScanDetail
 	if err := strictDetail(env.Detail, &d); err != nil {
 		return nil, fmt.Errorf("%w: %s detail: %w", ErrMalformed, env.DetailType, err)
 	}

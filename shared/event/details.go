@@ -162,3 +162,14 @@ type VerificationResult struct {
 
 // DetailType is "Verification Result".
 func (VerificationResult) DetailType() string { return TypeVerificationResult }
+
+// SweepRequest is the detail of what starts a retention sweep: empty on EventBridge's
+// "Scheduled Event"; a hand-made invocation may ask for a dry run (overriding
+// retention.dryRun) or measure ages at another time (a preview).
+type SweepRequest struct {
+	DryRun *bool     `json:"dryRun,omitempty"`
+	Now    time.Time `json:"now,omitzero"`
+}
+
+// DetailType is "Scheduled Event", the schedule's detail-type.
+func (SweepRequest) DetailType() string { return TypeScheduledEvent }

@@ -4,18 +4,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/regflow/regflow/shared/event"
 )
 
 // Trigger is what starts a sweep: EventBridge's scheduled event, or a hand-made
 // invocation whose detail asks for a dry run or another time.
 type Trigger struct {
-	ID         string    `json:"id"`
-	DetailType string    `json:"detail-type"`
-	Time       time.Time `json:"time"`
-	Detail     struct {
-		DryRun *bool     `json:"dryRun"`
-		Now    time.Time `json:"now"`
-	} `json:"detail"`
+	ID         string             `json:"id,omitempty"`
+	DetailType string             `json:"detail-type"`
+	Time       time.Time          `json:"time"`
+	Detail     event.SweepRequest `json:"detail"`
 }
 
 // RunFromEvent derives the run from a trigger event. The run ID comes from the
