@@ -142,3 +142,30 @@ type typed struct {
 
 func (t typed) DetailType() string           { return t.dt }
 func (t typed) MarshalJSON() ([]byte, error) { return json.Marshal(t.v) }
+
+func TestDetailTypes(t *testing.T) {
+	for _, tt := range []struct {
+		d    Detail
+		want string
+	}{
+		{PromotionDecision{Decision: regflow.StatusApproved}, TypePromotionApproved},
+		{PromotionDecision{Decision: regflow.StatusRejected}, TypePromotionRejected},
+		{PromotionDecision{Decision: regflow.StatusPending}, ""},
+		{TagPolicyViolation{}, TypeTagPolicyViolation},
+		{ImagePromoted{}, TypeImagePromoted},
+		{PromotionFailed{}, TypePromotionFailed},
+		{RollbackRequested{}, TypeRollbackRequested},
+		{ReleaseRolledBack{}, TypeReleaseRolledBack},
+		{RetentionSweepCompleted{}, TypeRetentionSweepCompleted},
+		{VerificationResult{}, TypeVerificationResult},
+		{SweepRequest{}, TypeScheduledEvent},
+	} {
+		if got := tt.d.DetailType(); got != tt.want {
+			t.Errorf("%T%+v: detail-type %q, want %q", tt.d, tt.d, got, tt.want)
+		}
+	}
+	// A decision that is no decision is not publishable.
+	if _, err := (Message{Detail: PromotionDecision{Decision: regflow.StatusPending}, Key: "k"}).Encode(); err == nil {
+		t.Fatal("encoded a pending decision")
+	}
+}
