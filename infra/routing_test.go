@@ -75,6 +75,35 @@ func TestRoutingAgreement(t *testing.T) {
 		t.Fatalf("the template has %d rules on the regflow bus, the routing table %d", len(rules), len(route.Functions(route.Table(s.cfg))))
 	}
 
+	// Every rule in every stack is the table's, rendered: no pattern is written by hand.
+	byName := map[string]route.Route{}
+	for _, r := range route.Table(s.cfg) {
+		byName[namePrefix+"-"+r.Name] = r
+	}
+	for stack, tp := range s.templates {
+		for _, r := range tp.resources("AWS::Events::Rule") {
+			p := props(r)
+			want, ok := byName[fmt.Sprint(p["Name"])]
+			switch {
+			case !ok:
+				t.Errorf("%s: rule %v is not in the routing table", stack, p["Name"])
+			case want.Pattern == nil:
+				if p["ScheduleExpression"] != want.Schedule || p["EventPattern"] != nil {
+					t.Errorf("%s: rule %v is not the table's schedule %q", stack, p["Name"], want.Schedule)
+				}
+			default:
+				wantJSON, err := want.Pattern.JSON()
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Both are maps marshalled by encoding/json: sorted keys, compact.
+				if gotJSON, _ := json.Marshal(p["EventPattern"]); string(gotJSON) != string(wantJSON) {
+					t.Errorf("%s: rule %v pattern %s, the table says %s", stack, p["Name"], gotJSON, wantJSON)
+				}
+			}
+		}
+	}
+
 	// The local side.
 	local := localbus.NewBus(slog.New(slog.DiscardHandler), nil)
 	var localGot []string
