@@ -25,6 +25,7 @@ import (
 
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/event"
+	"github.com/regflow/regflow/shared/route"
 )
 
 const slackRoute = "/slack/interactions"
@@ -121,7 +122,9 @@ func newPipelineStack(app awscdk.App, p *plan, opts pipelineOptions) (awscdk.Sta
 	if err := b.grantRegistries(); err != nil {
 		return nil, err
 	}
-	b.addRules()
+	if err := b.addRules(); err != nil {
+		return nil, err
+	}
 	b.addSlackAPI()
 	// An environment at the pipeline location has no stack of its own; its roles live here.
 	for _, env := range p.cfg.PromotionPath {
@@ -409,27 +412,16 @@ func wildcardFindings(arns []string) []string {
 	return out
 }
 
-// addRules routes events to the functions. ECR and Inspector publish to the default bus
-// of the account where the registry is; environment accounts forward theirs to the
-// regflow bus, and so does the pipeline account (below), so every registry event
-// arrives on the one bus and each function has exactly one rule per event kind.
-func (b *pipeline) addRules() {
+// addRules deploys the routing table (shared/route). ECR and Inspector publish to the
+// default bus of the account where the registry is; environment accounts forward theirs
+// to the regflow bus, and so does the pipeline account when it hosts a registry, so every
+// registry event arrives on the one bus and each function has one rule per event kind.
+func (b *pipeline) addRules() error {
 	p := b.p
-	if p.hostsEnv() {
-		dlq := b.newQueue("ForwardFailures", namePrefix+"-forward-failures", nil)
-		b.failures["forward"] = dlq
-		suppress(dlq, "AwsSolutions-SQS3",
-			"This queue is the dead-letter queue of the rule forwarding registry events to the regflow bus; cdk-nag only recognises queues named in a redrive policy or a function DeadLetterConfig.")
-		awsevents.NewRule(b.stack, jsii.String("ForwardRegistryEvents"), &awsevents.RuleProps{
-			RuleName:     jsii.String(namePrefix + "-forward-registry-events"),
-			Description:  jsii.String("Forwards this account's ECR and Inspector events from the default bus to the regflow bus"),
-			EventPattern: registryEventsPattern(),
-			Targets: &[]awsevents.IRuleTarget{awseventstargets.NewEventBus(b.bus, &awseventstargets.EventBusProps{
-				DeadLetterQueue: dlq,
-			})},
-		})
+	routes := route.Table(p.cfg)
+	if err := route.Validate(routes); err != nil {
+		return fmt.Errorf("routing table: %w", err)
 	}
-
 	target := func(fn string) awsevents.IRuleTarget {
 		return awseventstargets.NewLambdaFunction(b.fns[fn], &awseventstargets.LambdaFunctionProps{
 			DeadLetterQueue: b.failures[fn],
@@ -437,71 +429,43 @@ func (b *pipeline) addRules() {
 			MaxEventAge:     awscdk.Duration_Hours(jsii.Number(2)),
 		})
 	}
-	rule := func(id, name, desc string, pattern *awsevents.EventPattern, fn string) {
-		awsevents.NewRule(b.stack, jsii.String(id), &awsevents.RuleProps{
-			RuleName:     jsii.String(namePrefix + "-" + name),
-			Description:  jsii.String(desc),
-			EventBus:     b.bus,
-			EventPattern: pattern,
-			Targets:      &[]awsevents.IRuleTarget{target(fn)},
-		})
+	for _, r := range routes {
+		props := &awsevents.RuleProps{
+			RuleName:    jsii.String(namePrefix + "-" + r.Name),
+			Description: jsii.String(r.Description),
+		}
+		if r.Pattern != nil {
+			pattern, err := eventPattern(r.Pattern)
+			if err != nil {
+				return fmt.Errorf("route %s: %w", r.ID, err)
+			}
+			props.EventPattern = pattern
+		} else {
+			props.Schedule = awsevents.Schedule_Expression(jsii.String(r.Schedule))
+		}
+		if r.On == route.Regflow {
+			props.EventBus = b.bus
+		}
+		switch {
+		case r.Forward:
+			if !p.hostsEnv() {
+				continue
+			}
+			dlq := b.newQueue("ForwardFailures", namePrefix+"-forward-failures", nil)
+			b.failures["forward"] = dlq
+			suppress(dlq, "AwsSolutions-SQS3",
+				"This queue is the dead-letter queue of the rule forwarding registry events to the regflow bus; cdk-nag only recognises queues named in a redrive policy or a function DeadLetterConfig.")
+			props.Targets = &[]awsevents.IRuleTarget{awseventstargets.NewEventBus(b.bus, &awseventstargets.EventBusProps{
+				DeadLetterQueue: dlq,
+			})}
+		case b.fns[r.Function] != nil:
+			props.Targets = &[]awsevents.IRuleTarget{target(r.Function)}
+		default:
+			return fmt.Errorf("route %s targets function %q, which the pipeline stack does not deploy", r.ID, r.Function)
+		}
+		awsevents.NewRule(b.stack, jsii.String(r.ID), props)
 	}
-	src := p.cfg.Environments[p.cfg.Source()].Account
-	rule("TagGuardRule", "tagguard-push", "Successful pushes in the source environment's registry go to tagguard",
-		&awsevents.EventPattern{
-			Source:     jsii.Strings(event.SourceECR),
-			DetailType: jsii.Strings(event.TypeImageAction),
-			Account:    jsii.Strings(src),
-			Detail: &map[string]interface{}{
-				"action-type": []string{"PUSH"},
-				"result":      []string{"SUCCESS"},
-			},
-		}, fnTagguard)
-	accounts := p.envAccounts()
-	rule("ScanGateEcrRule", "scangate-ecr-scan", "Completed ECR basic scans go to scangate",
-		&awsevents.EventPattern{
-			Source:     jsii.Strings(event.SourceECR),
-			DetailType: jsii.Strings(event.TypeImageScan),
-			Account:    jsii.Strings(accounts...),
-			Detail:     &map[string]interface{}{"scan-status": []string{"COMPLETE"}},
-		}, fnScangate)
-	rule("ScanGateInspectorRule", "scangate-inspector-scan", "Inspector enhanced scan results go to scangate",
-		&awsevents.EventPattern{
-			Source:     jsii.Strings(event.SourceInspector),
-			DetailType: jsii.Strings(event.TypeInspectorScan),
-			Account:    jsii.Strings(accounts...),
-		}, fnScangate)
-	// Only the pipeline account publishes regflow events; the bus policy keeps other
-	// accounts from sending source "regflow" and this pattern ignores them regardless.
-	rule("PromoterRule", "promoter-approved", "Approved promotions and Slack rollbacks go to the promoter",
-		&awsevents.EventPattern{
-			Source:     jsii.Strings(event.SourceRegflow),
-			DetailType: jsii.Strings(event.TypePromotionApproved, event.TypeRollbackRequested),
-			Account:    jsii.Strings(p.pipeline.Account),
-		}, fnPromoter)
-	// Deployment pipelines report whether a digest passed in an environment; a passed
-	// verification can open the next environment's approval.
-	rule("ScanGateVerificationRule", "scangate-verification", "Deployment verification results go to scangate",
-		&awsevents.EventPattern{
-			DetailType: jsii.Strings(event.TypeVerificationResult),
-			Account:    jsii.Strings(accounts...),
-		}, fnScangate)
-
-	// Scheduled rules only exist on the default bus.
-	awsevents.NewRule(b.stack, jsii.String("SweepSchedule"), &awsevents.RuleProps{
-		RuleName:    jsii.String(namePrefix + "-sweep-schedule"),
-		Description: jsii.String("Starts the retention sweep (retention.schedule)"),
-		Schedule:    awsevents.Schedule_Expression(jsii.String(p.cfg.Retention.Schedule)),
-		Targets:     &[]awsevents.IRuleTarget{target(fnSweeper)},
-	})
-}
-
-// registryEventsPattern matches the ECR and Inspector events regflow consumes.
-func registryEventsPattern() *awsevents.EventPattern {
-	return &awsevents.EventPattern{
-		Source:     jsii.Strings(event.SourceECR, event.SourceInspector),
-		DetailType: jsii.Strings(event.TypeImageAction, event.TypeImageScan, event.TypeInspectorScan),
-	}
+	return nil
 }
 
 // addSlackAPI exposes POST /slack/interactions to Slack, throttled, with access logs.

@@ -54,10 +54,18 @@ func newTargetStack(app awscdk.App, p *plan, env string) (awscdk.Stack, error) {
 		"This queue is the dead-letter queue of the rule forwarding registry events to the pipeline bus; cdk-nag only recognises queues named in a redrive policy or a function DeadLetterConfig.")
 	// The EventBus target creates the role EventBridge uses to put events on another
 	// account's bus; the pipeline bus policy admits this account for aws.ecr/aws.inspector2.
-	awsevents.NewRule(stack, jsii.String("ForwardRegistryEvents"), &awsevents.RuleProps{
-		RuleName:     jsii.String(namePrefix + "-forward-registry-events"),
-		Description:  jsii.String("Forwards ECR push/scan and Inspector scan events to the regflow bus in the pipeline account"),
-		EventPattern: registryEventsPattern(),
+	fwd, err := forwardingRoute(p)
+	if err != nil {
+		return nil, err
+	}
+	pattern, err := eventPattern(fwd.Pattern)
+	if err != nil {
+		return nil, fmt.Errorf("route %s: %w", fwd.ID, err)
+	}
+	awsevents.NewRule(stack, jsii.String(fwd.ID), &awsevents.RuleProps{
+		RuleName:     jsii.String(namePrefix + "-" + fwd.Name),
+		Description:  jsii.String(fwd.Description),
+		EventPattern: pattern,
 		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewEventBus(bus, &awseventstargets.EventBusProps{
 			DeadLetterQueue: dlq,
 		})},

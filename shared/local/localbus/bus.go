@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/regflow/regflow/shared/event"
+	"github.com/regflow/regflow/shared/route"
 )
 
 // Rule selects events by source and detail-type, as an EventBridge rule's pattern does.
@@ -19,6 +20,8 @@ type Rule struct {
 	DetailTypes []string
 	// Match, when set, inspects the whole event for finer patterns (detail fields).
 	Match func(event []byte) bool
+	// Pattern, when set, must match too, with EventBridge's semantics (see route.Pattern).
+	Pattern *route.Pattern
 }
 
 type target struct {
@@ -35,6 +38,8 @@ type Bus struct {
 	inflight sync.WaitGroup
 	// onError observes handler failures (the demo shows them; EventBridge would retry).
 	onError func(rule string, err error)
+	// account is what PutEvents would stamp on events that carry none (see AssignAccount).
+	account string
 }
 
 // NewBus returns an empty bus.
@@ -49,9 +54,54 @@ func (b *Bus) Subscribe(r Rule, h Handler) {
 	b.targets = append(b.targets, target{rule: r, h: h})
 }
 
+// SubscribeRoutes subscribes handlers[r.Function] for every route in routes that an
+// event on the regflow bus can reach (route.Functions): the same patterns infra deploys.
+// Scheduled and forwarding rules are left out: the local stack runs the sweep itself and
+// every local registry publishes straight onto this bus. It subscribes nothing and names
+// the route when a route's function has no handler.
+func (b *Bus) SubscribeRoutes(routes []route.Route, handlers map[string]Handler) error {
+	if err := route.Validate(routes); err != nil {
+		return fmt.Errorf("subscribe routes: %w", err)
+	}
+	fns := route.Functions(routes)
+	for _, r := range fns {
+		if handlers[r.Function] == nil {
+			return fmt.Errorf("subscribe routes: route %s (%s) targets function %q, which has no handler on the local bus", r.ID, r.Name, r.Function)
+		}
+	}
+	for _, r := range fns {
+		b.Subscribe(Rule{Name: r.Name, Pattern: r.Pattern}, handlers[r.Function])
+	}
+	return nil
+}
+
+// AssignAccount makes Publish stamp account on events that carry none, as EventBridge's
+// PutEvents assigns the caller's account: the local stack's functions publish as the
+// pipeline account, and the routes that check the account see it.
+func (b *Bus) AssignAccount(account string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.account = account
+}
+
 type envelope struct {
 	Source     string `json:"source"`
 	DetailType string `json:"detail-type"`
+	Account    string `json:"account"`
+}
+
+// stamp sets the event's account when it has none.
+func stamp(event []byte, account string) ([]byte, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(event, &fields); err != nil {
+		return nil, fmt.Errorf("publish: event is not a JSON object: %w", err)
+	}
+	a, err := json.Marshal(account)
+	if err != nil {
+		return nil, err
+	}
+	fields["account"] = a
+	return json.Marshal(fields)
 }
 
 // Publish delivers event to every matching target and returns their errors joined.
@@ -62,10 +112,20 @@ func (b *Bus) Publish(ctx context.Context, event []byte) error {
 	}
 	b.mu.RLock()
 	targets := append([]target(nil), b.targets...)
+	account := b.account
 	b.mu.RUnlock()
+	if env.Account == "" && account != "" {
+		stamped, err := stamp(event, account)
+		if err != nil {
+			return err
+		}
+		event, env.Account = stamped, account
+	}
+	// Decoded once for every pattern; an event that is not an object matches no pattern.
+	decoded, _ := route.Decode(event)
 	var errs []error
 	for _, t := range targets {
-		if !matches(t.rule, env, event) {
+		if !matches(t.rule, env, event, decoded) {
 			continue
 		}
 		if err := t.h(ctx, event); err != nil {
@@ -82,8 +142,9 @@ func (b *Bus) Publish(ctx context.Context, event []byte) error {
 	return nil
 }
 
-func matches(r Rule, env envelope, event []byte) bool {
-	return oneOf(r.Sources, env.Source) && oneOf(r.DetailTypes, env.DetailType) && (r.Match == nil || r.Match(event))
+func matches(r Rule, env envelope, event []byte, decoded map[string]any) bool {
+	return oneOf(r.Sources, env.Source) && oneOf(r.DetailTypes, env.DetailType) && (r.Match == nil || r.Match(event)) &&
+		(r.Pattern == nil || r.Pattern.Matches(decoded))
 }
 
 func oneOf(set []string, v string) bool {

@@ -28,7 +28,6 @@ import (
 	"github.com/regflow/regflow/shared/approvals"
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
-	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/local/localbus"
 	"github.com/regflow/regflow/shared/local/localecr"
@@ -36,6 +35,7 @@ import (
 	"github.com/regflow/regflow/shared/notify"
 	"github.com/regflow/regflow/shared/promoter"
 	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/route"
 	"github.com/regflow/regflow/shared/scangate"
 	"github.com/regflow/regflow/shared/slackmsg"
 	"github.com/regflow/regflow/shared/slacksig"
@@ -239,38 +239,22 @@ func (s *Stack) wire() error {
 		Config: s.Config, Endpoints: s.endpoint, Store: s.Store, Publisher: s.Publisher,
 		Messenger: slackmsg.Poster{Client: s.SlackClient()}, Notifier: s.AlertNotifier(), Now: s.Clock.Now, Log: s.Log,
 	}
-	s.Bus.Subscribe(localbus.Rule{Name: "promoter", Sources: []string{event.SourceRegflow}, DetailTypes: []string{event.TypePromotionApproved, event.TypeRollbackRequested}},
-		func(ctx context.Context, event []byte) error {
-			_, err := s.Promoter.Invoke(ctx, event)
-			return err
-		})
 	s.Gate = &scangate.Gate{
 		Config:     s.Config,
 		Registries: func(env string) (scangate.Registry, error) { return s.Registry(env), nil },
 		Store:      s.Store, Messenger: slackmsg.Poster{Client: s.SlackClient()}, Notifier: s.AlertNotifier(),
 		Now: s.Clock.Now, Log: s.Log,
 	}
-	s.Bus.Subscribe(localbus.Rule{
-		Name: "scangate", DetailTypes: []string{event.TypeImageScan, event.TypeInspectorScan, event.TypeVerificationResult},
-	}, func(ctx context.Context, event []byte) error {
-		_, err := s.Gate.Invoke(ctx, event)
+	// Routes come from the table infra deploys (shared/route); the functions publish as
+	// the pipeline account, as they do through PutEvents in AWS.
+	s.Bus.AssignAccount(s.Config.Pipeline.Account)
+	if err := s.Bus.SubscribeRoutes(route.Table(s.Config), map[string]localbus.Handler{
+		route.Tagguard: func(ctx context.Context, event []byte) error { _, err := guard.Invoke(ctx, event); return err },
+		route.Scangate: func(ctx context.Context, event []byte) error { _, err := s.Gate.Invoke(ctx, event); return err },
+		route.Promoter: func(ctx context.Context, event []byte) error { _, err := s.Promoter.Invoke(ctx, event); return err },
+	}); err != nil {
 		return err
-	})
-	s.Bus.Subscribe(localbus.Rule{
-		Name: "tagguard", Sources: []string{event.SourceECR}, DetailTypes: []string{event.TypeImageAction},
-		Match: func(event []byte) bool {
-			var e struct {
-				Detail struct {
-					Action string `json:"action-type"`
-					Result string `json:"result"`
-				} `json:"detail"`
-			}
-			return json.Unmarshal(event, &e) == nil && e.Detail.Action == "PUSH" && e.Detail.Result == "SUCCESS"
-		},
-	}, func(ctx context.Context, event []byte) error {
-		_, err := guard.Invoke(ctx, event)
-		return err
-	})
+	}
 	return nil
 }
 

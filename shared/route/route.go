@@ -1,0 +1,181 @@
+// Package route is regflow's routing table: which events reach which function, declared
+// once as data. infra turns each Route into an EventBridge rule and the local bus
+// subscribes from the same table, so local routing cannot drift from AWS routing.
+package route
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/event"
+)
+
+// Functions a route can invoke, named as their folders under functions/.
+const (
+	Tagguard = "tagguard"
+	Scangate = "scangate"
+	Promoter = "promoter"
+	Sweeper  = "sweeper"
+)
+
+// Bus says where a rule lives.
+type Bus string
+
+const (
+	// Regflow is the regflow bus in the pipeline account, where every function rule is.
+	Regflow Bus = "regflow"
+	// Default is an account's default bus: AWS services publish there, and schedules
+	// only exist there.
+	Default Bus = "default"
+)
+
+// Route is one EventBridge rule: what it matches (or when it fires) and where it sends.
+type Route struct {
+	// ID is the CDK construct id and Name the rule's physical name after "regflow-";
+	// both are kept stable so deployed stacks update rules in place.
+	ID          string
+	Name        string
+	Description string
+	On          Bus
+	// Function is the function the rule invokes; empty when Forward is set.
+	Function string
+	// Forward sends matching events on to the regflow bus (the environment accounts'
+	// rule, and the pipeline account's when it hosts a registry).
+	Forward bool
+	// Pattern selects events; nil for a scheduled rule.
+	Pattern *Pattern
+	// Schedule is an EventBridge schedule expression, for rules without a Pattern.
+	Schedule string
+}
+
+// Table is every rule regflow deploys, derived from the validated config: the function
+// rules on the regflow bus, the sweep schedule, and the forwarding rule.
+func Table(cfg *config.Config) []Route {
+	accounts := envAccounts(cfg)
+	return []Route{
+		{
+			ID: "TagGuardRule", Name: "tagguard-push", On: Regflow, Function: Tagguard,
+			Description: "Successful pushes in the source environment's registry go to tagguard",
+			// Only the source environment's account: promotions push into the later
+			// environments, and their tags are regflow's own, not CI's.
+			Pattern: &Pattern{
+				Sources:     []string{event.SourceECR},
+				DetailTypes: []string{event.TypeImageAction},
+				Accounts:    []string{cfg.Environments[cfg.Source()].Account},
+				Detail: []Field{
+					{Path: []string{"action-type"}, Values: []string{"PUSH"}},
+					{Path: []string{"result"}, Values: []string{"SUCCESS"}},
+				},
+			},
+		},
+		{
+			ID: "ScanGateEcrRule", Name: "scangate-ecr-scan", On: Regflow, Function: Scangate,
+			Description: "Completed ECR basic scans go to scangate",
+			Pattern: &Pattern{
+				Sources:     []string{event.SourceECR},
+				DetailTypes: []string{event.TypeImageScan},
+				Accounts:    accounts,
+				Detail:      []Field{{Path: []string{"scan-status"}, Values: []string{"COMPLETE"}}},
+			},
+		},
+		{
+			ID: "ScanGateInspectorRule", Name: "scangate-inspector-scan", On: Regflow, Function: Scangate,
+			Description: "Inspector enhanced scan results go to scangate",
+			Pattern: &Pattern{
+				Sources:     []string{event.SourceInspector},
+				DetailTypes: []string{event.TypeInspectorScan},
+				Accounts:    accounts,
+			},
+		},
+		{
+			ID: "PromoterRule", Name: "promoter-approved", On: Regflow, Function: Promoter,
+			Description: "Approved promotions and Slack rollbacks go to the promoter",
+			// Only the pipeline account publishes regflow events; the bus policy keeps
+			// other accounts from sending source "regflow" and this ignores them regardless.
+			Pattern: &Pattern{
+				Sources:     []string{event.SourceRegflow},
+				DetailTypes: []string{event.TypePromotionApproved, event.TypeRollbackRequested},
+				Accounts:    []string{cfg.Pipeline.Account},
+			},
+		},
+		{
+			ID: "ScanGateVerificationRule", Name: "scangate-verification", On: Regflow, Function: Scangate,
+			Description: "Deployment verification results go to scangate",
+			// Deployment pipelines send it with a source of their own.
+			Pattern: &Pattern{
+				DetailTypes: []string{event.TypeVerificationResult},
+				Accounts:    accounts,
+			},
+		},
+		{
+			ID: "SweepSchedule", Name: "sweep-schedule", On: Default, Function: Sweeper,
+			Description: "Starts the retention sweep (retention.schedule)",
+			Schedule:    cfg.Retention.Schedule,
+		},
+		Forwarding(),
+	}
+}
+
+// Forwarding is the rule on an environment account's default bus that sends the ECR
+// and Inspector events regflow consumes to the regflow bus.
+func Forwarding() Route {
+	return Route{
+		ID: "ForwardRegistryEvents", Name: "forward-registry-events", On: Default, Forward: true,
+		Description: "Forwards ECR push/scan and Inspector scan events to the regflow bus",
+		Pattern: &Pattern{
+			Sources:     []string{event.SourceECR, event.SourceInspector},
+			DetailTypes: []string{event.TypeImageAction, event.TypeImageScan, event.TypeInspectorScan},
+		},
+	}
+}
+
+// Functions returns the routes on the regflow bus that invoke a function: the ones an
+// event put on that bus can reach.
+func Functions(routes []Route) []Route {
+	var out []Route
+	for _, r := range routes {
+		if r.On == Regflow && r.Function != "" && r.Pattern != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// envAccounts lists the distinct accounts of the environments in promotion order.
+func envAccounts(cfg *config.Config) []string {
+	var out []string
+	for _, name := range cfg.PromotionPath {
+		if a := cfg.Environments[name].Account; !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Validate checks a table: unique ids and names, each rule either matches a pattern or
+// runs on a schedule, and either invokes a function or forwards.
+func Validate(routes []Route) error {
+	ids, names := map[string]bool{}, map[string]bool{}
+	for _, r := range routes {
+		switch {
+		case r.ID == "" || r.Name == "":
+			return fmt.Errorf("route %q/%q needs both an id and a name", r.ID, r.Name)
+		case ids[r.ID] || names[r.Name]:
+			return fmt.Errorf("route %s (%s) is declared twice", r.ID, r.Name)
+		case (r.Function == "") == !r.Forward:
+			return fmt.Errorf("route %s must either invoke a function or forward, not both or neither", r.ID)
+		case (r.Pattern == nil) == (r.Schedule == ""):
+			return fmt.Errorf("route %s must have either an event pattern or a schedule", r.ID)
+		case r.Schedule != "" && r.On != Default:
+			return fmt.Errorf("route %s: scheduled rules only exist on the default bus", r.ID)
+		}
+		if r.Pattern != nil {
+			if err := r.Pattern.Validate(); err != nil {
+				return fmt.Errorf("route %s: %w", r.ID, err)
+			}
+		}
+		ids[r.ID], names[r.Name] = true, true
+	}
+	return nil
+}
