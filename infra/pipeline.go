@@ -23,12 +23,14 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/regflow/regflow/shared/approvals"
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/route"
 )
 
-const slackRoute = "/slack/interactions"
+// slackRoute is the route the approvals function serves.
+const slackRoute = approvals.Path
 
 // Sizing and limits. Numbers come from what each function does, not from measurement
 // in AWS: see infra/README.md.

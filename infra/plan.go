@@ -7,7 +7,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/regflow/regflow/shared/awsapp"
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/route"
 )
 
 // Names every stack agrees on. Cross-account trust policies name roles by ARN, so the
@@ -16,33 +19,33 @@ const (
 	namePrefix = "regflow"
 	// SweeperRoleName is the role the sweeper and its workers assume in every
 	// environment account other than the pipeline account.
-	SweeperRoleName = "regflow-sweeper"
+	SweeperRoleName = awsapp.SweeperRoleName
 	// ReaderRoleName is the read-only role the scan gate assumes in every environment
 	// account other than the pipeline account.
-	ReaderRoleName = "regflow-reader"
+	ReaderRoleName = awsapp.ReaderRoleName
 	// ManagedTagKey/ManagedTagValue must be on every CreateRepository call the promoter
 	// makes: IAM cannot condition CreateRepository on tag immutability, so the promotion
 	// role only lets regflow create repositories it labels as its own.
-	ManagedTagKey   = "managed-by"
-	ManagedTagValue = "regflow"
+	ManagedTagKey   = ecr.ManagedTagKey
+	ManagedTagValue = ecr.ManagedTagValue
 
 	// Environment variables the infrastructure hands to functions besides the config.
-	EnvSweepQueueURL = "REGFLOW_SWEEP_QUEUE_URL"
-	EnvSweeperRole   = "REGFLOW_SWEEPER_ROLE"
+	EnvSweepQueueURL = awsapp.EnvSweepQueueURL
+	EnvSweeperRole   = awsapp.EnvSweeperRole
 
 	// maxInlineConfig keeps the config well inside Lambda's 4 KB budget for all
 	// environment variables together.
 	maxInlineConfig = 3 * 1024
 )
 
-// Function names, as folders under functions/ and bin/.
+// Function names, as folders under functions/ and bin/ (the routing table's names).
 const (
-	fnTagguard    = "tagguard"
-	fnScangate    = "scangate"
-	fnApprovals   = "approvals"
-	fnPromoter    = "promoter"
-	fnSweeper     = "sweeper"
-	fnSweepworker = "sweepworker"
+	fnTagguard    = route.Tagguard
+	fnScangate    = route.Scangate
+	fnApprovals   = route.Approvals
+	fnPromoter    = route.Promoter
+	fnSweeper     = route.Sweeper
+	fnSweepworker = route.Sweepworker
 )
 
 // functionNames lists every function the pipeline stack deploys.

@@ -11,8 +11,8 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/regflow/regflow/shared/awsapp"
 	"github.com/regflow/regflow/shared/config"
-	"github.com/regflow/regflow/shared/wiring"
 )
 
 // TestExampleConfig synthesizes the repository's regflow.yaml (pipeline and dev in
@@ -566,7 +566,7 @@ func toAny(s []string) []any {
 
 // TestRoleNamesMatchTheFunctions: the functions assume these roles by name.
 func TestRoleNamesMatchTheFunctions(t *testing.T) {
-	if ReaderRoleName != wiring.ReaderRoleName || EnvSweeperRole != wiring.EnvSweeperRole {
-		t.Fatalf("infra and wiring disagree: reader %q vs %q, sweeper env %q vs %q", ReaderRoleName, wiring.ReaderRoleName, EnvSweeperRole, wiring.EnvSweeperRole)
+	if ReaderRoleName != awsapp.ReaderRoleName || EnvSweeperRole != awsapp.EnvSweeperRole {
+		t.Fatalf("infra and the functions disagree: reader %q vs %q, sweeper env %q vs %q", ReaderRoleName, awsapp.ReaderRoleName, EnvSweeperRole, awsapp.EnvSweeperRole)
 	}
 }

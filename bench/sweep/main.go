@@ -33,7 +33,6 @@ import (
 	"github.com/regflow/regflow/shared/local/sweeptest"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/sweep"
-	"github.com/regflow/regflow/shared/wiring"
 )
 
 var now = time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
@@ -230,7 +229,7 @@ func worker(args []string) error {
 }
 
 func endpointClient(url string) sweep.Registry {
-	return wiring.SweepRegistry(ecr.New(sweeptest.ClientFor(url, "us-east-1"), ""))
+	return ecr.SweepRegistry(ecr.New(sweeptest.ClientFor(url, "us-east-1"), ""))
 }
 
 // samplePeak tracks the Go runtime's memory mapped from the OS and not returned.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -60,7 +61,7 @@ func newApprovalsCmd(g *globals) *cobra.Command {
 					_, err := fmt.Fprintf(w, "No %s.\n", what)
 					return err
 				}
-				now := b.now()
+				now := time.Now()
 				header := []string{"ID", "ENV", "REPOSITORY", "TAG", "DIGEST", "APPROVALS", "EXPIRES"}
 				if all {
 					header = append(header, "STATUS", "REASON")

@@ -12,72 +12,30 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/slack-go/slack"
 
-	"github.com/regflow/regflow/shared/bus"
+	"github.com/regflow/regflow/shared/app"
+	"github.com/regflow/regflow/shared/awsapp"
 	"github.com/regflow/regflow/shared/config"
-	"github.com/regflow/regflow/shared/ecr"
-	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/local/localstack"
-	"github.com/regflow/regflow/shared/notify"
-	"github.com/regflow/regflow/shared/promoter"
-	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/scangate"
-	"github.com/regflow/regflow/shared/slackmsg"
-	"github.com/regflow/regflow/shared/store"
-	"github.com/regflow/regflow/shared/store/dynamo"
-	"github.com/regflow/regflow/shared/tagguard"
-	"github.com/regflow/regflow/shared/tagpolicy"
-	"github.com/regflow/regflow/shared/wiring"
 )
 
 // backend is where the commands act: AWS (the default credential chain and the
-// config file) or the local stack that `regflow local` runs (--local). The use
-// cases are the same ones the Lambda functions run; only the adapters differ.
+// config file) or the local stack that `regflow local` runs (--local). Its use cases
+// come from the composition root (shared/app), the same ones the Lambda functions run;
+// only the adapters differ.
 type backend struct {
+	app   *app.App
 	cfg   *config.Config
-	store store.Store
-	// registry returns the ECR adapter for the registry in an account.
-	registry func(account string) (*ecr.Client, error)
-	// endpoint reaches an environment's registry for the promoter.
-	endpoint  func(ctx context.Context, env, requestID string) (promoter.Endpoint, error)
-	publisher publisher
-	messenger messenger
-	notifier  notifier
-	// slackClient is the bot's client (approver groups); signingSecret checks Slack's signatures.
-	slackClient   func(ctx context.Context) (*slack.Client, error)
-	signingSecret func(ctx context.Context) ([]byte, error)
+	store app.Store
 	// identity names who runs the command when --as is not given.
 	identity func(ctx context.Context) (string, error)
-	log      *slog.Logger
-	now      func() time.Time
 	local    bool
 	close    func()
-}
-
-type publisher interface {
-	Publish(ctx context.Context, m event.Message) error
-}
-
-type messenger interface {
-	Post(ctx context.Context, channel string, r regflow.ApprovalRequest, c slackmsg.Context) (string, string, error)
-	Update(ctx context.Context, r regflow.ApprovalRequest, c slackmsg.Context) error
-}
-
-type notifier interface {
-	Notify(ctx context.Context, a regflow.Alert) error
 }
 
 // localInfo is local.json. EventsEndpoint is read here as well as in localstack.Info,
@@ -96,7 +54,11 @@ func (g *globals) backend(ctx context.Context) (*backend, error) {
 	if g.local {
 		return localBackend(cfg, g.configPath, g.stateDir, g.logger())
 	}
-	return awsBackend(ctx, cfg, g.logger())
+	opts := awsapp.OptionsFromEnv()
+	if g.sweeperRole != "" {
+		opts.SweeperRole = g.sweeperRole
+	}
+	return awsBackend(ctx, cfg, opts, g.logger())
 }
 
 func localBackend(cfg *config.Config, configPath, stateDir string, log *slog.Logger) (*backend, error) {
@@ -136,95 +98,31 @@ func localBackend(cfg *config.Config, configPath, stateDir string, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
-
-	// Point the config at the local registries, as the stack does.
-	local := *cfg
-	local.Environments = map[string]config.Environment{}
-	registries := map[string]*ecr.Client{}
-	creds := credentials.NewStaticCredentialsProvider("local", "local", "")
-	for name, env := range cfg.Environments {
-		e, ok := info.Environments[name]
-		if !ok {
-			continue
-		}
-		env.Registry = e.Registry
-		local.Environments[name] = env
-		registries[name] = ecr.New(ecrsdk.NewFromConfig(aws.Config{
-			Region: e.Region, Credentials: creds, BaseEndpoint: aws.String(e.ECREndpoint),
-			Retryer: func() aws.Retryer { return retry.NewStandard() },
-		}), "")
-	}
-	slackClient := slack.New("xoxb-local", slack.OptionAPIURL(info.SlackAPI))
-	var alerts notifier = notify.Log{Logger: log}
-	if cfg.Alerts.SlackChannel != "" {
-		alerts = notify.NewSlack(slackClient, cfg.Alerts.SlackChannel)
-	}
-	var pub publisher = missingEndpoint{stateDir: stateDir}
-	if info.EventsEndpoint != "" {
-		pub = bus.NewEventBridge(eventbridge.NewFromConfig(aws.Config{
-			Region: cfg.Pipeline.Region, Credentials: creds, BaseEndpoint: aws.String(info.EventsEndpoint),
-			Retryer: func() aws.Retryer { return retry.NewStandard() },
-		}), cfg.Pipeline.EventBus)
-	}
-	b := &backend{
-		cfg: &local, store: st, publisher: pub, messenger: slackmsg.Poster{Client: slackClient}, notifier: alerts,
-		slackClient: func(context.Context) (*slack.Client, error) { return slackClient, nil },
-		signingSecret: func(context.Context) ([]byte, error) {
-			if info.SlackSigningSecret == "" {
-				return nil, fmt.Errorf("the local stack in %s has no Slack signing secret in local.json: restart it with this version of regflow", stateDir)
-			}
-			return []byte(info.SlackSigningSecret), nil
-		},
-		identity: localIdentity, log: log, now: time.Now, local: true,
-		close: func() { _ = st.Close() },
-	}
-	b.registry = func(account string) (*ecr.Client, error) {
-		env, ok := local.EnvForAccount(account)
-		if !ok {
-			return nil, fmt.Errorf("account %s is not any configured environment's: add it under environments in the config", account)
-		}
-		return registries[env], nil
-	}
-	b.endpoint = func(_ context.Context, env, _ string) (promoter.Endpoint, error) {
-		c, ok := registries[env]
-		if !ok {
-			return promoter.Endpoint{}, fmt.Errorf("environment %q is not configured", env)
-		}
-		return promoter.Endpoint{Registry: c, Host: local.Environments[env].Registry, Insecure: true}, nil
-	}
-	return b, nil
-}
-
-// missingEndpoint stands in for the publisher when local.json names no EventBridge endpoint.
-type missingEndpoint struct{ stateDir string }
-
-func (m missingEndpoint) Publish(context.Context, event.Message) error {
-	return fmt.Errorf("the local stack in %s does not say where its event bus listens (no eventsEndpoint in local.json): restart `regflow local` with this version of regflow", m.stateDir)
-}
-
-func awsBackend(ctx context.Context, cfg *config.Config, log *slog.Logger) (*backend, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx,
-		awsconfig.WithRegion(cfg.Pipeline.Region),
-		awsconfig.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 6 })
-		}),
-	)
+	info.Info.EventsEndpoint = info.EventsEndpoint
+	adapters := localstack.Attach(cfg, info.Info, st, log)
+	a, err := app.New(adapters)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		_ = st.Close()
+		return nil, err
+	}
+	return &backend{app: a, cfg: adapters.Config, store: st, identity: localIdentity, local: true, close: func() { _ = st.Close() }}, nil
+}
+
+func awsBackend(ctx context.Context, cfg *config.Config, opts awsapp.Options, log *slog.Logger) (*backend, error) {
+	awsCfg, err := awsapp.LoadAWS(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
 	// Fail here, with what to do, rather than on the first call deep inside a command.
 	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, fmt.Errorf("no AWS credentials (%w): configure the default credential chain (AWS_PROFILE, `aws sso login`, environment variables), or pass --local to use `regflow local`", err)
 	}
-	deps := &wiring.Deps{Config: cfg, AWS: awsCfg, Log: log, Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.Pipeline.Table)}
+	a, err := app.New(awsapp.Adapters(cfg, awsCfg, opts, log))
+	if err != nil {
+		return nil, err
+	}
 	return &backend{
-		cfg: cfg, store: deps.Store, registry: deps.Registry, endpoint: deps.PromotionEndpoint,
-		publisher: deps.Publisher(), messenger: deps.ApprovalMessenger(), notifier: deps.AlertNotifier(),
-		slackClient: deps.SlackClient,
-		signingSecret: func(ctx context.Context) ([]byte, error) {
-			s, err := deps.Slack(ctx)
-			return []byte(s.SigningSecret), err
-		},
+		app: a, cfg: cfg, store: a.Store,
 		identity: func(ctx context.Context) (string, error) {
 			out, err := sts.NewFromConfig(awsCfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 			if err != nil {
@@ -232,7 +130,7 @@ func awsBackend(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bac
 			}
 			return aws.ToString(out.Arn), nil
 		},
-		log: log, now: time.Now, close: func() {},
+		close: func() {},
 	}, nil
 }
 
@@ -280,35 +178,6 @@ func (b *backend) env(name string) (config.Environment, error) {
 		return e, fmt.Errorf("unknown environment %q: the config has %s", name, strings.Join(b.cfg.PromotionPath, ", "))
 	}
 	return e, nil
-}
-
-// gate is the scan gate as the scangate function runs it.
-func (b *backend) gate() *scangate.Gate {
-	return &scangate.Gate{
-		Config:     b.cfg,
-		Registries: func(env string) (scangate.Registry, error) { return b.registry(b.cfg.Environments[env].Account) },
-		Store:      b.store, Messenger: b.messenger, Notifier: b.notifier, Now: b.now, Log: b.log,
-	}
-}
-
-// promoter is the promoter as its function runs it.
-func (b *backend) promoter() *promoter.Promoter {
-	return &promoter.Promoter{
-		Config: b.cfg, Endpoints: b.endpoint, Store: b.store, Publisher: b.publisher,
-		Messenger: b.messenger, Notifier: b.notifier, Now: b.now, Log: b.log,
-	}
-}
-
-// tagguard is the tag guard as its function runs it.
-func (b *backend) tagguard() (*tagguard.Handler, error) {
-	policy, err := tagpolicy.New(b.cfg.TagPolicy)
-	if err != nil {
-		return nil, err
-	}
-	return &tagguard.Handler{
-		Registries: func(account string) (tagguard.Registry, error) { return b.registry(account) },
-		Store:      b.store, Notifier: b.notifier, Policy: policy, Now: b.now, Log: b.log,
-	}, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -55,7 +56,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			return g.emit(cmd, h, func(w io.Writer) error {
 				fmt.Fprintf(w, "%s@%s\n", repo, digest)
 				if h.Image != nil {
-					fmt.Fprintf(w, "  tags %s  commit %s  pushed %s\n\n", orDash(strings.Join(h.Image.Tags, ", ")), orDash(h.Image.Commit), stamp(h.Image.PushedAt, b.now()))
+					fmt.Fprintf(w, "  tags %s  commit %s  pushed %s\n\n", orDash(strings.Join(h.Image.Tags, ", ")), orDash(h.Image.Commit), stamp(h.Image.PushedAt, time.Now()))
 				} else {
 					fmt.Fprintf(w, "  (no image record: regflow did not see it pushed)\n\n")
 				}

@@ -10,15 +10,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+	"github.com/regflow/regflow/shared/app"
 	"github.com/spf13/cobra"
-
-	"github.com/regflow/regflow/shared/approvals"
 )
 
 // functions are the handlers `regflow invoke` runs, each as its Lambda function wires it.
-var functions = []string{"tagguard", "scangate", "promoter", "approvals"}
+var functions = app.Functions
 
 func newInvokeCmd(g *globals) *cobra.Command {
 	var eventFile string
@@ -99,41 +96,5 @@ func readEvent(cmd *cobra.Command, file string) (json.RawMessage, error) {
 
 // invoke runs fn's handler once, returning what the Lambda function would return.
 func (b *backend) invoke(ctx context.Context, fn string, raw json.RawMessage) (any, error) {
-	switch fn {
-	case "tagguard":
-		h, err := b.tagguard()
-		if err != nil {
-			return nil, err
-		}
-		return h.Invoke(ctx, raw)
-	case "scangate":
-		return b.gate().Invoke(ctx, raw)
-	case "promoter":
-		return b.promoter().Invoke(ctx, raw)
-	case "approvals":
-		return b.invokeApprovals(ctx, raw)
-	}
-	return nil, fmt.Errorf("unknown function %q: choose one of %s", fn, strings.Join(functions, ", "))
-}
-
-// invokeApprovals serves the event through the same HTTP handler API Gateway reaches in
-// AWS, adapted as the Lambda function adapts it. Replies go only in the response body
-// (no response_url post from a CLI run).
-func (b *backend) invokeApprovals(ctx context.Context, raw json.RawMessage) (events.APIGatewayV2HTTPResponse, error) {
-	var req events.APIGatewayV2HTTPRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("the approvals function takes an API Gateway HTTP API (payload 2.0) request: %w", err)
-	}
-	if req.RawPath == "" && req.RequestContext.HTTP.Method == "" {
-		return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("the approvals function takes an API Gateway HTTP API (payload 2.0) request; this event has no rawPath or requestContext.http.method")
-	}
-	svc := &approvals.Service{
-		Config: b.cfg, Store: b.store, Publisher: b.publisher, Messages: b.messenger,
-		Groups: approvals.NewSlackGroups(approvals.SlackClient(b.slackClient), 0, b.now), Now: b.now, Log: b.log,
-	}
-	h := &approvals.Handler{Decider: svc, SigningSecret: b.signingSecret, Now: b.now, Log: b.log}
-	if !slices.Contains([]string{"", approvals.Path}, req.RawPath) {
-		b.log.Warn("event path is not the interactivity route", "path", req.RawPath, "route", approvals.Path)
-	}
-	return httpadapter.NewV2(h).ProxyWithContext(ctx, req)
+	return b.app.Invoke(ctx, fn, raw)
 }

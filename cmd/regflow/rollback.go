@@ -60,7 +60,7 @@ Running it again without --to moves the pointer again (back to what ran before).
 			}
 			progress(cmd, "rolling %s %s back to %s…", envName, repo, target)
 			before, _ := b.store.GetRelease(ctx, envName, repo)
-			moved, err := b.promoter().Rollback(ctx, envName, repo, to, who)
+			moved, err := b.app.Promoter.Rollback(ctx, envName, repo, to, who)
 			if err != nil && moved.Version > before.Version && before.Version > 0 {
 				// The pointer moved and only the announcement failed: running rollback again
 				// would move it once more, so say exactly where things stand.

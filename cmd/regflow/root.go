@@ -17,6 +17,8 @@ type globals struct {
 	json       bool
 	stateDir   string
 	verbose    bool
+	// sweeperRole is `sweep --role`: the role the sweep assumes in environment accounts.
+	sweeperRole string
 }
 
 func newRootCmd() *cobra.Command {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -58,7 +59,7 @@ The first environment has none: CI pushes there and promotions start from it.`,
 					_, err := fmt.Fprintf(w, "No releases yet: nothing has been promoted beyond %s (CI pushes there; approved promotions create release pointers).\n", orDash(b.cfg.Source()))
 					return err
 				}
-				now := b.now()
+				now := time.Now()
 				var rows [][]string
 				for _, r := range rels {
 					prev := make([]string, len(r.Previous))

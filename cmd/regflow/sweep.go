@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,15 +8,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/spf13/cobra"
 
-	"github.com/regflow/regflow/shared/config"
-	"github.com/regflow/regflow/shared/store"
-	"github.com/regflow/regflow/shared/store/dynamo"
+	"github.com/regflow/regflow/shared/app"
+	"github.com/regflow/regflow/shared/awsapp"
 	"github.com/regflow/regflow/shared/sweep"
-	"github.com/regflow/regflow/shared/wiring"
 )
 
 func newSweepCmd(g *globals) *cobra.Command {
@@ -45,11 +40,8 @@ local), reading protection data from and auditing into its store.
   regflow sweep --json > report.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
 			now := time.Now().UTC()
+			var err error
 			if at != "" {
 				if !dryRun {
 					return errors.New("--now previews a future sweep: use it with --dry-run")
@@ -58,47 +50,22 @@ local), reading protection data from and auditing into its store.
 					return err
 				}
 			}
-			run := sweep.Run{ID: "cli-" + time.Now().UTC().Format("20060102T150405.000Z"), Now: now, DryRun: dryRun}
-			s := &sweep.Sweeper{Retention: cfg.Retention, Repositories: cfg.Repositories, Only: repo, Concurrency: concurrency, Log: g.logger()}
-			var (
-				registries func(context.Context, sweep.Target) (sweep.Registry, error)
-				prot       sweep.Protection
-			)
-			if g.local {
-				b, err := g.backend(cmd.Context())
-				if err != nil {
-					return err
-				}
-				defer b.close()
-				st, ok := b.store.(store.SweepStore)
-				if !ok {
-					return fmt.Errorf("the local store (%T) cannot record sweeps", b.store)
-				}
-				registries = func(_ context.Context, t sweep.Target) (sweep.Registry, error) {
-					c, err := b.registry(t.Account)
-					if err != nil {
-						return nil, err
-					}
-					return wiring.SweepRegistry(c), nil
-				}
-				prot, s.Audit, s.Cache = b.store, st, st
-			} else {
-				deps, err := awsDeps(cmd.Context(), cfg, g)
-				if err != nil {
-					return err
-				}
-				registries, prot, s.Audit, s.Cache = deps.SweepRegistries(role), deps.Store, deps.Store, deps.Store
-			}
 			if _, err := path.Match(repo, ""); err != nil {
 				return fmt.Errorf("--repo %q is not a glob: %w", repo, err)
 			}
-			protections, err := sweep.LoadProtections(cmd.Context(), prot, now)
+			g.sweeperRole = role
+			b, err := g.backend(cmd.Context())
 			if err != nil {
 				return err
 			}
+			defer b.close()
+			opts := app.SweepOptions{
+				Run:  sweep.Run{ID: "cli-" + time.Now().UTC().Format("20060102T150405.000Z"), Now: now, DryRun: dryRun},
+				Only: repo, Concurrency: concurrency,
+			}
 			stderr := &syncWriter{w: cmd.ErrOrStderr()}
 			var done atomic.Int64
-			s.OnRepository = func(p sweep.Progress) {
+			opts.OnRepository = func(p sweep.Progress) {
 				n := done.Add(1)
 				switch {
 				case p.Err != nil:
@@ -109,8 +76,11 @@ local), reading protection data from and auditing into its store.
 					fmt.Fprintf(stderr, "[%d] %s %s: %d images, %d selected, %d deleted\n", n, p.Target.Name, p.Repository, p.Images, p.Selected, p.Removed)
 				}
 			}
-			fmt.Fprintf(stderr, "sweeping %d registries at %s%s\n", len(sweep.Targets(cfg)), now.Format(time.RFC3339), map[bool]string{true: " (dry run: nothing is deleted)"}[dryRun])
-			rep := s.Estate(cmd.Context(), run, sweep.Targets(cfg), registries, protections)
+			fmt.Fprintf(stderr, "sweeping %d registries at %s%s\n", len(sweep.Targets(b.cfg)), now.Format(time.RFC3339), map[bool]string{true: " (dry run: nothing is deleted)"}[dryRun])
+			rep, err := b.app.Sweep(cmd.Context(), opts)
+			if err != nil {
+				return b.explain(err)
+			}
 
 			out := cmd.OutOrStdout()
 			if g.json {
@@ -132,7 +102,7 @@ local), reading protection data from and auditing into its store.
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "decide and report, delete nothing")
 	cmd.Flags().StringVar(&repo, "repo", "", "only repositories matching this glob (path.Match: * does not cross /)")
 	cmd.Flags().StringVar(&at, "now", "", "measure ages at this time (RFC 3339 or YYYY-MM-DD), with --dry-run: preview a future sweep")
-	cmd.Flags().StringVar(&role, "role", "", "role name to assume in environment accounts other than the pipeline account (default $"+wiring.EnvSweeperRole+")")
+	cmd.Flags().StringVar(&role, "role", "", "role name to assume in environment accounts other than the pipeline account (default $"+awsapp.EnvSweeperRole+")")
 	cmd.Flags().IntVar(&concurrency, "concurrency", sweep.DefaultConcurrency, "repositories swept at once per registry")
 	return cmd
 }
@@ -147,10 +117,3 @@ func parseNow(s string) (time.Time, error) {
 }
 
 // awsDeps builds the adapters from the default credential chain and config.
-func awsDeps(ctx context.Context, cfg *config.Config, g *globals) (*wiring.Deps, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.Pipeline.Region))
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration (credentials, region): %w", err)
-	}
-	return &wiring.Deps{Config: cfg, AWS: awsCfg, Log: g.logger(), Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.Pipeline.Table)}, nil
-}

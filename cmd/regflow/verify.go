@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -65,8 +66,8 @@ against the local stack.`,
 			if err != nil {
 				return b.explain(err)
 			}
-			v := regflow.Verification{Env: envName, Repository: repo, Digest: digest, Passed: passed, URL: link, By: who, Requester: requester, At: b.now().UTC()}
-			res, err := b.gate().Verify(ctx, v)
+			v := regflow.Verification{Env: envName, Repository: repo, Digest: digest, Passed: passed, URL: link, By: who, Requester: requester, At: time.Now().UTC()}
+			res, err := b.app.ScanGate.Verify(ctx, v)
 			if err != nil {
 				return b.explain(fmt.Errorf("record verification: %w", err))
 			}

@@ -28,10 +28,12 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/regflow/regflow/shared/approvals"
+	"github.com/regflow/regflow/shared/awsapp"
 	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/slackbot"
 	"github.com/regflow/regflow/shared/slackmsg"
 	"github.com/regflow/regflow/shared/slacksig"
 	"github.com/regflow/regflow/shared/store/dynamo"
@@ -130,7 +132,7 @@ func TestUnderLambdaRIE(t *testing.T) {
 	const repo, digest, tag = "demo/app", "sha256:7c7cc26684ee2764744fa61f4d41b53f45c0e726cef1cbc12c0acadcb0449942", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"
 	r := regflow.ApprovalRequest{ID: regflow.RequestID("prod", repo, digest), Env: "prod", Repository: repo, Digest: digest, Tag: tag, Commit: tag,
 		Status: regflow.StatusPending, RequestedBy: "regflow/scangate", Required: 1, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
-	ch, ts, err := slackmsg.Poster{Client: slack.New("xoxb-rie", slack.OptionAPIURL(sl.APIURL()))}.Post(ctx, "C0PROD", r, slackmsg.Context{})
+	ch, ts, err := slackbot.New(slackbot.Options{Token: func(context.Context) (string, error) { return "xoxb-rie", nil }, APIURL: sl.APIURL()}).Post(ctx, "C0PROD", r, slackmsg.Context{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +157,7 @@ func TestUnderLambdaRIE(t *testing.T) {
 		"AWS_ENDPOINT_URL_EVENTBRIDGE=" + moto.Endpoint,
 		"AWS_ENDPOINT_URL_DYNAMODB=" + ddbURL,
 		"REGFLOW_SLACK_API_URL=" + sl.APIURL(),
-		approvals.EnvResponseURLPrefixes + "=" + hooks.URL + "/actions/",
+		awsapp.EnvResponseURLPrefixes + "=" + hooks.URL + "/actions/",
 	})
 	invoke := func(event []byte) (events.APIGatewayV2HTTPResponse, approvals.Reply) {
 		t.Helper()

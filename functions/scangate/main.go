@@ -1,33 +1,12 @@
-// Command scangate is the Lambda function run on ECR basic and Inspector enhanced
-// scan results, and on "Verification Result" events from deployment pipelines.
+// Command scangate is the Lambda function run on ECR basic and Inspector enhanced scan results
+// and on "Verification Result" events: it records findings, applies the next environment's
+// gate and asks for approval in Slack.
+// Every use case is built in shared/app; this is the AWS entry point only.
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-	"time"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/regflow/regflow/shared/scangate"
-	"github.com/regflow/regflow/shared/wiring"
+	"github.com/regflow/regflow/shared/awsapp"
+	"github.com/regflow/regflow/shared/route"
 )
 
-func main() {
-	deps, err := wiring.FromEnvironment(context.Background())
-	if err != nil {
-		slog.Error("scangate cannot start", "error", err)
-		os.Exit(1)
-	}
-	g := &scangate.Gate{
-		Config:     deps.Config,
-		Registries: func(env string) (scangate.Registry, error) { return deps.EnvRegistry(env) },
-		Store:      deps.Store,
-		Messenger:  deps.ApprovalMessenger(),
-		Notifier:   deps.AlertNotifier(),
-		Now:        time.Now,
-		Log:        deps.Log,
-	}
-	lambda.Start(g.Invoke)
-}
+func main() { awsapp.Start(route.Scangate) }

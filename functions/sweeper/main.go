@@ -1,32 +1,11 @@
-// Command sweeper is the scheduled Lambda function of the retention sweep: it lists
-// every environment's repositories and queues them in batches for sweepworker
-// (or, without REGFLOW_SWEEP_QUEUE_URL, sweeps them itself through the same worker).
+// Command sweeper is the Lambda function run on the retention schedule: it lists every
+// environment's repositories and queues them in batches for sweepworker.
+// Every use case is built in shared/app; this is the AWS entry point only.
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/regflow/regflow/shared/sweep"
-	"github.com/regflow/regflow/shared/wiring"
+	"github.com/regflow/regflow/shared/awsapp"
+	"github.com/regflow/regflow/shared/route"
 )
 
-func main() {
-	deps, err := wiring.FromEnvironment(context.Background())
-	if err != nil {
-		slog.Error("sweeper cannot start", "error", err)
-		os.Exit(1)
-	}
-	planner := deps.SweepPlanner()
-	lambda.Start(func(ctx context.Context, event json.RawMessage) (sweep.Plan, error) {
-		run, err := sweep.RunFromEvent(event, deps.Config.Retention.DryRun)
-		if err != nil {
-			return sweep.Plan{}, err
-		}
-		return planner.Plan(ctx, run)
-	})
-}
+func main() { awsapp.Start(route.Sweeper) }

@@ -1,24 +1,12 @@
-// Command sweepworker is the Lambda function that sweeps one batch of repositories
-// per SQS message, adds its counts to the run, and posts the summary when it
-// completes the run's last batch.
+// Command sweepworker is the Lambda function run per SQS message of the retention sweep: it
+// sweeps one batch of repositories and posts the run's summary when it completes the last
+// batch.
+// Every use case is built in shared/app; this is the AWS entry point only.
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/regflow/regflow/shared/sweep/sweepsqs"
-	"github.com/regflow/regflow/shared/wiring"
+	"github.com/regflow/regflow/shared/awsapp"
+	"github.com/regflow/regflow/shared/route"
 )
 
-func main() {
-	deps, err := wiring.FromEnvironment(context.Background())
-	if err != nil {
-		slog.Error("sweepworker cannot start", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(sweepsqs.Handler(deps.SweepWorker()))
-}
+func main() { awsapp.Start(route.Sweepworker) }

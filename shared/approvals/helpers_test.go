@@ -32,6 +32,7 @@ import (
 	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/slackbot"
 	"github.com/regflow/regflow/shared/slackmsg"
 	"github.com/regflow/regflow/shared/slacksig"
 	"github.com/regflow/regflow/shared/store/dynamo"
@@ -150,7 +151,7 @@ func seedDigest(t testing.TB, st requestStore, sl *slacklocal.Server, required i
 		CreatedAt: time.Now().Add(-time.Minute), ExpiresAt: expires, Findings: map[string]int{"MEDIUM": 2},
 	}
 	if sl != nil {
-		ch, ts, err := slackmsg.Poster{Client: slack.New("xoxb-test", slack.OptionAPIURL(sl.APIURL()))}.Post(ctx, channel, r, slackmsg.Context{})
+		ch, ts, err := slackbot.New(slackbot.Options{Token: func(context.Context) (string, error) { return "xoxb-test", nil }, APIURL: sl.APIURL()}).Post(ctx, channel, r, slackmsg.Context{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -322,14 +323,12 @@ func newStack(t testing.TB, c *config.Config, st approvals.Store, groups approva
 	s := &stack{pub: &recorder{}, sl: sl, hooks: newHooks(t)}
 	s.svc = &approvals.Service{
 		Config: c, Store: st, Publisher: s.pub, Groups: groups, Log: quiet(),
-		Messages: approvals.SlackMessages{Client: func(context.Context) (*slack.Client, error) {
-			return slack.New("xoxb-test", slack.OptionAPIURL(sl.APIURL())), nil
-		}},
+		Messages: slackbot.New(slackbot.Options{Token: func(context.Context) (string, error) { return "xoxb-test", nil }, APIURL: sl.APIURL()}),
 	}
 	h := &approvals.Handler{
 		Decider:       s.svc,
 		SigningSecret: func(context.Context) ([]byte, error) { return secret, nil },
-		Responder:     approvals.Webhook{Prefixes: []string{s.hooks.URL}},
+		Responder:     slackbot.New(slackbot.Options{ResponsePrefixes: []string{s.hooks.URL}}),
 		Log:           quiet(),
 	}
 	s.srv = httptest.NewServer(approvals.ThroughAPIGateway(approvals.Lambda(h), 0))

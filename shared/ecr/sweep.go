@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/regflow/regflow/shared/retention"
+	"github.com/regflow/regflow/shared/sweep"
 )
 
 // Page sizes ECR allows at most.
@@ -232,4 +233,21 @@ func (c *Client) DeleteImages(ctx context.Context, repo string, digests []string
 		}
 	}
 	return res, nil
+}
+
+// SweepRegistry adapts c to the sweep's Registry port.
+func SweepRegistry(c *Client) sweep.Registry { return sweepRegistry{c} }
+
+type sweepRegistry struct{ *Client }
+
+func (r sweepRegistry) DeleteImages(ctx context.Context, repo string, digests []string) (sweep.Deletion, error) {
+	res, err := r.Client.DeleteImages(ctx, repo, digests)
+	d := sweep.Deletion{Deleted: res.Deleted, NotFound: res.NotFound}
+	for _, x := range res.Referenced {
+		d.Referenced = append(d.Referenced, sweep.Referenced{Digest: x.Digest, Parents: x.Parents, Reason: x.Reason})
+	}
+	for _, x := range res.Failed {
+		d.Failed = append(d.Failed, sweep.Failure{Digest: x.Digest, Code: x.Code, Reason: x.Reason})
+	}
+	return d, err
 }

@@ -11,12 +11,15 @@ import (
 	"github.com/regflow/regflow/shared/event"
 )
 
-// Functions a route can invoke, named as their folders under functions/.
+// The deployed functions, named as their folders under functions/. Approvals is reached
+// through API Gateway and Sweepworker through SQS; the others through the rules below.
 const (
-	Tagguard = "tagguard"
-	Scangate = "scangate"
-	Promoter = "promoter"
-	Sweeper  = "sweeper"
+	Tagguard    = "tagguard"
+	Scangate    = "scangate"
+	Approvals   = "approvals"
+	Promoter    = "promoter"
+	Sweeper     = "sweeper"
+	Sweepworker = "sweepworker"
 )
 
 // Bus says where a rule lives.

@@ -4,7 +4,6 @@
 package slackmsg
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -130,30 +129,31 @@ func orDash(s string) string {
 	return s
 }
 
-// Poster posts and updates approval messages.
-type Poster struct {
-	Client *slack.Client
+// AlertBlocks renders an alert as Block Kit: a header, the reason, then the fields.
+func AlertBlocks(a regflow.Alert) []slack.Block {
+	blocks := []slack.Block{
+		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, truncate(a.Title, 150), false, false)),
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(a.Text, 3000), false, false), nil, nil),
+	}
+	var fields []*slack.TextBlockObject
+	for _, f := range a.Fields {
+		fields = append(fields, slack.NewTextBlockObject(slack.MarkdownType, truncate("*"+f.Label+"*\n"+f.Value, 2000), false, false))
+		if len(fields) == 10 { // Slack's limit per section
+			break
+		}
+	}
+	if len(fields) > 0 {
+		blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
+	}
+	return blocks
 }
 
-// Post sends a new message and returns where it went.
-func (p Poster) Post(ctx context.Context, channel string, r regflow.ApprovalRequest, c Context) (string, string, error) {
-	ch, ts, err := p.Client.PostMessageContext(ctx, channel, slack.MsgOptionText(Fallback(r), false), slack.MsgOptionBlocks(ApprovalBlocks(r, c)...))
-	if err != nil {
-		return "", "", fmt.Errorf("post approval message for %s to Slack channel %s: %w", r.Ref(), channel, err)
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
 	}
-	return ch, ts, nil
-}
-
-// Update rewrites the request's message in place.
-func (p Poster) Update(ctx context.Context, r regflow.ApprovalRequest, c Context) error {
-	if r.SlackChannel == "" || r.SlackTS == "" {
-		return nil // never posted (no channel configured)
-	}
-	_, _, _, err := p.Client.UpdateMessageContext(ctx, r.SlackChannel, r.SlackTS, slack.MsgOptionText(Fallback(r), false), slack.MsgOptionBlocks(ApprovalBlocks(r, c)...))
-	if err != nil {
-		return fmt.Errorf("update approval message of %s in Slack channel %s: %w", r.Ref(), r.SlackChannel, err)
-	}
-	return nil
+	return string(r[:n-1]) + "…"
 }
 
 // Approvers renders who may approve an environment.

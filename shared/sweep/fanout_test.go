@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/slack-go/slack"
 
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/event"
@@ -22,12 +21,11 @@ import (
 	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/local/sweeptest"
 	"github.com/regflow/regflow/shared/local/testenv"
-	"github.com/regflow/regflow/shared/notify"
 	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/slackbot"
 	"github.com/regflow/regflow/shared/store/dynamo"
 	"github.com/regflow/regflow/shared/sweep"
 	"github.com/regflow/regflow/shared/sweep/sweepsqs"
-	"github.com/regflow/regflow/shared/wiring"
 )
 
 // TestFanOut runs the scheduled planner into moto's SQS, then feeds every received
@@ -72,13 +70,13 @@ func TestFanOut(t *testing.T) {
 			sweeptest.Seed(t, srv, fmt.Sprintf("r%02d", r), seeds...)
 		}
 		sweeptest.Seed(t, srv, "unmanaged/x", localecr.SeedImage{Manifest: sweeptest.Plain("u"), PushedAt: now.Add(-300 * day)})
-		regs[tg.Key()] = wiring.SweepRegistry(ecr.New(sweeptest.Client(srv), ""))
+		regs[tg.Key()] = ecr.SweepRegistry(ecr.New(sweeptest.Client(srv), ""))
 	}
 	registries := func(_ context.Context, tg sweep.Target) (sweep.Registry, error) { return regs[tg.Key()], nil }
 	sweeper := &sweep.Sweeper{Retention: retentionConfig(), Repositories: []string{"r*"}, Audit: st, Cache: st}
 	var finished []*sweep.Report
 	var mu sync.Mutex
-	finisher := &sweep.Finisher{Store: st, Notifier: notify.NewSlack(slack.New("xoxb-test", slack.OptionAPIURL(sl.APIURL())), "C0ALERTS"),
+	finisher := &sweep.Finisher{Store: st, Notifier: slackbot.New(slackbot.Options{Token: func(context.Context) (string, error) { return "xoxb-test", nil }, APIURL: sl.APIURL(), AlertChannel: "C0ALERTS"}),
 		Now: time.Now, OnFinish: func(r *sweep.Report) { mu.Lock(); finished = append(finished, r); mu.Unlock() }}
 	planner := &sweep.Planner{Targets: targets, Sweeper: sweeper, Registries: registries, Store: st,
 		Queue: &sweepsqs.Queue{API: sq, URL: aws.ToString(q.QueueUrl)}, Finisher: finisher, BatchSize: 3, Now: time.Now}

@@ -21,7 +21,6 @@ import (
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/retention"
 	"github.com/regflow/regflow/shared/sweep"
-	"github.com/regflow/regflow/shared/wiring"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -119,7 +118,7 @@ func (e *estate) sweeper() *sweep.Sweeper {
 }
 
 func (e *estate) registry() sweep.Registry {
-	return wiring.SweepRegistry(ecr.New(sweeptest.Client(e.srv), ""))
+	return ecr.SweepRegistry(ecr.New(sweeptest.Client(e.srv), ""))
 }
 
 var target = sweep.Target{Name: "dev", Account: "111111111111", Region: "us-east-1"}

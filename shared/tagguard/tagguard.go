@@ -250,7 +250,9 @@ func pushedAs(repo, tag string) string {
 // Handler adapts Guard to a raw EventBridge event, choosing the registry of the account the
 // event came from. It is what the Lambda function, the local stack and `regflow invoke` run.
 type Handler struct {
-	Registries func(account string) (Registry, error)
+	// Registries returns the registry of an account in a region: two environments may share
+	// an account in different regions.
+	Registries func(account, region string) (Registry, error)
 	Store      Store
 	Notifier   Notifier
 	Publisher  Publisher
@@ -267,7 +269,7 @@ func (h *Handler) Invoke(ctx context.Context, raw json.RawMessage) (Result, erro
 		h.Log.Error("refusing event", "error", err)
 		return Result{}, err
 	}
-	reg, err := h.Registries(ev.Account)
+	reg, err := h.Registries(ev.Account, ev.Region)
 	if err != nil {
 		return Result{}, err
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/google/go-cmp/cmp"
-	"github.com/slack-go/slack"
 
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
@@ -25,8 +24,8 @@ import (
 	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/local/testenv"
-	"github.com/regflow/regflow/shared/notify"
 	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/slackbot"
 	"github.com/regflow/regflow/shared/tagguard"
 	"github.com/regflow/regflow/shared/tagpolicy"
 )
@@ -73,7 +72,7 @@ func TestAgainstMoto(t *testing.T) {
 	defer sl.Stop()
 	g := &tagguard.Guard{
 		Registry: ecr.New(api, ""), Store: st, Policy: policy(t, config.TagPolicy{}),
-		Notifier: notify.NewSlack(slack.New("xoxb", slack.OptionAPIURL(sl.APIURL())), "C0ALERTS"),
+		Notifier: slackbot.New(slackbot.Options{Token: func(context.Context) (string, error) { return "xoxb", nil }, APIURL: sl.APIURL(), AlertChannel: "C0ALERTS"}),
 		Now:      func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	put := func(repo, tag string, n int) string {

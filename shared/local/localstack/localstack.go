@@ -23,8 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/slack-go/slack"
 
+	"github.com/regflow/regflow/shared/app"
 	"github.com/regflow/regflow/shared/approvals"
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
@@ -32,15 +32,12 @@ import (
 	"github.com/regflow/regflow/shared/local/localbus"
 	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/slacklocal"
-	"github.com/regflow/regflow/shared/notify"
 	"github.com/regflow/regflow/shared/promoter"
-	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/route"
 	"github.com/regflow/regflow/shared/scangate"
-	"github.com/regflow/regflow/shared/slackmsg"
+	"github.com/regflow/regflow/shared/slackbot"
 	"github.com/regflow/regflow/shared/slacksig"
-	"github.com/regflow/regflow/shared/tagguard"
-	"github.com/regflow/regflow/shared/tagpolicy"
+	"github.com/regflow/regflow/shared/sweep"
 )
 
 // Options configure a local stack.
@@ -75,20 +72,20 @@ type Stack struct {
 	ECR    map[string]*localecr.Server // by environment name
 	// Events is the local EventBridge PutEvents endpoint feeding Bus.
 	Events *localbus.Server
-	// Approvals decides clicks; Callback serves them at POST /slack/interactions through
-	// the API Gateway v2 event shape, as the approvals function does in AWS.
-	Approvals     *approvals.Service
+	// App is every use case, built by the composition root from the stack's adapters, as
+	// the Lambda functions build theirs from AWS's.
+	App *app.App
+	// Approvals, Gate and Promoter are App's, named for tests and the demo.
+	Approvals *approvals.Service
+	Gate      *scangate.Gate
+	Promoter  *promoter.Promoter
+	// Publisher puts regflow events on the bus, asynchronously as EventBridge does.
+	Publisher     localbus.Async
 	callback      *http.Server
 	callbackURL   string
 	signingSecret []byte
-	// Gate is the scan gate, also used for verification reports.
-	Gate *scangate.Gate
-	// Promoter promotes approved requests and rolls back releases.
-	Promoter *promoter.Promoter
-	// Publisher puts regflow events on the bus, asynchronously as EventBridge does.
-	Publisher localbus.Async
-	dir       string
-	cancel    context.CancelFunc
+	dir           string
+	cancel        context.CancelFunc
 	// delivered counts local ECR events handed to the bus, so Settle knows when all is quiet.
 	delivered atomic.Int64
 }
@@ -204,58 +201,87 @@ func (s *Stack) ECRClient(env string) *ecrsdk.Client {
 // Registry returns regflow's ECR adapter for an environment.
 func (s *Stack) Registry(env string) *ecr.Client { return ecr.New(s.ECRClient(env), "") }
 
-func (s *Stack) registryForAccount(account string) (*ecr.Client, error) {
-	env, ok := s.Config.EnvForAccount(account)
-	if !ok {
-		return nil, fmt.Errorf("account %s is not a configured environment", account)
-	}
-	return s.Registry(env), nil
-}
-
-// AlertNotifier posts alerts to the Slack stand-in's alert channel, or logs them.
-func (s *Stack) AlertNotifier() notifier {
-	if s.Config.Alerts.SlackChannel == "" {
-		return notify.Log{Logger: s.Log}
-	}
-	return notify.NewSlack(s.SlackClient(), s.Config.Alerts.SlackChannel)
-}
-
-// SlackClient is a slack-go client pointed at the stand-in.
-func (s *Stack) SlackClient() *slack.Client {
-	return slack.New("xoxb-local", slack.OptionAPIURL(s.Slack.APIURL()))
-}
-
 func (s *Stack) wire() error {
-	policy, err := tagpolicy.New(s.Config.TagPolicy)
+	s.Publisher = localbus.Async{Bus: s.Bus}
+	envs := map[string]EnvInfo{}
+	for name, srv := range s.ECR {
+		e := s.Config.Environments[name]
+		envs[name] = EnvInfo{Account: e.Account, Region: e.Region, Registry: srv.Host(), ECREndpoint: srv.URL()}
+	}
+	a, err := app.New(app.Adapters{
+		Config: s.Config, Store: s.Store, Registries: Registries(s.Config, envs), Publisher: s.Publisher,
+		Slack:         slackBot(s.Config, s.Slack.APIURL(), s.Log),
+		SigningSecret: func(context.Context) ([]byte, error) { return s.signingSecret, nil },
+		Now:           s.Clock.Now, Log: s.Log,
+	})
 	if err != nil {
 		return err
 	}
-	s.Publisher = localbus.Async{Bus: s.Bus}
-	guard := &tagguard.Handler{
-		Registries: func(account string) (tagguard.Registry, error) { return s.registryForAccount(account) },
-		Store:      s.Store, Notifier: s.AlertNotifier(), Publisher: s.Publisher, Policy: policy, Now: s.Clock.Now, Log: s.Log,
-	}
-	s.Promoter = &promoter.Promoter{
-		Config: s.Config, Endpoints: s.endpoint, Store: s.Store, Publisher: s.Publisher,
-		Messenger: slackmsg.Poster{Client: s.SlackClient()}, Notifier: s.AlertNotifier(), Now: s.Clock.Now, Log: s.Log,
-	}
-	s.Gate = &scangate.Gate{
-		Config:     s.Config,
-		Registries: func(env string) (scangate.Registry, error) { return s.Registry(env), nil },
-		Store:      s.Store, Messenger: slackmsg.Poster{Client: s.SlackClient()}, Notifier: s.AlertNotifier(),
-		Now: s.Clock.Now, Log: s.Log,
-	}
+	s.App, s.Approvals, s.Gate, s.Promoter = a, a.Approvals, a.ScanGate, a.Promoter
 	// Routes come from the table infra deploys (shared/route); the functions publish as
 	// the pipeline account, as they do through PutEvents in AWS.
 	s.Bus.AssignAccount(s.Config.Pipeline.Account)
-	if err := s.Bus.SubscribeRoutes(route.Table(s.Config), map[string]localbus.Handler{
-		route.Tagguard: func(ctx context.Context, event []byte) error { _, err := guard.Invoke(ctx, event); return err },
-		route.Scangate: func(ctx context.Context, event []byte) error { _, err := s.Gate.Invoke(ctx, event); return err },
-		route.Promoter: func(ctx context.Context, event []byte) error { _, err := s.Promoter.Invoke(ctx, event); return err },
-	}); err != nil {
-		return err
+	handlers := map[string]localbus.Handler{}
+	for fn, h := range a.Handlers() {
+		handlers[fn] = h
 	}
-	return nil
+	return s.Bus.SubscribeRoutes(route.Table(s.Config), handlers)
+}
+
+// slackBot is the Slack adapter pointed at a Slack stand-in.
+func slackBot(cfg *config.Config, api string, log *slog.Logger) *slackbot.Bot {
+	return slackbot.New(slackbot.Options{
+		Token:  func(context.Context) (string, error) { return "xoxb-local", nil },
+		APIURL: api, AlertChannel: cfg.Alerts.SlackChannel, Log: log,
+	})
+}
+
+// Registries reach the local ECRs of envs (by environment name) with regflow's ECR
+// adapter, for the stack and for CLI commands against a running stack alike.
+func Registries(cfg *config.Config, envs map[string]EnvInfo) app.Registries {
+	return localRegistries{cfg: cfg, envs: envs}
+}
+
+type localRegistries struct {
+	cfg  *config.Config
+	envs map[string]EnvInfo
+}
+
+func (r localRegistries) Registry(account, region string) (*ecr.Client, error) {
+	env, ok := r.cfg.EnvFor(account, region)
+	if !ok {
+		return nil, fmt.Errorf("account %s in %s is not any configured environment's: add it under environments in the config", account, region)
+	}
+	return r.env(env)
+}
+
+func (r localRegistries) env(name string) (*ecr.Client, error) {
+	e, ok := r.envs[name]
+	if !ok {
+		return nil, fmt.Errorf("environment %q has no local registry", name)
+	}
+	return ecr.New(ecrsdk.NewFromConfig(aws.Config{
+		Region:       e.Region,
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+		BaseEndpoint: aws.String(e.ECREndpoint),
+		Retryer:      func() aws.Retryer { return retry.NewStandard() },
+	}), ""), nil
+}
+
+func (r localRegistries) Promotion(_ context.Context, env, _ string) (promoter.Endpoint, error) {
+	c, err := r.env(env)
+	if err != nil {
+		return promoter.Endpoint{}, err
+	}
+	return promoter.Endpoint{Registry: c, Host: r.envs[env].Registry, Insecure: true}, nil
+}
+
+func (r localRegistries) Sweep(_ context.Context, t sweep.Target) (sweep.Registry, error) {
+	c, err := r.Registry(t.Account, t.Region)
+	if err != nil {
+		return nil, fmt.Errorf("sweep %s: %w", t, err)
+	}
+	return ecr.SweepRegistry(c), nil
 }
 
 // Info describes the running stack.
@@ -310,14 +336,6 @@ func (s *Stack) Settle(ctx context.Context) error {
 	return fmt.Errorf("events kept coming after 50 rounds")
 }
 
-func (s *Stack) endpoint(_ context.Context, env, _ string) (promoter.Endpoint, error) {
-	srv, ok := s.ECR[env]
-	if !ok {
-		return promoter.Endpoint{}, fmt.Errorf("environment %q has no local registry", env)
-	}
-	return promoter.Endpoint{Registry: s.Registry(env), Host: srv.Host(), Insecure: true}, nil
-}
-
 func scanner(f func(ctx context.Context, repo, digest string) ([]localecr.Finding, error)) func(ctx context.Context, repo, digest string) ([]localecr.Finding, error) {
 	if f != nil {
 		return f
@@ -346,10 +364,6 @@ func (s *Stack) Close() {
 	_ = os.Remove(filepath.Join(s.dir, "local.json"))
 }
 
-type notifier interface {
-	Notify(ctx context.Context, a regflow.Alert) error
-}
-
 // serveCallback starts the Slack interactivity endpoint on loopback.
 func (s *Stack) serveCallback(secret string) error {
 	if secret == "" {
@@ -360,22 +374,8 @@ func (s *Stack) serveCallback(secret string) error {
 		secret = hex.EncodeToString(b)
 	}
 	s.signingSecret = []byte(secret)
-	client := func(context.Context) (*slack.Client, error) { return s.SlackClient(), nil }
-	s.Approvals = &approvals.Service{
-		Config: s.Config, Store: s.Store, Publisher: s.Publisher,
-		Messages: slackmsg.Poster{Client: s.SlackClient()},
-		Groups:   approvals.NewSlackGroups(client, approvals.GroupTTL, s.Clock.Now),
-		Rollback: promoter.SlackRollback{Store: s.Store, Publisher: s.Publisher, Now: s.Clock.Now},
-		Now:      s.Clock.Now, Log: s.Log,
-	}
-	h := &approvals.Handler{
-		Decider:       s.Approvals,
-		SigningSecret: func(context.Context) ([]byte, error) { return s.signingSecret, nil },
-		Team:          s.Config.Pipeline.SlackTeam,
-		Log:           s.Log,
-	}
 	mux := http.NewServeMux()
-	mux.Handle("POST "+approvals.Path, approvals.ThroughAPIGateway(approvals.Lambda(h), 0))
+	mux.Handle("POST "+approvals.Path, approvals.ThroughAPIGateway(approvals.Lambda(s.App.Interactions), 0))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("listen for Slack interactions: %w", err)
@@ -396,7 +396,7 @@ type ClickResult struct {
 // Click plays Slack: it posts a signed block_actions click by user on a request's button
 // (slackmsg.ActionApprove, ActionReject or ActionRollback) to the approvals endpoint.
 func (s *Stack) Click(ctx context.Context, user, action, requestID string) (ClickResult, error) {
-	body := approvals.ClickForm(approvals.Click{User: user, UserName: user, Team: "T0LOCAL", Action: action, RequestID: requestID}, time.Now())
+	body := approvals.ClickForm(approvals.Click{User: user, UserName: user, Team: s.team(), Action: action, RequestID: requestID}, time.Now())
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.callbackURL, bytes.NewReader(body))
 	if err != nil {
 		return ClickResult{}, err
@@ -411,4 +411,13 @@ func (s *Stack) Click(ctx context.Context, user, action, requestID string) (Clic
 	var reply approvals.Reply
 	_ = json.NewDecoder(resp.Body).Decode(&reply)
 	return ClickResult{Status: resp.StatusCode, Outcome: resp.Header.Get(approvals.HeaderOutcome), Text: reply.Text}, nil
+}
+
+// team is the workspace the stand-in's clicks come from: the configured one, so a stack
+// with pipeline.slackTeam set accepts its own clicks.
+func (s *Stack) team() string {
+	if s.Config.Pipeline.SlackTeam != "" {
+		return s.Config.Pipeline.SlackTeam
+	}
+	return "T0LOCAL"
 }

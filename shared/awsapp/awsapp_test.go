@@ -1,4 +1,4 @@
-package wiring_test
+package awsapp_test
 
 import (
 	"context"
@@ -8,10 +8,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
 
+	"github.com/regflow/regflow/shared/awsapp"
+	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/wiring"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -39,11 +40,16 @@ func TestAssumedRoleActsInTheRolesAccount(t *testing.T) {
 	moto := testenv.MotoServer(t)
 	env(t, moto.Endpoint)
 	ctx := context.Background()
-	d, err := wiring.FromEnvironment(ctx)
+	cfg, err := config.FromEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := d.PromotionEndpoint(ctx, "prod", "req-0123456789abcdef")
+	awsCfg, err := awsapp.LoadAWS(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := awsapp.Adapters(cfg, awsCfg, awsapp.OptionsFromEnv(), nil).Registries
+	ep, err := d.Promotion(ctx, "prod", "req-0123456789abcdef")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +64,7 @@ func TestAssumedRoleActsInTheRolesAccount(t *testing.T) {
 		t.Fatalf("second EnsureRepository must find it: %v", err)
 	}
 	// The pipeline account's own registry does not have it: the repository is in 333333333333.
-	own := ecrsdk.NewFromConfig(d.AWS)
+	own := ecrsdk.NewFromConfig(awsCfg)
 	out, err := own.DescribeRepositories(ctx, &ecrsdk.DescribeRepositoriesInput{})
 	if err != nil {
 		t.Fatal(err)
@@ -76,21 +82,21 @@ func TestAssumedRoleActsInTheRolesAccount(t *testing.T) {
 	if err != nil || cred.Username != "AWS" || cred.Password == "" {
 		t.Fatalf("registry credentials = %+v, %v", cred, err)
 	}
-	reg, err := d.Registry("333333333333")
+	reg, err := d.Registry("333333333333", "us-east-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m, err := reg.TagMutability(ctx, "shop/web"); err != nil || m.Mode != regflow.Immutable {
 		t.Fatalf("through the role the repository is %+v, %v", m, err)
 	}
-	if _, err := d.Registry("999999999999"); err == nil || !strings.Contains(err.Error(), "not any configured environment") {
+	if _, err := d.Registry("999999999999", "us-east-1"); err == nil || !strings.Contains(err.Error(), "not any configured environment") {
 		t.Fatalf("unknown account: %v", err)
 	}
 }
 
 func TestBadConfigFailsAtStart(t *testing.T) {
 	t.Setenv("REGFLOW_CONFIG_INLINE", `{"promotionPath":["dev"],"environments":{"dev":{"account":"12"}}}`)
-	_, err := wiring.FromEnvironment(context.Background())
+	_, err := awsapp.FromEnvironment(context.Background(), nil)
 	if err == nil || !strings.Contains(err.Error(), "environments.dev.account") {
 		t.Fatalf("got %v", err)
 	}

@@ -1,0 +1,255 @@
+// Package app is regflow's composition root: New builds every use case from a set of
+// adapters. The Lambda functions (shared/awsapp), the local stack (shared/local/localstack)
+// and the CLI differ only in the Adapters they hand in, so a fix to how a use case is put
+// together reaches every entry point at once.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/regflow/regflow/shared/approvals"
+	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/event"
+	"github.com/regflow/regflow/shared/ocicopy"
+	"github.com/regflow/regflow/shared/promoter"
+	"github.com/regflow/regflow/shared/route"
+	"github.com/regflow/regflow/shared/scangate"
+	"github.com/regflow/regflow/shared/slackbot"
+	"github.com/regflow/regflow/shared/store"
+	"github.com/regflow/regflow/shared/sweep"
+	"github.com/regflow/regflow/shared/sweep/sweepsqs"
+	"github.com/regflow/regflow/shared/tagguard"
+	"github.com/regflow/regflow/shared/tagpolicy"
+)
+
+// Functions are the deployed functions, by the names the routing table, infra and
+// `regflow invoke` use.
+var Functions = []string{route.Tagguard, route.Scangate, route.Approvals, route.Promoter, route.Sweeper, route.Sweepworker}
+
+// Store is everything regflow persists, sweep runs included.
+type Store interface {
+	store.Store
+	store.SweepStore
+}
+
+// Registries reach registries with the rights each use asks for.
+type Registries interface {
+	// Registry is the ECR adapter for the registry of account in region (read-only outside
+	// the pipeline account in AWS).
+	Registry(account, region string) (*ecr.Client, error)
+	// Promotion reaches env's registry to promote into it; requestID names the session.
+	Promotion(ctx context.Context, env, requestID string) (promoter.Endpoint, error)
+	// Sweep reaches a registry to delete from it.
+	Sweep(ctx context.Context, t sweep.Target) (sweep.Registry, error)
+}
+
+// Publisher puts regflow's events on its bus.
+type Publisher interface {
+	Publish(ctx context.Context, m event.Message) error
+}
+
+// Adapters are what differs between AWS, the local stack and the CLI.
+type Adapters struct {
+	Config     *config.Config
+	Store      Store
+	Registries Registries
+	Publisher  Publisher
+	// Slack posts, updates, alerts, resolves groups and replies (lazily authenticated).
+	Slack *slackbot.Bot
+	// SigningSecret returns Slack's signing secret for verifying clicks.
+	SigningSecret func(ctx context.Context) ([]byte, error)
+	// SweepQueue carries sweep batches to workers; nil sweeps them in this process.
+	SweepQueue sweep.Queue
+	// CopyOptions tune the promoter's copy engine (jobs, transport).
+	CopyOptions []ocicopy.Option
+	// Now is the use cases' clock (the local stack and the demo move it).
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// App holds every use case, built once.
+type App struct {
+	Config    *config.Config
+	Store     Store
+	TagGuard  *tagguard.Handler
+	ScanGate  *scangate.Gate
+	Approvals *approvals.Service
+	// Interactions serves POST /slack/interactions (through API Gateway in AWS).
+	Interactions *approvals.Handler
+	Promoter     *promoter.Promoter
+	SweepPlanner *sweep.Planner
+	SweepWorker  *sweep.Worker
+
+	sweeper    *sweep.Sweeper
+	registries Registries
+	now        func() time.Time
+}
+
+// New builds every use case from a. Missing required adapters fail here, at start.
+func New(a Adapters) (*App, error) {
+	var missing []string
+	for name, ok := range map[string]bool{
+		"Config": a.Config != nil, "Store": a.Store != nil, "Registries": a.Registries != nil,
+		"Publisher": a.Publisher != nil, "Slack": a.Slack != nil, "SigningSecret": a.SigningSecret != nil,
+	} {
+		if !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, fmt.Errorf("app: adapters missing: %s", strings.Join(missing, ", "))
+	}
+	if a.Now == nil {
+		a.Now = time.Now
+	}
+	if a.Log == nil {
+		a.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg := a.Config
+	policy, err := tagpolicy.New(cfg.TagPolicy)
+	if err != nil {
+		return nil, err
+	}
+	app := &App{Config: cfg, Store: a.Store, registries: a.Registries, now: a.Now}
+
+	// Tag guard: the registry of the account and region the push happened in.
+	app.TagGuard = &tagguard.Handler{
+		Registries: func(account, region string) (tagguard.Registry, error) { return a.Registries.Registry(account, region) },
+		Store:      a.Store, Notifier: a.Slack, Publisher: a.Publisher, Policy: policy, Now: a.Now, Log: a.Log,
+	}
+	// Scan gate: reads an environment's registry by its account and region.
+	app.ScanGate = &scangate.Gate{
+		Config:     cfg,
+		Registries: func(env string) (scangate.Registry, error) { return app.EnvRegistry(env) },
+		Store:      a.Store, Messenger: a.Slack, Notifier: a.Slack, Now: a.Now, Log: a.Log,
+	}
+	// Approvals: a Roll back click asks the promoter over the bus (this function holds no
+	// registry roles); replies go through response_url as well as the HTTP answer.
+	app.Approvals = &approvals.Service{
+		Config: cfg, Store: a.Store, Publisher: a.Publisher, Messages: a.Slack, Groups: a.Slack,
+		Rollback: promoter.SlackRollback{Store: a.Store, Publisher: a.Publisher, Now: a.Now},
+		Now:      a.Now, Log: a.Log,
+	}
+	// The signature window is wall time, whatever clock the use cases run on.
+	app.Interactions = &approvals.Handler{
+		Decider: app.Approvals, SigningSecret: a.SigningSecret, Responder: a.Slack,
+		Team: cfg.Pipeline.SlackTeam, Log: a.Log,
+	}
+	app.Promoter = &promoter.Promoter{
+		Config: cfg, Endpoints: a.Registries.Promotion, Store: a.Store, Publisher: a.Publisher,
+		Messenger: a.Slack, Notifier: a.Slack, Now: a.Now, Log: a.Log, CopyOptions: a.CopyOptions,
+	}
+
+	// Retention: one sweeper decides; the planner fans batches out to workers (SQS in AWS,
+	// in process elsewhere); the finisher announces each run once.
+	app.sweeper = &sweep.Sweeper{Retention: cfg.Retention, Repositories: cfg.Repositories, Audit: a.Store, Cache: a.Store, Log: a.Log}
+	finisher := &sweep.Finisher{Store: a.Store, Notifier: a.Slack, Publisher: a.Publisher, Now: a.Now, Log: a.Log}
+	app.SweepWorker = &sweep.Worker{
+		Sweeper: app.sweeper, Registries: a.Registries.Sweep, Protection: a.Store, Store: a.Store,
+		Finisher: finisher, Now: a.Now, Log: a.Log,
+	}
+	queue := a.SweepQueue
+	if queue == nil {
+		queue = &sweep.InlineQueue{Worker: app.SweepWorker, Concurrency: 1}
+	}
+	app.SweepPlanner = &sweep.Planner{
+		Targets: sweep.Targets(cfg), Sweeper: app.sweeper, Registries: a.Registries.Sweep,
+		Store: a.Store, Queue: queue, Finisher: finisher, Now: a.Now, Log: a.Log,
+	}
+	return app, nil
+}
+
+// EnvRegistry is the registry of a configured environment.
+func (a *App) EnvRegistry(env string) (*ecr.Client, error) {
+	e, ok := a.Config.Environments[env]
+	if !ok {
+		return nil, fmt.Errorf("environment %q is not configured: the config has %s", env, strings.Join(a.Config.PromotionPath, ", "))
+	}
+	return a.registries.Registry(e.Account, e.Region)
+}
+
+// Invoke runs one function's handler on an event, as its Lambda function does, and returns
+// what the function returns. The Lambda functions, the local bus and `regflow invoke` all
+// come through here.
+func (a *App) Invoke(ctx context.Context, fn string, raw json.RawMessage) (any, error) {
+	switch fn {
+	case route.Tagguard:
+		return a.TagGuard.Invoke(ctx, raw)
+	case route.Scangate:
+		return a.ScanGate.Invoke(ctx, raw)
+	case route.Promoter:
+		return a.Promoter.Invoke(ctx, raw)
+	case route.Approvals:
+		var req events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(raw, &req); err != nil {
+			return nil, fmt.Errorf("the approvals function takes an API Gateway HTTP API (payload 2.0) request: %w", err)
+		}
+		if req.RawPath == "" && req.RequestContext.HTTP.Method == "" {
+			return nil, errors.New("the approvals function takes an API Gateway HTTP API (payload 2.0) request; this event has no rawPath or requestContext.http.method")
+		}
+		return approvals.Lambda(a.Interactions)(ctx, req)
+	case route.Sweeper:
+		run, err := sweep.RunFromEvent(raw, a.Config.Retention.DryRun)
+		if err != nil {
+			return nil, err
+		}
+		return a.SweepPlanner.Plan(ctx, run)
+	case route.Sweepworker:
+		var ev events.SQSEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, fmt.Errorf("the sweepworker function takes an SQS event: %w", err)
+		}
+		return sweepsqs.Handler(a.SweepWorker)(ctx, ev)
+	}
+	return nil, fmt.Errorf("unknown function %q: choose one of %s", fn, strings.Join(Functions, ", "))
+}
+
+// Handlers are the bus targets of the routing table's functions, for the local bus.
+func (a *App) Handlers() map[string]func(ctx context.Context, event []byte) error {
+	h := map[string]func(context.Context, []byte) error{}
+	for _, fn := range []string{route.Tagguard, route.Scangate, route.Promoter} {
+		h[fn] = func(ctx context.Context, ev []byte) error {
+			_, err := a.Invoke(ctx, fn, ev)
+			return err
+		}
+	}
+	return h
+}
+
+// SweepOptions shape one estate sweep run from the CLI or the local stack.
+type SweepOptions struct {
+	Run sweep.Run
+	// Only is a further glob a repository must match.
+	Only        string
+	Concurrency int
+	// Registries overrides how registries are reached (the CLI's --role).
+	Registries   func(context.Context, sweep.Target) (sweep.Registry, error)
+	OnRepository func(sweep.Progress)
+}
+
+// Sweep sweeps every environment's registry in this process, as the scheduled sweeper's
+// workers do, with protections read at the run's time.
+func (a *App) Sweep(ctx context.Context, o SweepOptions) (*sweep.Report, error) {
+	prot, err := sweep.LoadProtections(ctx, a.Store, o.Run.Now)
+	if err != nil {
+		return nil, err
+	}
+	s := *a.sweeper
+	s.Only, s.Concurrency, s.OnRepository = o.Only, o.Concurrency, o.OnRepository
+	regs := o.Registries
+	if regs == nil {
+		regs = a.registries.Sweep
+	}
+	return s.Estate(ctx, o.Run, sweep.Targets(a.Config), regs, prot), nil
+}

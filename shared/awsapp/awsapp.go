@@ -1,0 +1,286 @@
+// Package awsapp hands the composition root (shared/app) its AWS adapters: DynamoDB, ECR
+// through the roles each use needs, EventBridge, SQS, Slack with its secret from Secrets
+// Manager, and starts a Lambda function on them. Endpoints come the standard way
+// (AWS_ENDPOINT_URL_<SERVICE>); nothing is called until a handler needs it.
+package awsapp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/regflow/regflow/shared/app"
+	"github.com/regflow/regflow/shared/bus"
+	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/promoter"
+	"github.com/regflow/regflow/shared/slackbot"
+	"github.com/regflow/regflow/shared/store/dynamo"
+	"github.com/regflow/regflow/shared/sweep"
+	"github.com/regflow/regflow/shared/sweep/sweepsqs"
+)
+
+// What the infrastructure (infra/) and the functions agree on: role names in environment
+// accounts and the environment variables set on functions besides the config.
+const (
+	// ReaderRoleName is the read-only role the scan gate assumes in environment accounts.
+	ReaderRoleName = "regflow-reader"
+	// SweeperRoleName is the role the sweeper and its workers assume in environment accounts.
+	SweeperRoleName = "regflow-sweeper"
+
+	EnvSweepQueueURL = "REGFLOW_SWEEP_QUEUE_URL"
+	EnvSweeperRole   = "REGFLOW_SWEEPER_ROLE"
+	// EnvReaderRole overrides ReaderRoleName.
+	EnvReaderRole = "REGFLOW_READER_ROLE"
+	// EnvSlackAPIURL points slack-go at a stand-in (the local stack, tests) instead of slack.com.
+	EnvSlackAPIURL = "REGFLOW_SLACK_API_URL"
+	// EnvResponseURLPrefixes lists, comma-separated, where replies may be posted instead of
+	// Slack's hooks host: a Slack stand-in's address in tests.
+	EnvResponseURLPrefixes = "REGFLOW_SLACK_RESPONSE_URL_PREFIXES"
+)
+
+// Options are the deployment's choices beyond the config, from the environment in Lambda
+// and from flags in the CLI.
+type Options struct {
+	ReaderRole       string
+	SweeperRole      string
+	SweepQueueURL    string
+	SlackAPIURL      string
+	ResponsePrefixes []string
+}
+
+// OptionsFromEnv reads Options from the variables infra sets.
+func OptionsFromEnv() Options {
+	return Options{
+		ReaderRole:       os.Getenv(EnvReaderRole),
+		SweeperRole:      os.Getenv(EnvSweeperRole),
+		SweepQueueURL:    os.Getenv(EnvSweepQueueURL),
+		SlackAPIURL:      os.Getenv(EnvSlackAPIURL),
+		ResponsePrefixes: slackbot.Prefixes(os.Getenv(EnvResponseURLPrefixes)),
+	}
+}
+
+// Start runs function fn as a Lambda function: the config and adapters are built once per
+// container, and a bad config stops it at init with the field named.
+func Start(fn string) {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	a, err := FromEnvironment(context.Background(), log)
+	if err != nil {
+		log.Error(fn+" cannot start", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(func(ctx context.Context, raw json.RawMessage) (any, error) { return a.Invoke(ctx, fn, raw) })
+}
+
+// FromEnvironment builds the app from REGFLOW_CONFIG(_INLINE), the default credential chain
+// and the variables infra sets.
+func FromEnvironment(ctx context.Context, log *slog.Logger) (*app.App, error) {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := LoadAWS(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return app.New(Adapters(cfg, awsCfg, OptionsFromEnv(), log))
+}
+
+// LoadAWS loads the default AWS configuration in the pipeline's region.
+func LoadAWS(ctx context.Context, cfg *config.Config) (aws.Config, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx,
+		awsconfig.WithRegion(cfg.Pipeline.Region),
+		awsconfig.WithRetryer(func() aws.Retryer {
+			// ECR throttles bursts; the standard retryer backs off with jitter.
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 6 })
+		}),
+	)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return awsCfg, nil
+}
+
+// Adapters are regflow's AWS adapters. None of them calls AWS before it is used.
+func Adapters(cfg *config.Config, awsCfg aws.Config, o Options, log *slog.Logger) app.Adapters {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.ReaderRole == "" {
+		o.ReaderRole = ReaderRoleName
+	}
+	secret := &slackSecret{name: cfg.Pipeline.SlackSecret, api: secretsmanager.NewFromConfig(awsCfg)}
+	regs := &registries{cfg: cfg, aws: awsCfg, opts: o}
+	a := app.Adapters{
+		Config:     cfg,
+		Store:      dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.Pipeline.Table),
+		Registries: regs,
+		Publisher:  bus.NewEventBridge(eventbridge.NewFromConfig(awsCfg), cfg.Pipeline.EventBus),
+		Slack: slackbot.New(slackbot.Options{
+			Token:        func(ctx context.Context) (string, error) { s, err := secret.get(ctx); return s.BotToken, err },
+			APIURL:       o.SlackAPIURL,
+			AlertChannel: cfg.Alerts.SlackChannel, ResponsePrefixes: o.ResponsePrefixes, Log: log,
+		}),
+		SigningSecret: func(ctx context.Context) ([]byte, error) {
+			s, err := secret.get(ctx)
+			return []byte(s.SigningSecret), err
+		},
+		Now: time.Now,
+		Log: log,
+	}
+	if o.SweepQueueURL != "" {
+		a.SweepQueue = &sweepsqs.Queue{API: sqs.NewFromConfig(awsCfg), URL: o.SweepQueueURL}
+	}
+	return a
+}
+
+// slackSecret is the Secrets Manager secret's JSON, read on first use and kept for the
+// container's life; a failed read is retried on the next call.
+type slackSecret struct {
+	name string
+	api  *secretsmanager.Client
+
+	mu  sync.Mutex
+	val *slackValues
+}
+
+type slackValues struct {
+	SigningSecret string `json:"signingSecret"`
+	BotToken      string `json:"botToken"`
+}
+
+func (s *slackSecret) get(ctx context.Context) (slackValues, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.val != nil {
+		return *s.val, nil
+	}
+	out, err := s.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.name)})
+	if err != nil {
+		return slackValues{}, fmt.Errorf("read Slack secret %s from Secrets Manager: %w", s.name, err)
+	}
+	var v slackValues
+	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &v); err != nil {
+		return slackValues{}, fmt.Errorf("slack secret %s must be JSON {\"signingSecret\",\"botToken\"}: %w", s.name, err)
+	}
+	if v.BotToken == "" || v.SigningSecret == "" {
+		return slackValues{}, fmt.Errorf("slack secret %s lacks signingSecret or botToken", s.name)
+	}
+	s.val = &v
+	return v, nil
+}
+
+// registries reach ECR: with the function's own credentials in the pipeline account, and
+// elsewhere through the role each use needs (reader, promotion, sweeper). One client per
+// registry and role, so concurrent calls share one retryer and its rate limiting.
+type registries struct {
+	cfg  *config.Config
+	aws  aws.Config
+	opts Options
+
+	readers sync.Map // account/region -> *ecr.Client
+	sweep   sync.Map // Target.Key() -> sweep.Registry
+}
+
+func (r *registries) Registry(account, region string) (*ecr.Client, error) {
+	if region == "" {
+		region = r.cfg.Pipeline.Region
+	}
+	if _, ok := r.cfg.EnvFor(account, region); !ok && account != r.cfg.Pipeline.Account {
+		return nil, fmt.Errorf("account %s in %s is not any configured environment's: add it under environments in the config", account, region)
+	}
+	key := account + "/" + region
+	if c, ok := r.readers.Load(key); ok {
+		return c.(*ecr.Client), nil
+	}
+	awsCfg := r.aws.Copy()
+	awsCfg.Region = region
+	if account != r.cfg.Pipeline.Account {
+		awsCfg.Credentials = r.assume(roleARN(region, account, r.opts.ReaderRole), "regflow-read-"+account, nil)
+	}
+	// The credentials are the registry owner's own (directly or by role), so no registryId is passed.
+	c, _ := r.readers.LoadOrStore(key, ecr.New(ecrsdk.NewFromConfig(awsCfg), ""))
+	return c.(*ecr.Client), nil
+}
+
+// Promotion assumes the environment's promotion role with its external id and a session
+// name carrying the request id (CloudTrail shows it), whenever one is configured: the
+// promoter's own role may only pull.
+func (r *registries) Promotion(_ context.Context, env, requestID string) (promoter.Endpoint, error) {
+	e, ok := r.cfg.Environments[env]
+	if !ok {
+		return promoter.Endpoint{}, fmt.Errorf("environment %q is not configured", env)
+	}
+	awsCfg := r.aws.Copy()
+	awsCfg.Region = e.Region
+	if e.PromotionRole != "" {
+		awsCfg.Credentials = r.assume(e.PromotionRole, "regflow-"+requestID, func(o *stscreds.AssumeRoleOptions) {
+			o.ExternalID = aws.String(e.ExternalID)
+		})
+	}
+	return promoter.Endpoint{Registry: ecr.New(ecrsdk.NewFromConfig(awsCfg), ""), Host: e.Registry}, nil
+}
+
+// Sweep reaches a registry as the sweeper role outside the pipeline account, with the
+// sweep's adaptive retryer.
+func (r *registries) Sweep(_ context.Context, t sweep.Target) (sweep.Registry, error) {
+	if reg, ok := r.sweep.Load(t.Key()); ok {
+		return reg.(sweep.Registry), nil
+	}
+	awsCfg := r.aws.Copy()
+	awsCfg.Region = t.Region
+	awsCfg.Retryer = ecr.SweepRetryer
+	if t.Account != r.cfg.Pipeline.Account {
+		if r.opts.SweeperRole == "" {
+			return nil, fmt.Errorf("registry %s is in another account than the pipeline's (%s): set %s to the role regflow may assume there", t, r.cfg.Pipeline.Account, EnvSweeperRole)
+		}
+		awsCfg.Credentials = r.assume(roleARN(t.Region, t.Account, r.opts.SweeperRole), "regflow-sweep-"+strings.ReplaceAll(t.Name, "+", "-"),
+			func(o *stscreds.AssumeRoleOptions) { o.Duration = time.Hour })
+	}
+	reg, _ := r.sweep.LoadOrStore(t.Key(), ecr.SweepRegistry(ecr.New(ecrsdk.NewFromConfig(awsCfg), "")))
+	return reg.(sweep.Registry), nil
+}
+
+func (r *registries) assume(arn, session string, more func(*stscreds.AssumeRoleOptions)) aws.CredentialsProvider {
+	if len(session) > 64 {
+		session = session[:64]
+	}
+	return aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(r.aws), arn, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = session
+		if more != nil {
+			more(o)
+		}
+	}))
+}
+
+func roleARN(region, account, role string) string {
+	return "arn:" + partition(region) + ":iam::" + account + ":role/" + role
+}
+
+func partition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	default:
+		return "aws"
+	}
+}
