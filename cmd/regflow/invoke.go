@@ -32,6 +32,8 @@ Functions and their events:
   promoter   a regflow "Promotion Approved" event             (events/promoter/)
   approvals  an API Gateway HTTP API (payload 2.0) request carrying a Slack click;
              its Slack signature must be fresh (5 minutes), as in AWS.
+  sweeper    a scheduled event, or {"dryRun": true}              (events/sweeper/)
+  sweepworker an SQS event of sweep batches                       (events/sweeper/sqs-batch.json)
 Use --event - to read the event from stdin.`,
 		Example: `  regflow invoke tagguard --event events/tagguard/push-sha.json --local
   regflow invoke promoter --event events/promoter/promotion-approved.json`,

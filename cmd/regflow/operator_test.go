@@ -526,7 +526,7 @@ func TestOperatorCommands(t *testing.T) {
 			{"rollback without previous", []string{"rollback", "prod", repo}, []string{"no previous release"}},
 			{"rollback of nothing", []string{"rollback", "prod", "no/such-repo"}, []string{"has no release of no/such-repo"}},
 			{"rollback to a digest not there", []string{"rollback", "prod", repo, "--to", digC}, []string{"must already be in prod's registry"}},
-			{"unknown function", []string{"invoke", "sweeper", "--event", "x.json"}, []string{`unknown function "sweeper"`, "tagguard, scangate, promoter, approvals"}},
+			{"unknown function", []string{"invoke", "nosuch", "--event", "x.json"}, []string{`unknown function "nosuch"`, "tagguard, scangate, approvals, promoter, sweeper, sweepworker"}},
 			{"invoke without event", []string{"invoke", "tagguard"}, []string{"event", "not set"}},
 			{"invoke event not JSON", []string{"invoke", "tagguard", "--event", writeFile(t, "nope")}, []string{"is not JSON"}},
 			{"invoke missing file", []string{"invoke", "tagguard", "--event", "/nonexistent/event.json"}, []string{"read event", "no such file"}},

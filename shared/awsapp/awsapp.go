@@ -53,7 +53,7 @@ const (
 	EnvSlackAPIURL = "REGFLOW_SLACK_API_URL"
 	// EnvResponseURLPrefixes lists, comma-separated, where replies may be posted instead of
 	// Slack's hooks host: a Slack stand-in's address in tests.
-	EnvResponseURLPrefixes = "REGFLOW_SLACK_RESPONSE_URL_PREFIXES"
+	EnvResponseURLPrefixes = slackbot.EnvResponseURLPrefixes
 )
 
 // Options are the deployment's choices beyond the config, from the environment in Lambda

@@ -25,6 +25,10 @@ import (
 // Hooks is the prefix of every response_url Slack issues.
 const Hooks = "https://hooks.slack.com/"
 
+// EnvResponseURLPrefixes lists, comma-separated, where replies may be posted instead of
+// Hooks: a Slack stand-in's address in tests and on a laptop.
+const EnvResponseURLPrefixes = "REGFLOW_SLACK_RESPONSE_URL_PREFIXES"
+
 // GroupTTL is how long a user group's members are trusted. Removing someone from a group
 // takes at most this long to reach a warm container.
 const GroupTTL = 3 * time.Minute

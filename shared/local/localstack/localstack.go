@@ -233,6 +233,7 @@ func slackBot(cfg *config.Config, api string, log *slog.Logger) *slackbot.Bot {
 	return slackbot.New(slackbot.Options{
 		Token:  func(context.Context) (string, error) { return "xoxb-local", nil },
 		APIURL: api, AlertChannel: cfg.Alerts.SlackChannel, Log: log,
+		ResponsePrefixes: slackbot.Prefixes(os.Getenv(slackbot.EnvResponseURLPrefixes)),
 	})
 }
 
@@ -396,7 +397,12 @@ type ClickResult struct {
 // Click plays Slack: it posts a signed block_actions click by user on a request's button
 // (slackmsg.ActionApprove, ActionReject or ActionRollback) to the approvals endpoint.
 func (s *Stack) Click(ctx context.Context, user, action, requestID string) (ClickResult, error) {
-	body := approvals.ClickForm(approvals.Click{User: user, UserName: user, Team: s.team(), Action: action, RequestID: requestID}, time.Now())
+	return s.ClickFrom(ctx, s.team(), user, action, requestID)
+}
+
+// ClickFrom is Click from the Slack workspace team.
+func (s *Stack) ClickFrom(ctx context.Context, team, user, action, requestID string) (ClickResult, error) {
+	body := approvals.ClickForm(approvals.Click{User: user, UserName: user, Team: team, Action: action, RequestID: requestID}, time.Now())
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.callbackURL, bytes.NewReader(body))
 	if err != nil {
 		return ClickResult{}, err

@@ -91,7 +91,7 @@ func TestCranePushOfLatestIsUndone(t *testing.T) {
 func TestClicksFromAnotherWorkspaceAreRefused(t *testing.T) {
 	ctx := context.Background()
 	cfg := loadConfig(t)
-	cfg.Pipeline.SlackTeam = "T0OURS" // the stack's clicks come from T0LOCAL
+	cfg.Pipeline.SlackTeam = "T0OURS"
 	st, err := localstack.Start(ctx, localstack.Options{Config: cfg, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -117,11 +117,20 @@ func TestClicksFromAnotherWorkspaceAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := regflow.RequestID("staging", "shop/web", d.String())
-	res, err := st.Click(ctx, "U0BOB", "regflow_approve", id)
+	res, err := st.ClickFrom(ctx, "T0THEIRS", "U0BOB", "regflow_approve", id)
 	if err != nil || res.Status != 403 {
 		t.Fatalf("click from another workspace: %+v, %v", res, err)
 	}
 	if req, _ := st.Store.GetRequest(ctx, id); req.Status != regflow.StatusPending || len(req.Approvals) != 0 {
 		t.Fatalf("request changed: %+v", req)
+	}
+	// The stand-in's own clicks come from the configured workspace (they came from T0LOCAL
+	// and were refused once slackTeam was set).
+	res, err = st.Click(ctx, "U0BOB", "regflow_approve", id)
+	if err != nil || res.Status != 200 || res.Outcome == "refused" {
+		t.Fatalf("the stack's own click: %+v, %v", res, err)
+	}
+	if req, _ := st.Store.GetRequest(ctx, id); len(req.Approvals) != 1 {
+		t.Fatalf("the stack's own click was not recorded: %+v", req)
 	}
 }
