@@ -40,18 +40,23 @@ const repo = "shop/web"
 type fixture struct {
 	st  *localstack.Stack
 	dir string
+	// config is the --config the stack and the CLI share.
+	config string
 	// seen records regflow events that reached the stack's bus.
 	mu   sync.Mutex
 	seen []event.Envelope
 }
 
-func startStack(t *testing.T) *fixture {
+func startStack(t *testing.T) *fixture { t.Helper(); return startStackWith(t, "../../regflow.yaml") }
+
+// startStackWith starts a local stack on the config at path.
+func startStackWith(t *testing.T, path string) *fixture {
 	t.Helper()
-	cfg, err := config.Load("../../regflow.yaml")
+	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{dir: t.TempDir()}
+	f := &fixture{dir: t.TempDir(), config: path}
 	st, err := localstack.Start(context.Background(), localstack.Options{Config: cfg, Dir: f.dir, SharedStore: true})
 	if err != nil {
 		t.Fatal(err)
@@ -206,15 +211,19 @@ func (f *fixture) events(detailType string) []event.Envelope {
 
 // cli runs regflow against the fixture's stack, returning stdout and stderr apart.
 func (f *fixture) cli(args ...string) (string, string, error) {
-	return cliIn(f.dir, args...)
+	return cliWith(f.dir, f.config, args...)
 }
 
 func cliIn(dir string, args ...string) (string, string, error) {
+	return cliWith(dir, "../../regflow.yaml", args...)
+}
+
+func cliWith(dir, config string, args ...string) (string, string, error) {
 	cmd := newRootCmd()
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
-	cmd.SetArgs(append([]string{"--local", "--state-dir", dir, "--config", "../../regflow.yaml"}, args...))
+	cmd.SetArgs(append([]string{"--local", "--state-dir", dir, "--config", config}, args...))
 	err := cmd.ExecuteContext(context.Background())
 	return out.String(), errOut.String(), err
 }
@@ -617,15 +626,21 @@ func TestStaleLocalStack(t *testing.T) {
 // apiGatewayClick is an API Gateway HTTP API (payload 2.0) request carrying a signed Slack click.
 func apiGatewayClick(t *testing.T, secret []byte, user, requestID string, n int) events.APIGatewayV2HTTPRequest {
 	t.Helper()
+	return apiGatewayClickFrom(t, secret, "T0TEAM", user, requestID, "https://hooks.slack.com/actions/T0TEAM/1/abc", n)
+}
+
+// apiGatewayClickFrom is apiGatewayClick from workspace team, replying to responseURL.
+func apiGatewayClickFrom(t *testing.T, secret []byte, team, user, requestID, responseURL string, n int) events.APIGatewayV2HTTPRequest {
+	t.Helper()
 	payload, err := json.Marshal(map[string]any{
 		"type":         "block_actions",
-		"team":         map[string]any{"id": "T0TEAM", "domain": "example"},
-		"user":         map[string]any{"id": user, "username": strings.ToLower(user), "team_id": "T0TEAM"},
+		"team":         map[string]any{"id": team, "domain": "example"},
+		"user":         map[string]any{"id": user, "username": strings.ToLower(user), "team_id": team},
 		"api_app_id":   "A0APP",
 		"container":    map[string]any{"type": "message", "message_ts": "1700000000.000001", "channel_id": "C0PROD"},
 		"channel":      map[string]any{"id": "C0PROD", "name": "prod-approvals"},
 		"trigger_id":   "1.2.3",
-		"response_url": "https://hooks.slack.com/actions/T0TEAM/1/abc",
+		"response_url": responseURL,
 		"actions": []map[string]any{{"action_id": slackmsg.ActionApprove, "block_id": "regflow_decision", "value": requestID, "type": "button",
 			"action_ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), n),
 			"text":      map[string]any{"type": "plain_text", "text": "Approve"}}},
