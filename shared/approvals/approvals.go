@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -170,61 +169,57 @@ func (s *Service) Decide(ctx context.Context, c Click) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("unknown action %q reached the use case", c.Action)
 	}
 
-	for attempt := 1; ; attempt++ {
-		now := s.now()
+	// One read-modify-write (store.ChangeFrom): a click that loses the write to another is
+	// applied again to what won, so concurrent clicks all count, once each.
+	attempts := 0
+	var refusal error // why the click changes nothing, from the request it last saw
+	var expiring bool // the request expired before this click: the write closes it
+	next, err := store.ChangeFrom(ctx, store.Item[regflow.ApprovalRequest]{
+		Name: "approval request " + req.ID, Attempts: s.maxAttempts(),
+		Read: func(ctx context.Context) (regflow.ApprovalRequest, error) {
+			return s.Store.GetRequest(ctx, c.RequestID)
+		},
+		Write: s.Store.UpdateRequest,
+	}, req, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool, error) {
+		attempts++
+		req = cur
 		var next regflow.ApprovalRequest
+		var err error
 		if c.Action == slackmsg.ActionApprove {
-			next, err = req.Approve(c.User, now)
+			next, err = cur.Approve(c.User, s.now())
 		} else {
-			next, err = req.Reject(c.User, now)
+			next, err = cur.Reject(c.User, s.now())
 		}
-		switch {
-		case err == nil:
-			if err = s.Store.UpdateRequest(ctx, next); err == nil {
-				log.Info("decision recorded", "status", next.Status, "approvals", len(next.Approvals), "attempt", attempt)
-				return s.recorded(ctx, c, env, next)
-			}
-		case errors.Is(err, regflow.ErrExpired):
-			next = req.Transition(regflow.StatusExpired, "expired before a decision")
-			if err = s.Store.UpdateRequest(ctx, next); err == nil {
-				log.Info("request expired", "expiresAt", req.ExpiresAt)
-				return s.expired(ctx, c, env, next)
-			}
-		case errors.Is(err, regflow.ErrNotPending):
-			return s.closed(ctx, c, env, req, attempt == 1)
-		case errors.Is(err, regflow.ErrSelfApproval):
-			return s.refuse(ctx, c, req, err, "You requested this promotion, so you cannot approve it.")
-		case errors.Is(err, regflow.ErrAlreadyVoted):
-			// Re-assert this user's vote entry: a retry after a failed audit write lands here.
-			if err := s.audit(ctx, voteEntry(req, c.User)); err != nil {
-				return Outcome{}, err
-			}
-			return s.refuse(ctx, c, req, err, fmt.Sprintf("You already approved this; %s.", more(req)))
-		default:
+		expiring = errors.Is(err, regflow.ErrExpired)
+		if expiring {
+			refusal = nil
+			return cur.Transition(regflow.StatusExpired, "expired before a decision"), true, nil
+		}
+		refusal = err
+		return next, err == nil, nil
+	})
+	if err != nil {
+		return Outcome{}, err
+	}
+	switch {
+	case expiring:
+		log.Info("request expired", "expiresAt", req.ExpiresAt)
+		return s.expired(ctx, c, env, next)
+	case refusal == nil:
+		log.Info("decision recorded", "status", next.Status, "approvals", len(next.Approvals), "attempt", attempts)
+		return s.recorded(ctx, c, env, next)
+	case errors.Is(refusal, regflow.ErrNotPending):
+		return s.closed(ctx, c, env, req, attempts == 1)
+	case errors.Is(refusal, regflow.ErrSelfApproval):
+		return s.refuse(ctx, c, req, refusal, "You requested this promotion, so you cannot approve it.")
+	case errors.Is(refusal, regflow.ErrAlreadyVoted):
+		// Re-assert this user's vote entry: a retry after a failed audit write lands here.
+		if err := s.audit(ctx, voteEntry(req, c.User)); err != nil {
 			return Outcome{}, err
 		}
-		if !errors.Is(err, regflow.ErrConflict) {
-			return Outcome{}, fmt.Errorf("write approval request %s: %w", req.ID, err)
-		}
-		if attempt >= s.maxAttempts() {
-			return Outcome{}, fmt.Errorf("approval request %s kept changing under %d attempts: %w", req.ID, attempt, err)
-		}
-		// Another click won the write. The store may hand back what it wrote (DynamoDB does):
-		// apply this click to that at once. Else back off a little (jittered) and read it.
-		var lost *regflow.RequestConflict
-		if errors.As(err, &lost) && lost.Current != nil {
-			req = *lost.Current
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return Outcome{}, ctx.Err()
-		case <-time.After(time.Duration(rand.IntN(5*attempt)+1) * time.Millisecond):
-		}
-		if req, err = s.Store.GetRequest(ctx, c.RequestID); err != nil {
-			return Outcome{}, fmt.Errorf("re-read approval request %s: %w", c.RequestID, err)
-		}
+		return s.refuse(ctx, c, req, refusal, fmt.Sprintf("You already approved this; %s.", more(req)))
 	}
+	return Outcome{}, refusal
 }
 
 // Settle makes sure a decided or expired request's effects happened: its audit entry,

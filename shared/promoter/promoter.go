@@ -246,30 +246,23 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 // movePointer applies change to an environment's release pointer with optimistic concurrency,
 // returning the digest it replaced.
 func (p *Promoter) movePointer(ctx context.Context, env, repo string, change func(regflow.Release) (regflow.Release, bool)) (string, error) {
-	for attempt := 0; attempt < 8; attempt++ {
-		cur, err := p.Store.GetRelease(ctx, env, repo)
-		if errors.Is(err, store.ErrNotFound) {
-			cur, err = regflow.Release{Env: env, Repository: repo}, nil
-		}
-		if err != nil {
-			return "", err
-		}
+	var before regflow.Release
+	var moved bool
+	_, err := store.Change(ctx, store.ReleaseItem(p.Store, env, repo), func(cur regflow.Release) (regflow.Release, bool, error) {
+		before = cur
 		next, changed := change(cur)
-		if !changed {
-			if len(cur.Previous) > 0 {
-				return cur.Previous[0], nil
-			}
-			return "", nil
-		}
-		switch err := p.Store.PutRelease(ctx, next); {
-		case errors.Is(err, regflow.ErrConflict):
-			continue
-		case err != nil:
-			return "", err
-		}
-		return cur.Digest, nil
+		moved = changed
+		return next, changed, nil
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case moved:
+		return before.Digest, nil
+	case len(before.Previous) > 0:
+		return before.Previous[0], nil
 	}
-	return "", fmt.Errorf("move %s release pointer of %s: %w", env, repo, regflow.ErrConflict)
+	return "", nil
 }
 
 func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest, c *ocicopy.TagConflictError, res Result) (Result, error) {

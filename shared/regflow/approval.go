@@ -42,6 +42,14 @@ func (e *RequestConflict) Error() string { return ErrConflict.Error() }
 // Unwrap makes errors.Is(err, ErrConflict) true.
 func (e *RequestConflict) Unwrap() error { return ErrConflict }
 
+// Winner is the stored request that won the write, when the store returned it.
+func (e *RequestConflict) Winner() (ApprovalRequest, bool) {
+	if e.Current == nil {
+		return ApprovalRequest{}, false
+	}
+	return *e.Current, true
+}
+
 // Vote is one approver's click.
 type Vote struct {
 	User string    `json:"user" dynamodbav:"user"`

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/regflow/regflow/shared/regflow"
@@ -102,29 +103,114 @@ type RequestStore interface {
 	UpdateRequest(ctx context.Context, next regflow.ApprovalRequest) error
 }
 
-// maxChangeAttempts bounds how often ChangeRequest re-reads after losing a write.
-const maxChangeAttempts = 8
+// Item is how Change reads and conditionally writes one kind of store item.
+type Item[T any] struct {
+	// Name names the item in errors ("approval request req-…").
+	Name  string
+	Read  func(ctx context.Context) (T, error)
+	Write func(ctx context.Context, next T) error
+	// Attempts bounds the writes tried (default 8).
+	Attempts int
+}
 
-// ChangeRequest reads request id and writes change's result, re-reading and re-applying
-// when a concurrent write wins. change returns the next state (Version advanced) and
-// whether to write it; false leaves the request as read. It returns the request as it
-// stands afterwards.
-func ChangeRequest(ctx context.Context, s RequestStore, id string, change func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool)) (regflow.ApprovalRequest, error) {
+// winner is a lost write's error carrying what won, so the next attempt needs no re-read.
+type winner[T any] interface {
+	Winner() (T, bool)
+}
+
+// Change is the one read-modify-write of store items under optimistic concurrency: it reads
+// the item, lets change decide the next state, and writes it conditionally (the item's
+// version). When a concurrent write wins (regflow.ErrConflict), change runs again on what
+// won: the copy the store returned with the refusal where it returns one (DynamoDB does),
+// else a fresh read after a short jittered pause. change returns the next state and whether
+// to write it; an error from change stops and is returned as it is. Change returns the item
+// as it stands afterwards.
+func Change[T any](ctx context.Context, it Item[T], change func(cur T) (T, bool, error)) (T, error) {
+	cur, err := it.Read(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return ChangeFrom(ctx, it, cur, change)
+}
+
+// ChangeFrom is Change starting from cur, an item the caller has just read.
+func ChangeFrom[T any](ctx context.Context, it Item[T], cur T, change func(cur T) (T, bool, error)) (T, error) {
+	attempts := it.Attempts
+	if attempts <= 0 {
+		attempts = maxChangeAttempts
+	}
 	for attempt := 1; ; attempt++ {
-		cur, err := s.GetRequest(ctx, id)
-		if err != nil {
+		next, write, err := change(cur)
+		if err != nil || !write {
 			return cur, err
 		}
-		next, write := change(cur)
-		if !write {
-			return cur, nil
-		}
-		err = s.UpdateRequest(ctx, next)
+		err = it.Write(ctx, next)
 		if err == nil {
 			return next, nil
 		}
-		if !errors.Is(err, regflow.ErrConflict) || attempt >= maxChangeAttempts {
-			return cur, fmt.Errorf("update approval request %s: %w", id, err)
+		if !errors.Is(err, regflow.ErrConflict) {
+			return cur, fmt.Errorf("write %s: %w", it.Name, err)
 		}
+		if attempt >= attempts {
+			return cur, fmt.Errorf("%s kept changing under %d attempts: %w", it.Name, attempt, err)
+		}
+		var w winner[T]
+		if errors.As(err, &w) {
+			if won, ok := w.Winner(); ok {
+				cur = won
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return cur, ctx.Err()
+		case <-time.After(time.Duration(rand.IntN(5*attempt)+1) * time.Millisecond):
+		}
+		if cur, err = it.Read(ctx); err != nil {
+			return cur, fmt.Errorf("re-read %s: %w", it.Name, err)
+		}
+	}
+}
+
+// maxChangeAttempts bounds how often Change re-applies after losing a write.
+const maxChangeAttempts = 8
+
+// ChangeRequest changes approval request id with Change.
+func ChangeRequest(ctx context.Context, s RequestStore, id string, change func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool)) (regflow.ApprovalRequest, error) {
+	return Change(ctx, RequestItem(s, id), func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool, error) {
+		next, write := change(cur)
+		return next, write, nil
+	})
+}
+
+// RequestItem is approval request id as a Change item.
+func RequestItem(s RequestStore, id string) Item[regflow.ApprovalRequest] {
+	return Item[regflow.ApprovalRequest]{
+		Name:  "approval request " + id,
+		Read:  func(ctx context.Context) (regflow.ApprovalRequest, error) { return s.GetRequest(ctx, id) },
+		Write: s.UpdateRequest,
+	}
+}
+
+// ReleaseStore reads and conditionally writes release pointers.
+type ReleaseStore interface {
+	GetRelease(ctx context.Context, env, repo string) (regflow.Release, error)
+	PutRelease(ctx context.Context, next regflow.Release) error
+}
+
+// ReleaseItem is env's release pointer of repo as a Change item; a pointer never written
+// reads as version 0.
+func ReleaseItem(s ReleaseStore, env, repo string) Item[regflow.Release] {
+	return Item[regflow.Release]{
+		Name: env + " release pointer of " + repo,
+		Read: func(ctx context.Context) (regflow.Release, error) {
+			r, err := s.GetRelease(ctx, env, repo)
+			if errors.Is(err, ErrNotFound) {
+				return regflow.Release{Env: env, Repository: repo}, nil
+			}
+			return r, err
+		},
+		Write: s.PutRelease,
 	}
 }

@@ -218,6 +218,31 @@ func RunWorkflow(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Verification", func(t *testing.T) { testVerification(t, newStore(t)) })
 	t.Run("Scan", func(t *testing.T) { testScan(t, newStore(t)) })
 	t.Run("ChangeRequestConcurrent", func(t *testing.T) { testChangeRequest(t, newStore(t)) })
+	t.Run("ChangeReleaseConcurrent", func(t *testing.T) { testChangeRelease(t, newStore(t)) })
+}
+
+// testChangeRelease: concurrent pointer moves through store.Change all land, starting from
+// a pointer never written.
+func testChangeRelease(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			if _, err := store.Change(ctx, store.ReleaseItem(s, "prod", "app"), func(cur regflow.Release) (regflow.Release, bool, error) {
+				next := cur
+				next.Version++
+				next.Previous = append([]string{fmt.Sprintf("sha256:%064d", i)}, cur.Previous...)
+				return next, true, nil
+			}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	got, err := s.GetRelease(ctx, "prod", "app")
+	if err != nil || got.Version != 6 || len(got.Previous) != 6 {
+		t.Fatalf("after 6 concurrent moves: version %d, %d previous, %v", got.Version, len(got.Previous), err)
+	}
 }
 
 // testChangeRequest: concurrent read-modify-writes through ChangeRequest all land.
