@@ -52,35 +52,35 @@ func (e *RequestConflict) Winner() (ApprovalRequest, bool) {
 
 // Vote is one approver's click.
 type Vote struct {
-	User string    `json:"user" dynamodbav:"user"`
-	At   time.Time `json:"at" dynamodbav:"at"`
+	User string    `json:"user"`
+	At   time.Time `json:"at"`
 }
 
 // ApprovalRequest asks people to let one digest into one environment.
 type ApprovalRequest struct {
-	ID          string `json:"id" dynamodbav:"id"`
-	Env         string `json:"env" dynamodbav:"env"`
-	Repository  string `json:"repository" dynamodbav:"repository"`
-	Digest      string `json:"digest" dynamodbav:"digest"`
-	Tag         string `json:"tag,omitempty" dynamodbav:"tag,omitempty"`
-	Commit      string `json:"commit,omitempty" dynamodbav:"commit,omitempty"`
-	Status      string `json:"status" dynamodbav:"status"`
-	Reason      string `json:"reason,omitempty" dynamodbav:"reason,omitempty"`
-	RequestedBy string `json:"requestedBy,omitempty" dynamodbav:"requestedBy,omitempty"`
-	Required    int    `json:"required" dynamodbav:"required"`
-	Approvals   []Vote `json:"approvals,omitempty" dynamodbav:"approvals,omitempty"`
+	ID          string `json:"id"`
+	Env         string `json:"env"`
+	Repository  string `json:"repository"`
+	Digest      string `json:"digest"`
+	Tag         string `json:"tag,omitempty"`
+	Commit      string `json:"commit,omitempty"`
+	Status      string `json:"status"`
+	Reason      string `json:"reason,omitempty"`
+	RequestedBy string `json:"requestedBy,omitempty"`
+	Required    int    `json:"required"`
+	Approvals   []Vote `json:"approvals,omitempty"`
 	// DecidedBy and DecidedAt say who closed the request (the last approver, or the rejecter).
-	DecidedBy string    `json:"decidedBy,omitempty" dynamodbav:"decidedBy,omitempty"`
-	DecidedAt time.Time `json:"decidedAt,omitzero" dynamodbav:"decidedAt,omitempty"`
-	CreatedAt time.Time `json:"createdAt" dynamodbav:"createdAt"`
-	ExpiresAt time.Time `json:"expiresAt" dynamodbav:"expiresAt"`
+	DecidedBy string    `json:"decidedBy,omitempty"`
+	DecidedAt time.Time `json:"decidedAt,omitzero"`
+	CreatedAt time.Time `json:"createdAt"`
+	ExpiresAt time.Time `json:"expiresAt"`
 	// Severity counts the gate saw, for the message.
-	Findings map[string]int `json:"findings,omitempty" dynamodbav:"findings,omitempty"`
+	Findings map[string]int `json:"findings,omitempty"`
 	// SlackChannel and SlackTS locate the approval message so it can be updated.
-	SlackChannel string `json:"slackChannel,omitempty" dynamodbav:"slackChannel,omitempty"`
-	SlackTS      string `json:"slackTs,omitempty" dynamodbav:"slackTs,omitempty"`
+	SlackChannel string `json:"slackChannel,omitempty"`
+	SlackTS      string `json:"slackTs,omitempty"`
 	// Version increments on every write; writes are conditional on it.
-	Version int `json:"version" dynamodbav:"version"`
+	Version int `json:"version"`
 }
 
 // RequestID is deterministic, so a redelivered scan event finds the request it already opened.
@@ -145,15 +145,15 @@ func (r ApprovalRequest) Transition(status, reason string) ApprovalRequest {
 // Release is an environment's release pointer for one repository: what runs there now
 // and what ran before (for rollback and retention).
 type Release struct {
-	Env        string    `json:"env" dynamodbav:"env"`
-	Repository string    `json:"repository" dynamodbav:"repository"`
-	Digest     string    `json:"digest" dynamodbav:"digest"`
-	Tag        string    `json:"tag,omitempty" dynamodbav:"tag,omitempty"`
-	By         string    `json:"by,omitempty" dynamodbav:"by,omitempty"`
-	At         time.Time `json:"at" dynamodbav:"at"`
+	Env        string    `json:"env"`
+	Repository string    `json:"repository"`
+	Digest     string    `json:"digest"`
+	Tag        string    `json:"tag,omitempty"`
+	By         string    `json:"by,omitempty"`
+	At         time.Time `json:"at"`
 	// Previous digests, most recent first.
-	Previous []string `json:"previous,omitempty" dynamodbav:"previous,omitempty"`
-	Version  int      `json:"version" dynamodbav:"version"`
+	Previous []string `json:"previous,omitempty"`
+	Version  int      `json:"version"`
 }
 
 // MoveTo returns the pointer moved to digest, keeping up to keep previous digests.
@@ -173,14 +173,14 @@ func (r Release) MoveTo(digest, tag, by string, at time.Time, keep int) Release 
 
 // Verification is a deployment pipeline's report that a digest passed (or failed) in an environment.
 type Verification struct {
-	Env        string `json:"env" dynamodbav:"env"`
-	Repository string `json:"repository" dynamodbav:"repository"`
-	Digest     string `json:"digest" dynamodbav:"digest"`
-	Passed     bool   `json:"passed" dynamodbav:"passed"`
-	URL        string `json:"url,omitempty" dynamodbav:"url,omitempty"`
-	By         string `json:"by" dynamodbav:"by"`
+	Env        string `json:"env"`
+	Repository string `json:"repository"`
+	Digest     string `json:"digest"`
+	Passed     bool   `json:"passed"`
+	URL        string `json:"url,omitempty"`
+	By         string `json:"by"`
 	// Requester is the Slack user id of whoever asked for the deployment; the next
 	// environment's request records it, so that person cannot approve it too.
-	Requester string    `json:"requester,omitempty" dynamodbav:"requester,omitempty"`
-	At        time.Time `json:"at" dynamodbav:"at"`
+	Requester string    `json:"requester,omitempty"`
+	At        time.Time `json:"at"`
 }

@@ -9,12 +9,12 @@ import (
 
 // Image is what regflow knows about one image digest in one repository.
 type Image struct {
-	Repository string    `json:"repository" dynamodbav:"repository"`
-	Digest     string    `json:"digest" dynamodbav:"digest"`
-	Tags       []string  `json:"tags,omitempty" dynamodbav:"tags,omitempty"`
-	Commit     string    `json:"commit,omitempty" dynamodbav:"commit,omitempty"`
-	PushedAt   time.Time `json:"pushedAt" dynamodbav:"pushedAt"`
-	RecordedAt time.Time `json:"recordedAt" dynamodbav:"recordedAt"`
+	Repository string    `json:"repository"`
+	Digest     string    `json:"digest"`
+	Tags       []string  `json:"tags,omitempty"`
+	Commit     string    `json:"commit,omitempty"`
+	PushedAt   time.Time `json:"pushedAt"`
+	RecordedAt time.Time `json:"recordedAt"`
 }
 
 // Ref is repo@digest.
@@ -25,13 +25,13 @@ func (i Image) Ref() string { return i.Repository + "@" + i.Digest }
 // finds its entry already written and does nothing.
 type AuditEntry struct {
 	// Subject is what the entry is about: "repo@digest" for an image, "repo" for a repository.
-	Subject string            `json:"subject" dynamodbav:"subject"`
-	ID      string            `json:"id" dynamodbav:"id"`
-	Time    time.Time         `json:"time" dynamodbav:"time"`
-	Action  string            `json:"action" dynamodbav:"action"`
-	Actor   string            `json:"actor" dynamodbav:"actor"`
-	Reason  string            `json:"reason,omitempty" dynamodbav:"reason,omitempty"`
-	Details map[string]string `json:"details,omitempty" dynamodbav:"details,omitempty"`
+	Subject string            `json:"subject"`
+	ID      string            `json:"id"`
+	Time    time.Time         `json:"time"`
+	Action  string            `json:"action"`
+	Actor   string            `json:"actor"`
+	Reason  string            `json:"reason,omitempty"`
+	Details map[string]string `json:"details,omitempty"`
 }
 
 // Alert is a message for the people who run the registries.

@@ -69,13 +69,13 @@ type Finding struct {
 
 // Scan is a completed scan of a digest, as recorded on the image.
 type Scan struct {
-	Env        string         `json:"env" dynamodbav:"env"`
-	Repository string         `json:"repository" dynamodbav:"repository"`
-	Digest     string         `json:"digest" dynamodbav:"digest"`
-	Enhanced   bool           `json:"enhanced" dynamodbav:"enhanced"`
-	Status     string         `json:"status" dynamodbav:"status"`
-	Counts     map[string]int `json:"counts" dynamodbav:"counts"`
-	At         time.Time      `json:"at" dynamodbav:"at"`
+	Env        string         `json:"env"`
+	Repository string         `json:"repository"`
+	Digest     string         `json:"digest"`
+	Enhanced   bool           `json:"enhanced"`
+	Status     string         `json:"status"`
+	Counts     map[string]int `json:"counts"`
+	At         time.Time      `json:"at"`
 }
 
 // CommitFromTags returns the first tag that is a full lowercase git commit SHA, or "".

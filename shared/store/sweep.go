@@ -48,18 +48,18 @@ const MaxSweepPartBytes = 350_000
 
 // SweepRun is one retention sweep over the estate.
 type SweepRun struct {
-	ID string `json:"id" dynamodbav:"id"`
+	ID string `json:"id"`
 	// Now is the time the sweep measures ages against.
-	Now       time.Time `json:"now" dynamodbav:"now"`
-	DryRun    bool      `json:"dryRun" dynamodbav:"dryRun"`
-	StartedAt time.Time `json:"startedAt" dynamodbav:"startedAt"`
+	Now       time.Time `json:"now"`
+	DryRun    bool      `json:"dryRun"`
+	StartedAt time.Time `json:"startedAt"`
 	// Total is the number of batches; 0 until the planner has sent them all.
-	Total int `json:"total" dynamodbav:"total"`
+	Total int `json:"total"`
 	// Batches are the names of the completed batches.
-	Batches []string `json:"batches,omitempty" dynamodbav:"batches,stringset,omitempty"`
+	Batches []string `json:"batches,omitempty,stringset"` // a string set in DynamoDB: batches are ADDed
 	SweepCounts
 	// Expires is when the run and its report may be forgotten (DynamoDB TTL).
-	Expires time.Time `json:"expires" dynamodbav:"-"`
+	Expires time.Time `json:"expires"`
 }
 
 // Done is the number of completed batches.
@@ -70,21 +70,21 @@ func (r SweepRun) Finished() bool { return r.Total > 0 && r.Done() >= r.Total }
 
 // SweepCounts are a run's running totals.
 type SweepCounts struct {
-	Repositories int `json:"repositories" dynamodbav:"repositories"`
-	Images       int `json:"images" dynamodbav:"images"`
-	Kept         int `json:"kept" dynamodbav:"kept"`
+	Repositories int `json:"repositories"`
+	Images       int `json:"images"`
+	Kept         int `json:"kept"`
 	// Selected is how many images the policy chose to delete.
-	Selected int `json:"selected" dynamodbav:"selected"`
+	Selected int `json:"selected"`
 	// Deleted is how many the sweep removed (always 0 in a dry run).
-	Deleted int `json:"deleted" dynamodbav:"deleted"`
+	Deleted int `json:"deleted"`
 	// AlreadyGone were selected but deleted before the sweep got to them.
-	AlreadyGone int `json:"alreadyGone" dynamodbav:"alreadyGone"`
+	AlreadyGone int `json:"alreadyGone"`
 	// NotDeleted were selected but ECR refused to delete them.
-	NotDeleted int `json:"notDeleted" dynamodbav:"notDeleted"`
+	NotDeleted int `json:"notDeleted"`
 	// FailedRepositories could not be swept at all.
-	FailedRepositories int `json:"failedRepositories" dynamodbav:"failedRepositories"`
+	FailedRepositories int `json:"failedRepositories"`
 	// BytesReclaimed sums the sizes of the images removed (an upper bound: layers are shared).
-	BytesReclaimed int64 `json:"bytesReclaimed" dynamodbav:"bytesReclaimed"`
+	BytesReclaimed int64 `json:"bytesReclaimed"`
 }
 
 // Add returns the sum of two counts.
@@ -112,14 +112,14 @@ type SweepPart struct {
 // ManifestInfo is what selection reads from a manifest: an index's children, a
 // referrer's subject, the media and artifact types.
 type ManifestInfo struct {
-	Digest       string   `json:"digest" dynamodbav:"digest"`
-	MediaType    string   `json:"mediaType,omitempty" dynamodbav:"mediaType,omitempty"`
-	ArtifactType string   `json:"artifactType,omitempty" dynamodbav:"artifactType,omitempty"`
-	Index        bool     `json:"index,omitempty" dynamodbav:"index,omitempty"`
-	Children     []string `json:"children,omitempty" dynamodbav:"children,omitempty"`
-	Subject      string   `json:"subject,omitempty" dynamodbav:"subject,omitempty"`
+	Digest       string   `json:"digest"`
+	MediaType    string   `json:"mediaType,omitempty"`
+	ArtifactType string   `json:"artifactType,omitempty"`
+	Index        bool     `json:"index,omitempty"`
+	Children     []string `json:"children,omitempty"`
+	Subject      string   `json:"subject,omitempty"`
 	// Expires bounds how long the entry is kept after its image is gone.
-	Expires time.Time `json:"expires" dynamodbav:"-"`
+	Expires time.Time `json:"expires"`
 }
 
 // Keys of sweep items.

@@ -29,9 +29,22 @@ func New(db *dynamodb.Client, table string) *Store { return &Store{db: db, table
 
 var _ store.Store = (*Store)(nil)
 
+// Items are encoded by their json tags, so domain types need no tags of DynamoDB's.
+func marshalMap(v any) (map[string]types.AttributeValue, error) {
+	return attributevalue.MarshalMapWithOptions(v, func(o *attributevalue.EncoderOptions) { o.TagKey = "json" })
+}
+
+func unmarshalMap(m map[string]types.AttributeValue, v any) error {
+	return attributevalue.UnmarshalMapWithOptions(m, v, func(o *attributevalue.DecoderOptions) { o.TagKey = "json" })
+}
+
+func unmarshalList(l []map[string]types.AttributeValue, v any) error {
+	return attributevalue.UnmarshalListOfMapsWithOptions(l, v, func(o *attributevalue.DecoderOptions) { o.TagKey = "json" })
+}
+
 type keyed struct {
-	PK string `dynamodbav:"PK"`
-	SK string `dynamodbav:"SK"`
+	PK string `json:"PK"`
+	SK string `json:"SK"`
 }
 
 func key(pk, sk string) map[string]types.AttributeValue {
@@ -86,7 +99,7 @@ func (s *Store) GetImage(ctx context.Context, repo, digest string) (regflow.Imag
 		return regflow.Image{}, fmt.Errorf("image %s@%s: %w", repo, digest, store.ErrNotFound)
 	}
 	var img regflow.Image
-	if err := attributevalue.UnmarshalMap(out.Item, &img); err != nil {
+	if err := unmarshalMap(out.Item, &img); err != nil {
 		return regflow.Image{}, fmt.Errorf("decode image %s@%s: %w", repo, digest, err)
 	}
 	return img, nil
@@ -99,7 +112,7 @@ type auditItem struct {
 
 // AppendAudit writes the entry unless one with the same key exists.
 func (s *Store) AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, error) {
-	item, err := attributevalue.MarshalMap(auditItem{keyed{store.AuditPK(e.Subject), store.AuditSK(e.Time, e.ID)}, e})
+	item, err := marshalMap(auditItem{keyed{store.AuditPK(e.Subject), store.AuditSK(e.Time, e.ID)}, e})
 	if err != nil {
 		return false, fmt.Errorf("encode audit entry: %w", err)
 	}
@@ -137,13 +150,13 @@ func (s *Store) Audit(ctx context.Context, subject string) ([]regflow.AuditEntry
 
 type claimItem struct {
 	keyed
-	Until int64 `dynamodbav:"until"`
-	TTL   int64 `dynamodbav:"ttl"`
+	Until int64 `json:"until"`
+	TTL   int64 `json:"ttl"`
 }
 
 // Claim puts the claim item if it is absent or expired.
 func (s *Store) Claim(ctx context.Context, k string, now, until time.Time) (bool, error) {
-	item, err := attributevalue.MarshalMap(claimItem{keyed{store.ClaimPK(k), store.SKClaim}, until.UnixMilli(), until.Add(24 * time.Hour).Unix()})
+	item, err := marshalMap(claimItem{keyed{store.ClaimPK(k), store.SKClaim}, until.UnixMilli(), until.Add(24 * time.Hour).Unix()})
 	if err != nil {
 		return false, err
 	}
@@ -186,7 +199,7 @@ func isConditionFailed(err error) bool {
 
 // Renew sets the claim's expiry, holding it.
 func (s *Store) Renew(ctx context.Context, k string, until time.Time) error {
-	item, err := attributevalue.MarshalMap(claimItem{keyed{store.ClaimPK(k), store.SKClaim}, until.UnixMilli(), until.Add(24 * time.Hour).Unix()})
+	item, err := marshalMap(claimItem{keyed{store.ClaimPK(k), store.SKClaim}, until.UnixMilli(), until.Add(24 * time.Hour).Unix()})
 	if err != nil {
 		return err
 	}

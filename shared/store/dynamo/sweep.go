@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -22,7 +21,7 @@ var _ store.SweepStore = (*Store)(nil)
 type sweepRunItem struct {
 	keyed
 	store.SweepRun
-	TTL int64 `dynamodbav:"ttl,omitempty"`
+	TTL int64 `json:"ttl,omitempty"`
 }
 
 // Counter attributes, added to atomically by CompleteSweepBatch.
@@ -45,7 +44,7 @@ func ttlOf(t time.Time) int64 {
 // CreateSweepRun puts the run item unless it exists.
 func (s *Store) CreateSweepRun(ctx context.Context, run store.SweepRun) (bool, error) {
 	run.Batches = nil
-	item, err := attributevalue.MarshalMap(sweepRunItem{keyed{store.SweepPK(run.ID), store.SKSweepRun}, run, ttlOf(run.Expires)})
+	item, err := marshalMap(sweepRunItem{keyed{store.SweepPK(run.ID), store.SKSweepRun}, run, ttlOf(run.Expires)})
 	if err != nil {
 		return false, fmt.Errorf("encode sweep run %s: %w", run.ID, err)
 	}
@@ -82,7 +81,7 @@ func (s *Store) GetSweepRun(ctx context.Context, id string) (store.SweepRun, err
 
 func decodeRun(id string, item map[string]types.AttributeValue) (store.SweepRun, error) {
 	var it sweepRunItem
-	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+	if err := unmarshalMap(item, &it); err != nil {
 		return store.SweepRun{}, fmt.Errorf("decode sweep run %s: %w", id, err)
 	}
 	if it.TTL > 0 {
@@ -151,9 +150,9 @@ func (s *Store) CompleteSweepBatch(ctx context.Context, id, batch string, c stor
 
 type partItem struct {
 	keyed
-	Name string `dynamodbav:"name"`
-	Data []byte `dynamodbav:"data"`
-	TTL  int64  `dynamodbav:"ttl,omitempty"`
+	Name string `json:"name"`
+	Data []byte `json:"data"`
+	TTL  int64  `json:"ttl,omitempty"`
 }
 
 // PutSweepPart puts one report part item.
@@ -161,7 +160,7 @@ func (s *Store) PutSweepPart(ctx context.Context, id string, p store.SweepPart) 
 	if len(p.Data) > store.MaxSweepPartBytes {
 		return fmt.Errorf("report part %s of sweep run %s is %d bytes, more than %d", p.Name, id, len(p.Data), store.MaxSweepPartBytes)
 	}
-	item, err := attributevalue.MarshalMap(partItem{keyed{store.SweepPK(id), store.SweepPartSK(p.Name)}, p.Name, p.Data, ttlOf(p.Expires)})
+	item, err := marshalMap(partItem{keyed{store.SweepPK(id), store.SweepPartSK(p.Name)}, p.Name, p.Data, ttlOf(p.Expires)})
 	if err != nil {
 		return fmt.Errorf("encode report part %s: %w", p.Name, err)
 	}
@@ -193,7 +192,7 @@ func (s *Store) SweepParts(ctx context.Context, id string) ([]store.SweepPart, e
 type manifestItem struct {
 	keyed
 	store.ManifestInfo
-	TTL int64 `dynamodbav:"ttl,omitempty"`
+	TTL int64 `json:"ttl,omitempty"`
 }
 
 // AppendAudits writes entries with BatchWriteItem, 25 a call. A batch write cannot be
@@ -208,7 +207,7 @@ func (s *Store) AppendAudits(ctx context.Context, entries []regflow.AuditEntry) 
 			continue
 		}
 		seen[pk+"\x00"+sk] = true
-		item, err := attributevalue.MarshalMap(auditItem{keyed{pk, sk}, e})
+		item, err := marshalMap(auditItem{keyed{pk, sk}, e})
 		if err != nil {
 			return fmt.Errorf("encode audit entry %s: %w", e.ID, err)
 		}
@@ -268,7 +267,7 @@ func (s *Store) ManifestInfos(ctx context.Context, digests []string) (map[string
 				return nil, fmt.Errorf("read cached manifest facts from table %s: %w", s.table, err)
 			}
 			var items []manifestItem
-			if err := attributevalue.UnmarshalListOfMaps(res.Responses[s.table], &items); err != nil {
+			if err := unmarshalList(res.Responses[s.table], &items); err != nil {
 				return nil, fmt.Errorf("decode cached manifest facts: %w", err)
 			}
 			for _, it := range items {
@@ -289,7 +288,7 @@ func (s *Store) PutManifestInfos(ctx context.Context, infos []store.ManifestInfo
 			continue
 		}
 		seen[info.Digest] = true
-		item, err := attributevalue.MarshalMap(manifestItem{keyed{store.ManifestPK(info.Digest), store.SKMeta}, info, ttlOf(info.Expires)})
+		item, err := marshalMap(manifestItem{keyed{store.ManifestPK(info.Digest), store.SKMeta}, info, ttlOf(info.Expires)})
 		if err != nil {
 			return fmt.Errorf("encode manifest facts of %s: %w", info.Digest, err)
 		}

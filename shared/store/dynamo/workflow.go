@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -17,9 +16,9 @@ import (
 
 type indexed struct {
 	keyed
-	GSI1PK string `dynamodbav:"GSI1PK"`
-	GSI1SK string `dynamodbav:"GSI1SK"`
-	TTL    int64  `dynamodbav:"ttl,omitempty"`
+	GSI1PK string `json:"GSI1PK"`
+	GSI1SK string `json:"GSI1SK"`
+	TTL    int64  `json:"ttl,omitempty"`
 }
 
 type requestItem struct {
@@ -44,7 +43,7 @@ func (s *Store) putVersioned(ctx context.Context, item any, prev int) error {
 
 // putVersionedOld is putVersioned that also returns the stored item when the write loses.
 func (s *Store) putVersionedOld(ctx context.Context, item any, prev int) (map[string]types.AttributeValue, error) {
-	av, err := attributevalue.MarshalMap(item)
+	av, err := marshalMap(item)
 	if err != nil {
 		return nil, fmt.Errorf("encode item: %w", err)
 	}
@@ -95,7 +94,7 @@ func (s *Store) UpdateRequest(ctx context.Context, next regflow.ApprovalRequest)
 	if errors.Is(err, regflow.ErrConflict) {
 		conflict := &regflow.RequestConflict{}
 		var it requestItem
-		if len(old) > 0 && attributevalue.UnmarshalMap(old, &it) == nil {
+		if len(old) > 0 && unmarshalMap(old, &it) == nil {
 			conflict.Current = &it.ApprovalRequest
 		}
 		return conflict
@@ -174,7 +173,7 @@ type verificationItem struct {
 
 // PutVerification records a verification result.
 func (s *Store) PutVerification(ctx context.Context, v regflow.Verification) error {
-	av, err := attributevalue.MarshalMap(verificationItem{keyed{store.ImagePK(v.Repository, v.Digest), store.VerificationSK(v.Env)}, v})
+	av, err := marshalMap(verificationItem{keyed{store.ImagePK(v.Repository, v.Digest), store.VerificationSK(v.Env)}, v})
 	if err != nil {
 		return err
 	}
@@ -201,7 +200,7 @@ func (s *Store) get(ctx context.Context, pk, sk string, v any) error {
 	if out.Item == nil {
 		return store.ErrNotFound
 	}
-	return attributevalue.UnmarshalMap(out.Item, v)
+	return unmarshalMap(out.Item, v)
 }
 
 func (s *Store) queryGSI1(ctx context.Context, pk string, out any) error {
@@ -234,7 +233,7 @@ func (s *Store) query(ctx context.Context, index string, kc expression.KeyCondit
 		}
 		all = append(all, page.Items...)
 	}
-	return attributevalue.UnmarshalListOfMaps(all, out)
+	return unmarshalList(all, out)
 }
 
 type scanItem struct {
@@ -244,7 +243,7 @@ type scanItem struct {
 
 // PutScan records a scan result on the image.
 func (s *Store) PutScan(ctx context.Context, sc regflow.Scan) error {
-	av, err := attributevalue.MarshalMap(scanItem{keyed{store.ImagePK(sc.Repository, sc.Digest), store.ScanSK(sc.Env)}, sc})
+	av, err := marshalMap(scanItem{keyed{store.ImagePK(sc.Repository, sc.Digest), store.ScanSK(sc.Env)}, sc})
 	if err != nil {
 		return err
 	}
