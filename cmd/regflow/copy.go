@@ -10,7 +10,7 @@ import (
 
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/ocicopy"
-	"github.com/regflow/regflow/shared/retention"
+	"github.com/regflow/regflow/shared/regflow"
 )
 
 func newCopyCmd(g *globals) *cobra.Command {
@@ -53,7 +53,7 @@ Loopback registries (the local stack) are reached over plain HTTP.`,
 			}
 			fmt.Fprintf(out, "%s\n  digest    %s (verified in the target)\n  manifests %d pushed, %d already there\n  blobs     %d copied, %d mounted, %d already there (%s moved)\n  referrers %d (%d copied)\n  took      %s\n",
 				res.Target, res.Digest, res.ManifestsPushed, res.ManifestsSkipped, res.BlobsCopied, res.BlobsMounted, res.BlobsSkipped,
-				retention.Bytes(res.BytesMoved), res.Referrers, res.ReferrersCopied, res.Duration.Round(1e6))
+				regflow.Bytes(res.BytesMoved), res.Referrers, res.ReferrersCopied, res.Duration.Round(1e6))
 			for _, w := range res.Warnings {
 				fmt.Fprintln(out, "  warning:", w)
 			}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/regflow/regflow/shared/awsapp"
 	"github.com/regflow/regflow/shared/config"
-	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
 )
@@ -56,11 +55,11 @@ func TestAssumedRoleActsInTheRolesAccount(t *testing.T) {
 	if ep.Host != "333333333333.dkr.ecr.us-east-1.amazonaws.com" {
 		t.Errorf("prod registry host = %s", ep.Host)
 	}
-	created, err := ep.Registry.EnsureRepository(ctx, "shop/web", ecr.RepositorySettings{Mutability: regflow.WantImmutable(nil)})
+	created, err := ep.Registry.EnsureRepository(ctx, "shop/web", regflow.RepositorySettings{Mutability: regflow.WantImmutable(nil)})
 	if err != nil || !created {
 		t.Fatalf("EnsureRepository = %v, %v", created, err)
 	}
-	if _, err := ep.Registry.EnsureRepository(ctx, "shop/web", ecr.RepositorySettings{Mutability: regflow.WantImmutable(nil)}); err != nil {
+	if _, err := ep.Registry.EnsureRepository(ctx, "shop/web", regflow.RepositorySettings{Mutability: regflow.WantImmutable(nil)}); err != nil {
 		t.Fatalf("second EnsureRepository must find it: %v", err)
 	}
 	// The pipeline account's own registry does not have it: the repository is in 333333333333.

@@ -21,16 +21,9 @@ const (
 	ManagedTagValue = "regflow"
 )
 
-// RepositorySettings are what a promotion target repository must have.
-type RepositorySettings struct {
-	Mutability regflow.TagMutability
-	// KMSKey encrypts the repository with a customer key; empty means AES256.
-	KMSKey string
-}
-
 // EnsureRepository creates repo with tag immutability, scan on push and encryption, or, when it
 // exists, makes sure its tags are immutable. It reports whether it created the repository.
-func (c *Client) EnsureRepository(ctx context.Context, repo string, s RepositorySettings) (bool, error) {
+func (c *Client) EnsureRepository(ctx context.Context, repo string, s regflow.RepositorySettings) (bool, error) {
 	in := &ecrsdk.CreateRepositoryInput{
 		RegistryId:                 c.registryID,
 		RepositoryName:             aws.String(repo),

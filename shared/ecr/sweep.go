@@ -13,7 +13,7 @@ import (
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
-	"github.com/regflow/regflow/shared/retention"
+	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/sweep"
 )
 
@@ -75,14 +75,14 @@ func (c *Client) Repositories(ctx context.Context) ([]string, error) {
 
 // ListImages describes every image of a repository (DescribeImages, 1,000 per page)
 // as selection input. Manifest content (children of indexes, subjects of referrers)
-// is not read here: see Manifests and retention.NeedsManifest.
-func (c *Client) ListImages(ctx context.Context, repo string) ([]retention.Image, error) {
+// is not read here: see Manifests and the sweep's NeedsManifest.
+func (c *Client) ListImages(ctx context.Context, repo string) ([]regflow.ImageDetail, error) {
 	p := ecrsdk.NewDescribeImagesPaginator(c.api, &ecrsdk.DescribeImagesInput{
 		RegistryId:     c.registryID,
 		RepositoryName: aws.String(repo),
 		MaxResults:     aws.Int32(describeImagesPage),
 	})
-	var out []retention.Image
+	var out []regflow.ImageDetail
 	seen := map[string]bool{}
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -90,7 +90,7 @@ func (c *Client) ListImages(ctx context.Context, repo string) ([]retention.Image
 			return nil, translate(err, repo, "")
 		}
 		if out == nil {
-			out = make([]retention.Image, 0, len(page.ImageDetails))
+			out = make([]regflow.ImageDetail, 0, len(page.ImageDetails))
 		}
 		for _, d := range page.ImageDetails {
 			img := fromDetail(d)
@@ -98,7 +98,7 @@ func (c *Client) ListImages(ctx context.Context, repo string) ([]retention.Image
 				continue // an image that moved between pages is listed once
 			}
 			seen[img.Digest] = true
-			out = append(out, retention.Image{
+			out = append(out, regflow.ImageDetail{
 				Digest:       img.Digest,
 				Tags:         img.Tags,
 				PushedAt:     img.PushedAt,
@@ -119,7 +119,7 @@ func (c *Client) ListImages(ctx context.Context, repo string) ([]retention.Image
 // with ListImages before fetching.
 func (c *Client) Manifests(ctx context.Context, repo string, digests []string) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(digests))
-	for chunk := range slices.Chunk(digests, retention.MaxBatch) {
+	for chunk := range slices.Chunk(digests, regflow.MaxDeleteBatch) {
 		ids := make([]types.ImageIdentifier, len(chunk))
 		for i, d := range chunk {
 			ids[i] = types.ImageIdentifier{ImageDigest: aws.String(d)}
@@ -192,8 +192,8 @@ func (c *Client) DeleteImages(ctx context.Context, repo string, digests []string
 	if len(digests) == 0 {
 		return res, nil
 	}
-	if len(digests) > retention.MaxBatch {
-		return res, fmt.Errorf("delete %d images of %s in one call: BatchDeleteImage takes at most %d", len(digests), repo, retention.MaxBatch)
+	if len(digests) > regflow.MaxDeleteBatch {
+		return res, fmt.Errorf("delete %d images of %s in one call: BatchDeleteImage takes at most %d", len(digests), repo, regflow.MaxDeleteBatch)
 	}
 	ids := make([]types.ImageIdentifier, len(digests))
 	for i, d := range digests {

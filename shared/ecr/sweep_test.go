@@ -145,12 +145,12 @@ func TestSweepManifests(t *testing.T) {
 	// Each comes back as stored, so it hashes to its digest, and ApplyManifest reads it.
 	for _, d := range digests {
 		img := retention.Image{Digest: d}
-		if err := img.ApplyManifest(got[d]); err != nil {
+		if err := retention.ApplyManifest(&img, got[d]); err != nil {
 			t.Fatalf("%s: %v", d, err)
 		}
 	}
 	img := retention.Image{Digest: sweeptest.Digest(idx)}
-	if err := img.ApplyManifest(got[img.Digest]); err != nil {
+	if err := retention.ApplyManifest(&img, got[img.Digest]); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{sweeptest.Digest(bodies[0]), sweeptest.Digest(bodies[1])}; !slices.Equal(img.Children, want) {

@@ -20,8 +20,8 @@ import (
 	"github.com/regflow/regflow/shared/event"
 )
 
-// ErrMalformed is wrapped by every decoding error.
-var ErrMalformed = errors.New("malformed event")
+// ErrMalformed is wrapped by every decoding error (event.ErrMalformed).
+var ErrMalformed = event.ErrMalformed
 
 // Envelope is the EventBridge envelope common to every event. It is not event.Envelope
 // (aws-lambda-go's) because AWS's ECR and Inspector samples also carry epoch-second

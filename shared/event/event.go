@@ -115,6 +115,9 @@ func ID(detailType, key string) string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
+// ErrMalformed is wrapped by every error about an event that is not what it claims to be.
+var ErrMalformed = errors.New("malformed event")
+
 // Parse decodes an event and checks that it names a source, a detail-type and a JSON
 // object detail.
 func Parse(b []byte) (Envelope, error) {

@@ -20,19 +20,16 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/regflow/regflow/shared/config"
-	"github.com/regflow/regflow/shared/ecr"
-	"github.com/regflow/regflow/shared/ecrevent"
 	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/ocicopy"
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/retention"
 	"github.com/regflow/regflow/shared/slackmsg"
 	"github.com/regflow/regflow/shared/store"
 )
 
 // Registry is one environment's registry as the promoter uses it.
 type Registry interface {
-	EnsureRepository(ctx context.Context, repo string, s ecr.RepositorySettings) (bool, error)
+	EnsureRepository(ctx context.Context, repo string, s regflow.RepositorySettings) (bool, error)
 	Authenticator(ctx context.Context) (authn.Authenticator, error)
 	DescribeImage(ctx context.Context, repo, digest string) (regflow.RegistryImage, error)
 }
@@ -100,17 +97,17 @@ type Result struct {
 func (p *Promoter) Invoke(ctx context.Context, raw json.RawMessage) (Result, error) {
 	ev, err := event.Parse(raw)
 	if err != nil {
-		return Result{}, fmt.Errorf("%w: %w", ecrevent.ErrMalformed, err)
+		return Result{}, fmt.Errorf("%w: %w", event.ErrMalformed, err)
 	}
 	if ev.DetailType == event.TypeRollbackRequested {
 		return p.invokeRollback(ctx, ev)
 	}
 	if ev.DetailType != event.TypePromotionApproved {
-		return Result{}, fmt.Errorf("%w: expected %q, got %q", ecrevent.ErrMalformed, event.TypePromotionApproved, ev.DetailType)
+		return Result{}, fmt.Errorf("%w: expected %q, got %q", event.ErrMalformed, event.TypePromotionApproved, ev.DetailType)
 	}
 	var d event.PromotionDecision
 	if err := json.Unmarshal(ev.Detail, &d); err != nil || d.RequestID == "" {
-		return Result{}, fmt.Errorf("%w: %s detail needs requestId", ecrevent.ErrMalformed, event.TypePromotionApproved)
+		return Result{}, fmt.Errorf("%w: %s detail needs requestId", event.ErrMalformed, event.TypePromotionApproved)
 	}
 	return p.Promote(ctx, d.RequestID)
 }
@@ -154,7 +151,7 @@ func (p *Promoter) Promote(ctx context.Context, id string) (Result, error) {
 		return res, fmt.Errorf("reach %s registry: %w", req.Env, err)
 	}
 	envCfg := p.Config.Environments[req.Env]
-	if _, err := dst.Registry.EnsureRepository(ctx, req.Repository, ecr.RepositorySettings{
+	if _, err := dst.Registry.EnsureRepository(ctx, req.Repository, regflow.RepositorySettings{
 		Mutability: regflow.WantImmutable(p.Config.TagPolicy.MutableTags), KMSKey: envCfg.KMSKey,
 	}); err != nil {
 		return res, fmt.Errorf("prepare %s repository %s: %w", req.Env, req.Repository, err)
@@ -217,7 +214,7 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 		if cur.Status == regflow.StatusPromoted {
 			return cur, false
 		}
-		return cur.Transition(regflow.StatusPromoted, fmt.Sprintf("promoted to %s (%s moved)", cur.Env, retention.Bytes(copied(res)))), true
+		return cur.Transition(regflow.StatusPromoted, fmt.Sprintf("promoted to %s (%s moved)", cur.Env, regflow.Bytes(copied(res)))), true
 	})
 	if err != nil {
 		return res, err
@@ -235,7 +232,7 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 	}); err != nil {
 		return res, fmt.Errorf("announce promotion: %w", err)
 	}
-	if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: fmt.Sprintf("Promoted to %s: same digest, %s copied", req.Env, retention.Bytes(copied(res)))}); err != nil {
+	if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: fmt.Sprintf("Promoted to %s: same digest, %s copied", req.Env, regflow.Bytes(copied(res)))}); err != nil {
 		// The promotion stands; a stale message is not worth a retry that would redo nothing.
 		p.Log.Warn("could not update the approval message", "error", err)
 	}
@@ -297,7 +294,7 @@ func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest,
 func (p *Promoter) invokeRollback(ctx context.Context, ev event.Envelope) (Result, error) {
 	var d event.RollbackRequested
 	if err := json.Unmarshal(ev.Detail, &d); err != nil || d.Env == "" || d.Repository == "" || d.From == "" || d.By == "" {
-		return Result{}, fmt.Errorf("%w: %s detail needs env, repository, from and by", ecrevent.ErrMalformed, event.TypeRollbackRequested)
+		return Result{}, fmt.Errorf("%w: %s detail needs env, repository, from and by", event.ErrMalformed, event.TypeRollbackRequested)
 	}
 	res := Result{RequestID: d.RequestID}
 	// The event only names a promoted request; what it may roll back comes from the store.

@@ -3,6 +3,7 @@
 package regflow
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -57,4 +58,18 @@ func ShortDigest(d string) string {
 		return d
 	}
 	return alg + ":" + hex[:12]
+}
+
+// Bytes renders a size in IEC units ("1.5 GiB").
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -96,3 +96,36 @@ type Index struct {
 	// Platforms are the children ECR scans: platform images, not attestation manifests.
 	Platforms []string
 }
+
+// RepositorySettings are what a promotion target repository must have.
+type RepositorySettings struct {
+	Mutability TagMutability
+	// KMSKey encrypts the repository with a customer key; empty means AES256.
+	KMSKey string
+}
+
+// MaxDeleteBatch is the most image ids ECR's BatchDeleteImage accepts in one call.
+const MaxDeleteBatch = 100
+
+// ImageDetail is one manifest of a repository as the sweeper found it.
+type ImageDetail struct {
+	Digest string   `json:"digest"`
+	Tags   []string `json:"tags,omitempty"`
+	// PushedAt is ECR's imagePushedAt. A zero time keeps the image ("push time unknown").
+	PushedAt time.Time `json:"pushedAt"`
+	// LastPulledAt is ECR's lastRecordedPullTime; zero means never recorded.
+	LastPulledAt time.Time `json:"lastPulledAt,omitzero"`
+	// MediaType is ECR's imageManifestMediaType.
+	MediaType string `json:"mediaType,omitempty"`
+	// ArtifactType is ECR's artifactMediaType (the config media type, or the OCI artifactType).
+	ArtifactType string `json:"artifactType,omitempty"`
+	SizeBytes    int64  `json:"sizeBytes"`
+	// Children are the manifest digests an index lists. For an index (OCI image index
+	// or Docker manifest list media type) nil means "not fetched" and is refused,
+	// because selection could then sweep children of a kept index; an empty non-nil
+	// slice is an empty index.
+	Children []string `json:"children"`
+	// Subject is the digest in the manifest's subject field (OCI referrers). When empty,
+	// a cosign-style tag "sha256-<hex>.sig|.att|.sbom" names the subject instead.
+	Subject string `json:"subject,omitempty"`
+}

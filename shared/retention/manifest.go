@@ -31,7 +31,7 @@ func NeedsManifest(img Image) bool {
 // of an index, the subject of a referrer, the media type and artifact type. raw is the
 // manifest exactly as stored (BatchGetImage imageManifest, asking for the stored media
 // type); it must hash to img.Digest, which catches a registry-converted manifest.
-func (img *Image) ApplyManifest(raw []byte) error {
+func ApplyManifest(img *Image, raw []byte) error {
 	if algo, want, ok := strings.Cut(img.Digest, ":"); ok && algo == "sha256" {
 		sum := sha256.Sum256(raw)
 		if got := hex.EncodeToString(sum[:]); got != want {

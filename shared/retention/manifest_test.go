@@ -60,7 +60,7 @@ func TestApplyManifestReal(t *testing.T) {
 				t.Fatalf("fixture digest %s, SOURCES.md says %s", dg, tc.digest)
 			}
 			im := Image{Digest: dg}
-			if err := im.ApplyManifest(raw); err != nil {
+			if err := ApplyManifest(&im, raw); err != nil {
 				t.Fatal(err)
 			}
 			if im.MediaType != tc.mediaType || im.ArtifactType != tc.artifactType {
@@ -116,7 +116,7 @@ func TestApplyManifestRejects(t *testing.T) {
 				sum := sha256.Sum256(b)
 				im.Digest = "sha256:" + hex.EncodeToString(sum[:])
 			}
-			err := im.ApplyManifest(b)
+			err := ApplyManifest(&im, b)
 			if err == nil || !strings.Contains(err.Error(), tc.wantInErr) {
 				t.Errorf("error %v, want one mentioning %q", err, tc.wantInErr)
 			}
@@ -143,7 +143,7 @@ func TestSelectOverRealManifests(t *testing.T) {
 		if strings.Contains(f, "index") && !strings.Contains(f, "referrer") {
 			im.Tags = []string{"v1"}
 		}
-		if err := im.ApplyManifest(raw); err != nil {
+		if err := ApplyManifest(&im, raw); err != nil {
 			t.Fatal(err)
 		}
 		images = append(images, im)

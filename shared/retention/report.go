@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/regflow/regflow/shared/regflow"
 )
 
 // Report gathers the selections of a sweep: totals, counts by reason and every decision.
@@ -136,7 +138,7 @@ func (r *Report) Summary() string {
 		b.WriteString("Deleting ")
 	}
 	fmt.Fprintf(&b, "%d of %d images in %d %s, at most %s",
-		r.Deleted, r.Images, r.Repositories, plural(r.Repositories, "repository", "repositories"), Bytes(r.BytesReclaimedUpperBound))
+		r.Deleted, r.Images, r.Repositories, plural(r.Repositories, "repository", "repositories"), regflow.Bytes(r.BytesReclaimedUpperBound))
 	if n := len(r.Failed); n > 0 {
 		fmt.Fprintf(&b, "; %d %s could not be judged", n, plural(n, "repository", "repositories"))
 	}
@@ -154,12 +156,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "Retention sweep at %s%s\n", r.Now.UTC().Format(time.RFC3339), mode)
 	fmt.Fprintf(tw, "%d %s, %d images: %d kept, %d deleted in %d %s; at most %s reclaimed (layers shared between images count once per image, so this is an upper bound)\n",
 		r.Repositories, plural(r.Repositories, "repository", "repositories"), r.Images, r.Kept, r.Deleted,
-		r.Batches, plural(r.Batches, "batch", "batches"), Bytes(r.BytesReclaimedUpperBound))
+		r.Batches, plural(r.Batches, "batch", "batches"), regflow.Bytes(r.BytesReclaimedUpperBound))
 
 	if len(r.Reasons) > 0 {
 		fmt.Fprint(tw, "\nACTION\tREASON\tIMAGES\tSIZE\n")
 		for _, c := range r.Reasons {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", c.Action, c.Code, c.Images, Bytes(c.Bytes))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", c.Action, c.Code, c.Images, regflow.Bytes(c.Bytes))
 		}
 	}
 	if len(r.Failed) > 0 {
@@ -188,24 +190,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 				batch = strconv.Itoa(d.Batch)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-				cell(d.Repository), cell(short(d.Digest)), cell(tagList(d.Tags)), pushed, Bytes(d.SizeBytes), batch, cell(d.Reason))
+				cell(d.Repository), cell(short(d.Digest)), cell(tagList(d.Tags)), pushed, regflow.Bytes(d.SizeBytes), batch, cell(d.Reason))
 		}
 	}
 	return tw.Flush()
-}
-
-// Bytes renders a size in IEC units ("1.5 GiB").
-func Bytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func tagList(tags []string) string {

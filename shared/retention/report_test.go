@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	gocmp "github.com/google/go-cmp/cmp"
+	"github.com/regflow/regflow/shared/regflow"
 )
 
 func sampleResults(t *testing.T) []*Result {
@@ -167,8 +168,8 @@ func TestBytes(t *testing.T) {
 		{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {1536, "1.5 KiB"}, {5 << 20, "5.0 MiB"},
 		{3 << 30, "3.0 GiB"}, {1 << 40, "1.0 TiB"}, {1 << 62, "4.0 EiB"}, {-5, "-5 B"},
 	} {
-		if got := Bytes(tc.n); got != tc.want {
-			t.Errorf("Bytes(%d) = %q, want %q", tc.n, got, tc.want)
+		if got := regflow.Bytes(tc.n); got != tc.want {
+			t.Errorf("regflow.Bytes(%d) = %q, want %q", tc.n, got, tc.want)
 		}
 	}
 }

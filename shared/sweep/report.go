@@ -138,10 +138,10 @@ func (r *Report) Summary() string {
 	}
 	if r.Run.DryRun {
 		fmt.Fprintf(&b, "Dry run: would delete %d of %d images in %d repositories (%s), at most %s; nothing was deleted",
-			sel.Deleted, sel.Images, sel.Repositories, where, retention.Bytes(sel.BytesReclaimedUpperBound))
+			sel.Deleted, sel.Images, sel.Repositories, where, regflow.Bytes(sel.BytesReclaimedUpperBound))
 	} else {
 		fmt.Fprintf(&b, "Deleted %d of %d images in %d repositories (%s), at most %s reclaimed",
-			out.Removed, sel.Images, sel.Repositories, where, retention.Bytes(out.BytesRemoved))
+			out.Removed, sel.Images, sel.Repositories, where, regflow.Bytes(out.BytesRemoved))
 		if out.AlreadyGone > 0 {
 			fmt.Fprintf(&b, "; %d were already gone", out.AlreadyGone)
 		}
@@ -170,7 +170,7 @@ func (r *Report) Alert() regflow.Alert {
 		if len(a.Fields) == 9 {
 			break
 		}
-		a.Fields = append(a.Fields, regflow.Field{Label: string(c.Action) + ": " + string(c.Code), Value: fmt.Sprintf("%d images, %s", c.Images, retention.Bytes(c.Bytes))})
+		a.Fields = append(a.Fields, regflow.Field{Label: string(c.Action) + ": " + string(c.Code), Value: fmt.Sprintf("%d images, %s", c.Images, regflow.Bytes(c.Bytes))})
 	}
 	if len(sel.Failed) > 0 {
 		f := sel.Failed[0]

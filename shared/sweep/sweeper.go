@@ -332,7 +332,7 @@ func (s *Sweeper) readManifests(ctx context.Context, run Run, reg Registry, repo
 				gone[img.Digest] = true
 				continue
 			}
-			if err := img.ApplyManifest(b); err != nil {
+			if err := retention.ApplyManifest(img, b); err != nil {
 				return nil, fmt.Errorf("repository %s: %w", repo, err)
 			}
 			infos = append(infos, store.ManifestInfo{
