@@ -10,6 +10,7 @@ import (
 	"github.com/regflow/regflow/shared/awsapp"
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/glob"
 	"github.com/regflow/regflow/shared/route"
 )
 
@@ -103,8 +104,6 @@ type plan struct {
 	promotionRoleEnvs  map[string][]string
 }
 
-var unsupportedGlob = regexp.MustCompile(`[\[\]\\]`)
-
 // newPlan checks what the CDK app needs beyond config validation and derives the layout.
 func newPlan(cfg *config.Config) (*plan, error) {
 	inline, err := json.Marshal(cfg)
@@ -116,8 +115,8 @@ func newPlan(cfg *config.Config) (*plan, error) {
 			len(inline), config.EnvInline, maxInlineConfig)
 	}
 	for i, g := range cfg.Repositories {
-		if unsupportedGlob.MatchString(g) {
-			return nil, fmt.Errorf("repositories[%d] %q: IAM resource ARNs only understand * and ?, not [ ] or \\; rewrite the glob with * and ?", i, g)
+		if err := glob.Valid(g); err != nil {
+			return nil, fmt.Errorf("repositories[%d]: %w (IAM resource ARNs use the same syntax)", i, err)
 		}
 	}
 	if !regexp.MustCompile(`^(cron|rate)\(.+\)$`).MatchString(cfg.Retention.Schedule) {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"sync/atomic"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/regflow/regflow/shared/app"
 	"github.com/regflow/regflow/shared/awsapp"
+	"github.com/regflow/regflow/shared/glob"
 	"github.com/regflow/regflow/shared/sweep"
 )
 
@@ -50,8 +50,8 @@ local), reading protection data from and auditing into its store.
 					return err
 				}
 			}
-			if _, err := path.Match(repo, ""); err != nil {
-				return fmt.Errorf("--repo %q is not a glob: %w", repo, err)
+			if err := glob.Valid(repo); repo != "" && err != nil {
+				return fmt.Errorf("--repo: %w", err)
 			}
 			g.sweeperRole = role
 			b, err := g.backend(cmd.Context())
@@ -100,7 +100,7 @@ local), reading protection data from and auditing into its store.
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "decide and report, delete nothing")
-	cmd.Flags().StringVar(&repo, "repo", "", "only repositories matching this glob (path.Match: * does not cross /)")
+	cmd.Flags().StringVar(&repo, "repo", "", "only repositories matching this glob (* matches any run of characters, / included)")
 	cmd.Flags().StringVar(&at, "now", "", "measure ages at this time (RFC 3339 or YYYY-MM-DD), with --dry-run: preview a future sweep")
 	cmd.Flags().StringVar(&role, "role", "", "role name to assume in environment accounts other than the pipeline account (default $"+awsapp.EnvSweeperRole+")")
 	cmd.Flags().IntVar(&concurrency, "concurrency", sweep.DefaultConcurrency, "repositories swept at once per registry")

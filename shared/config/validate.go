@@ -3,11 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
-	"path"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/regflow/regflow/shared/glob"
 )
 
 var (
@@ -132,8 +133,8 @@ func (c *Config) Validate() error {
 	validateRule("tagPolicy", c.TagPolicy.TagRule)
 	for i, o := range c.TagPolicy.Overrides {
 		f := fmt.Sprintf("tagPolicy.overrides[%d]", i)
-		if _, err := path.Match(o.Repositories, ""); err != nil || o.Repositories == "" {
-			bad(f+".repositories", "%q must be a glob such as release/*", o.Repositories)
+		if err := glob.Valid(o.Repositories); err != nil {
+			bad(f+".repositories", "%q must be a glob such as release/*: %v", o.Repositories, err)
 		}
 		validateRule(f, o.TagRule)
 	}
@@ -143,8 +144,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	for i, r := range c.Repositories {
-		if _, err := path.Match(r, ""); err != nil || r == "" {
-			bad(fmt.Sprintf("repositories[%d]", i), "%q must be a glob such as team-*", r)
+		if err := glob.Valid(r); err != nil {
+			bad(fmt.Sprintf("repositories[%d]", i), "%q must be a glob such as team-*: %v", r, err)
 		}
 	}
 
@@ -161,8 +162,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	for i, o := range r.Overrides {
-		if _, err := path.Match(o.Repositories, ""); err != nil || o.Repositories == "" {
-			bad(fmt.Sprintf("retention.overrides[%d].repositories", i), "%q must be a glob such as scratch-*", o.Repositories)
+		if err := glob.Valid(o.Repositories); err != nil {
+			bad(fmt.Sprintf("retention.overrides[%d].repositories", i), "%q must be a glob such as scratch-*: %v", o.Repositories, err)
 		}
 	}
 
@@ -177,8 +178,8 @@ func (c *Config) Validate() error {
 		if _, err := time.Parse(time.DateOnly, a.Expires); err != nil {
 			bad(f+".expires", "%q must be a date such as 2027-01-31: exemptions must end", a.Expires)
 		}
-		if _, err := path.Match(a.Repositories, ""); err != nil {
-			bad(f+".repositories", "%q must be a glob", a.Repositories)
+		if err := glob.Valid(a.Repositories); a.Repositories != "" && err != nil {
+			bad(f+".repositories", "%q must be a glob: %v", a.Repositories, err)
 		}
 	}
 

@@ -2,11 +2,11 @@ package retention
 
 import (
 	"fmt"
-	"path"
 	"regexp"
 	"time"
 
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/glob"
 )
 
 // Defaults used when a config.Retention was built by hand and left fields empty
@@ -44,7 +44,7 @@ type Policy struct {
 }
 
 // PolicyFor returns the policy for a repository: the base retention settings with the
-// first override whose glob (path.Match syntax: * does not cross /) matches repo.
+// first override whose glob (shared/glob: * crosses /) matches repo.
 func PolicyFor(cfg config.Retention, repo string) Policy {
 	p := Policy{
 		MaxAge:         cfg.MaxAge,
@@ -65,8 +65,7 @@ func PolicyFor(cfg config.Retention, repo string) Policy {
 		p.KeepReleases = DefaultKeepReleases
 	}
 	for _, o := range cfg.Overrides {
-		// A malformed glob is rejected by config validation; here it simply never matches.
-		if ok, err := path.Match(o.Repositories, repo); err != nil || !ok {
+		if !glob.Match(o.Repositories, repo) {
 			continue
 		}
 		p.Override = o.Repositories

@@ -534,7 +534,9 @@ func TestPolicyFor(t *testing.T) {
 		{"app", base, Policy{MaxAge: days(90), UntaggedMaxAge: days(14), UnpulledFor: days(30), KeepNewest: 5, KeepReleases: 3, IncludeTags: "^v", ExcludeTags: "^latest$"}},
 		{"scratch-keep", base, Policy{MaxAge: days(7), UntaggedMaxAge: days(14), UnpulledFor: days(30), KeepNewest: 5, KeepReleases: 3, IncludeTags: "^v", ExcludeTags: "^latest$", Override: "scratch-*"}},
 		{"team/api", base, Policy{MaxAge: days(90), UntaggedMaxAge: days(1), UnpulledFor: days(30), KeepNewest: 0, KeepReleases: 3, IncludeTags: "^v", ExcludeTags: "^latest$", Override: "team/*"}},
-		{"team/api/v2", base, Policy{MaxAge: days(90), UntaggedMaxAge: days(14), UnpulledFor: days(30), KeepNewest: 5, KeepReleases: 3, IncludeTags: "^v", ExcludeTags: "^latest$"}},
+		// One glob syntax everywhere (shared/glob): * crosses /, as the IAM grants do.
+		{"team/api/v2", base, Policy{MaxAge: days(90), UntaggedMaxAge: days(1), UnpulledFor: days(30), KeepNewest: 0, KeepReleases: 3, IncludeTags: "^v", ExcludeTags: "^latest$", Override: "team/*"}},
+		{"teams/api", base, Policy{MaxAge: days(90), UntaggedMaxAge: days(14), UnpulledFor: days(30), KeepNewest: 5, KeepReleases: 3, IncludeTags: "^v", ExcludeTags: "^latest$"}},
 		{"anything", config.Retention{}, Policy{MaxAge: days(90), UntaggedMaxAge: days(14), KeepReleases: 3}},
 	}
 	for _, tc := range tests {

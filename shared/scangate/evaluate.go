@@ -2,12 +2,12 @@ package scangate
 
 import (
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/glob"
 	"github.com/regflow/regflow/shared/regflow"
 )
 
@@ -83,7 +83,7 @@ func isAllowed(id, repo string, allow []config.AllowedFinding, now time.Time) bo
 			continue
 		}
 		if a.Repositories != "" {
-			if ok, _ := path.Match(a.Repositories, repo); !ok {
+			if !glob.Match(a.Repositories, repo) {
 				continue
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path"
 	"slices"
 	"strconv"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/event"
+	"github.com/regflow/regflow/shared/glob"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/retention"
 	"github.com/regflow/regflow/shared/store"
@@ -114,7 +114,7 @@ type Sweeper struct {
 // Managed says whether the sweep covers repo.
 func (s *Sweeper) Managed(repo string) bool {
 	if s.Only != "" {
-		if ok, _ := path.Match(s.Only, repo); !ok {
+		if !glob.Match(s.Only, repo) {
 			return false
 		}
 	}
@@ -122,38 +122,11 @@ func (s *Sweeper) Managed(repo string) bool {
 		return true
 	}
 	for _, g := range s.Repositories {
-		if wildcard(g, repo) {
+		if glob.Match(g, repo) {
 			return true
 		}
 	}
 	return false
-}
-
-// wildcard matches as IAM matches the repository ARNs the infrastructure grants
-// from these globs: * is any run of characters, / included, and ? any one. The
-// sweep then covers exactly the repositories its role may touch ("*" is all).
-func wildcard(pattern, s string) bool {
-	star, mark := -1, 0
-	i, j := 0, 0
-	for j < len(s) {
-		switch {
-		case i < len(pattern) && (pattern[i] == '?' || pattern[i] == s[j]):
-			i++
-			j++
-		case i < len(pattern) && pattern[i] == '*':
-			star, mark = i, j
-			i++
-		case star >= 0:
-			i, mark = star+1, mark+1
-			j = mark
-		default:
-			return false
-		}
-	}
-	for i < len(pattern) && pattern[i] == '*' {
-		i++
-	}
-	return i == len(pattern)
 }
 
 // Select returns the managed repositories of a listing.

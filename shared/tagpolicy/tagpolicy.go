@@ -6,11 +6,11 @@ package tagpolicy
 
 import (
 	"fmt"
-	"path"
 	"regexp"
 	"strings"
 
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/glob"
 )
 
 // Decision is the verdict on one tag.
@@ -29,8 +29,8 @@ type Decision struct {
 type Policy struct {
 	def       rule
 	overrides []override
-	exempt    []*regexp.Regexp
-	exemptRaw []string
+	// exempt are the mutableTags filters (ECR exclusion filters: a glob of * only).
+	exempt []string
 }
 
 type rule struct {
@@ -79,8 +79,7 @@ func New(p config.TagPolicy) (*Policy, error) {
 		pol.overrides = append(pol.overrides, override{glob: o.Repositories, rule: r})
 	}
 	for _, m := range p.MutableTags {
-		pol.exempt = append(pol.exempt, wildcard(m))
-		pol.exemptRaw = append(pol.exemptRaw, m)
+		pol.exempt = append(pol.exempt, m)
 	}
 	return pol, nil
 }
@@ -97,21 +96,12 @@ func compile(r config.TagRule, source string) (rule, error) {
 	return out, nil
 }
 
-// wildcard turns an ECR exclusion filter (letters, digits and *) into an anchored regexp.
-func wildcard(f string) *regexp.Regexp {
-	parts := strings.Split(f, "*")
-	for i, p := range parts {
-		parts[i] = regexp.QuoteMeta(p)
-	}
-	return regexp.MustCompile("^" + strings.Join(parts, ".*") + "$")
-}
-
 // MutableTags returns the exclusion filters for IMMUTABLE_WITH_EXCLUSION; empty means plain IMMUTABLE.
-func (p *Policy) MutableTags() []string { return append([]string(nil), p.exemptRaw...) }
+func (p *Policy) MutableTags() []string { return append([]string(nil), p.exempt...) }
 
 func (p *Policy) ruleFor(repo string) rule {
 	for _, o := range p.overrides {
-		if ok, _ := path.Match(o.glob, repo); ok {
+		if glob.Match(o.glob, repo) {
 			return o.rule
 		}
 	}
@@ -122,10 +112,10 @@ func (p *Policy) ruleFor(repo string) rule {
 func (p *Policy) Check(repo, tag string) Decision {
 	r := p.ruleFor(repo)
 	d := Decision{Enforce: r.enforce, Rule: r.describe()}
-	for i, ex := range p.exempt {
-		if ex.MatchString(tag) {
+	for _, ex := range p.exempt {
+		if glob.Match(ex, tag) {
 			d.Allowed = true
-			d.Reason = fmt.Sprintf("tag %q is exempt from immutability by the mutableTags filter %q", tag, p.exemptRaw[i])
+			d.Reason = fmt.Sprintf("tag %q is exempt from immutability by the mutableTags filter %q", tag, ex)
 			return d
 		}
 	}

@@ -49,7 +49,8 @@ func TestCheck(t *testing.T) {
 		{"release/api", "1.2.3-rc.1+build.5", true, false, "", "semantic version"},
 		{"release/api", "latest", false, false, "", "moving tag"},
 		{"release/api", "1.2", false, false, "", "not a semantic version"},
-		{"release/nested/api", "v1.0.0", false, true, "", "not a git commit SHA"}, // path.Match: * stops at /
+		{"release/nested/api", "v1.0.0", true, false, "", "semantic version"}, // shared/glob: * crosses /, as IAM does
+		{"releases/api", "v1.0.0", false, true, "", "not a git commit SHA"},
 		{"charts/web", "chart-12", true, true, "", "matches"},
 		{"charts/web", "latest", false, true, "", "moving tag"},
 		{"charts/web", "chart-x", false, true, "", "does not match"},

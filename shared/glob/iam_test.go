@@ -1,8 +1,8 @@
-package sweep
+package glob
 
 import "testing"
 
-func TestWildcard(t *testing.T) {
+func TestMatchesAsIAM(t *testing.T) {
 	for _, tc := range []struct {
 		pattern, s string
 		want       bool
@@ -21,8 +21,8 @@ func TestWildcard(t *testing.T) {
 		{"*a*b*", "xxaybzz", true},
 		{"*a*b", "xxaybzz", false},
 	} {
-		if got := wildcard(tc.pattern, tc.s); got != tc.want {
-			t.Errorf("wildcard(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
+		if got := Match(tc.pattern, tc.s); got != tc.want {
+			t.Errorf("Match(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
 		}
 	}
 }
