@@ -57,9 +57,10 @@ test: tools
 test-short:
 	$(GO) test -short ./...
 
-## lint: gofmt, go vet, staticcheck
+## lint: gofmt, go mod tidy, go vet, staticcheck
 lint: $(GOBIN)/staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	$(GO) vet ./...
 	staticcheck ./...
 

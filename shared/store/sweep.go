@@ -56,7 +56,7 @@ type SweepRun struct {
 	// Total is the number of batches; 0 until the planner has sent them all.
 	Total int `json:"total"`
 	// Batches are the names of the completed batches.
-	Batches []string `json:"batches,omitempty,stringset"` // a string set in DynamoDB: batches are ADDed
+	Batches []string `json:"batches,omitempty"`
 	SweepCounts
 	// Expires is when the run and its report may be forgotten (DynamoDB TTL).
 	Expires time.Time `json:"expires"`

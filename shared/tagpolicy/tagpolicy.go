@@ -78,9 +78,7 @@ func New(p config.TagPolicy) (*Policy, error) {
 		}
 		pol.overrides = append(pol.overrides, override{glob: o.Repositories, rule: r})
 	}
-	for _, m := range p.MutableTags {
-		pol.exempt = append(pol.exempt, m)
-	}
+	pol.exempt = append(pol.exempt, p.MutableTags...)
 	return pol, nil
 }
 
