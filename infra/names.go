@@ -1,7 +1,6 @@
 package main
 
 import (
-	"sort"
 	"strings"
 	"unicode"
 )
@@ -37,13 +36,4 @@ func kebab(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -538,7 +540,7 @@ func (b *pipeline) addAlarms() {
 	}
 	alarm("ApprovalsSlow", "approvals p99 latency is near Slack's 3-second deadline",
 		b.fns[fnApprovals].MetricDuration(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("p99")}), 2500)
-	for _, name := range sortedKeys(b.failures) {
+	for _, name := range slices.Sorted(maps.Keys(b.failures)) {
 		q := b.failures[name]
 		alarm(titleCase(name)+"DeadLetters", "messages waiting in "+namePrefix+" "+name+" dead-letter queue: an event was not processed",
 			q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Maximum")}), 1)

@@ -60,24 +60,11 @@ func functionName(fn string) string { return namePrefix + "-" + fn }
 // functionRoleName is the execution role's name; target accounts trust it by ARN.
 func functionRoleName(fn string) string { return namePrefix + "-fn-" + fn }
 
-// partition returns the ARN partition of a region.
-func partition(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	case strings.HasPrefix(region, "us-iso-"):
-		return "aws-iso"
-	case strings.HasPrefix(region, "us-isob-"):
-		return "aws-iso-b"
-	}
-	return "aws"
-}
-
-func roleARN(region, account, name string) string {
-	return fmt.Sprintf("arn:%s:iam::%s:role/%s", partition(region), account, name)
-}
+// partition and roleARN are the functions' own, so infra and the functions name the same roles.
+var (
+	partition = awsapp.Partition
+	roleARN   = awsapp.RoleARN
+)
 
 // location is where a stack deploys: one account and region.
 type location struct{ Account, Region string }

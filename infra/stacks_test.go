@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,7 +23,7 @@ import (
 func TestExampleConfig(t *testing.T) {
 	s := synth(t, repoConfig(t))
 	if got := len(s.templates); got != 3 {
-		t.Fatalf("want 3 stacks (pipeline, staging, prod), got %d: %v", got, sortedKeys(s.templates))
+		t.Fatalf("want 3 stacks (pipeline, staging, prod), got %d: %v", got, slices.Sorted(maps.Keys(s.templates)))
 	}
 	pipe := s.stacks.Pipeline
 	pt := s.templates["regflow-pipeline"]

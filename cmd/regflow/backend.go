@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/spf13/cobra"
 
 	"github.com/regflow/regflow/shared/app"
 	"github.com/regflow/regflow/shared/awsapp"
@@ -61,6 +63,21 @@ func (g *globals) backend(ctx context.Context) (*backend, error) {
 	return awsBackend(ctx, cfg, opts, g.logger())
 }
 
+// open opens the backend for a command and checks env (when given) against the config.
+func (g *globals) open(cmd *cobra.Command, env string) (*backend, context.Context, error) {
+	b, err := g.backend(cmd.Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	if env != "" {
+		if _, err := b.env(env); err != nil {
+			b.close()
+			return nil, nil, err
+		}
+	}
+	return b, cmd.Context(), nil
+}
+
 func localBackend(cfg *config.Config, configPath, stateDir string, log *slog.Logger) (*backend, error) {
 	path := filepath.Join(stateDir, "local.json")
 	raw, err := os.ReadFile(path)
@@ -84,7 +101,7 @@ func localBackend(cfg *config.Config, configPath, stateDir string, log *slog.Log
 	}
 	if len(missing) > 0 || len(info.Environments) != len(cfg.PromotionPath) {
 		return nil, fmt.Errorf("the local stack in %s runs environments %s but %s has %s: start `regflow local` with the same --config",
-			stateDir, strings.Join(sortedKeys(info.Environments), ", "), configPath, strings.Join(cfg.PromotionPath, ", "))
+			stateDir, strings.Join(slices.Sorted(maps.Keys(info.Environments)), ", "), configPath, strings.Join(cfg.PromotionPath, ", "))
 	}
 	storePath := info.Store
 	if !filepath.IsAbs(storePath) {
@@ -178,13 +195,4 @@ func (b *backend) env(name string) (config.Environment, error) {
 		return e, fmt.Errorf("unknown environment %q: the config has %s", name, strings.Join(b.cfg.PromotionPath, ", "))
 	}
 	return e, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -31,12 +31,11 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := g.backend(cmd.Context())
+			b, ctx, err := g.open(cmd, "")
 			if err != nil {
 				return err
 			}
 			defer b.close()
-			ctx := cmd.Context()
 			h := imageHistory{Audit: []regflow.AuditEntry{}}
 			img, err := b.store.GetImage(ctx, repo, digest)
 			switch {

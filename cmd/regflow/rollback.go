@@ -41,15 +41,11 @@ Running it again without --to moves the pointer again (back to what ran before).
 					return fmt.Errorf("--to: %w", err)
 				}
 			}
-			b, err := g.backend(cmd.Context())
+			b, ctx, err := g.open(cmd, envName)
 			if err != nil {
 				return err
 			}
 			defer b.close()
-			if _, err := b.env(envName); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
 			who, err := b.who(ctx, as)
 			if err != nil {
 				return b.explain(err)

@@ -44,15 +44,11 @@ against the local stack.`,
 					return fmt.Errorf("bad --url %q: want an http(s) link to the test run", link)
 				}
 			}
-			b, err := g.backend(cmd.Context())
+			b, ctx, err := g.open(cmd, envName)
 			if err != nil {
 				return err
 			}
 			defer b.close()
-			if _, err := b.env(envName); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
 			if _, err := b.store.GetImage(ctx, repo, digest); errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("regflow has no record of %s@%s: check the digest (`regflow status --json` shows what runs where)", repo, regflow.ShortDigest(digest))
 			} else if err != nil {

@@ -53,17 +53,12 @@ type Registries interface {
 	Sweep(ctx context.Context, t sweep.Target) (sweep.Registry, error)
 }
 
-// Publisher puts regflow's events on its bus.
-type Publisher interface {
-	Publish(ctx context.Context, m event.Message) error
-}
-
 // Adapters are what differs between AWS, the local stack and the CLI.
 type Adapters struct {
 	Config     *config.Config
 	Store      Store
 	Registries Registries
-	Publisher  Publisher
+	Publisher  event.Publisher
 	// Slack posts, updates, alerts, resolves groups and replies (lazily authenticated).
 	Slack *slackbot.Bot
 	// SigningSecret returns Slack's signing secret for verifying clicks.

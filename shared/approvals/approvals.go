@@ -38,12 +38,6 @@ type Store interface {
 	store.Claimer
 }
 
-// Publisher puts a regflow event on the regflow bus (bus.EventBridge in AWS,
-// localbus.Async on a laptop).
-type Publisher interface {
-	Publish(ctx context.Context, m event.Message) error
-}
-
 // Messages rewrites a request's Slack message. slackmsg.Poster satisfies it.
 type Messages interface {
 	Update(ctx context.Context, r regflow.ApprovalRequest, c slackmsg.Context) error
@@ -117,7 +111,7 @@ type Outcome struct {
 type Service struct {
 	Config    *config.Config
 	Store     Store
-	Publisher Publisher
+	Publisher event.Publisher
 	// Messages is optional: without it no Slack message is updated.
 	Messages Messages
 	// Groups is needed only when an environment lists approver groups.

@@ -213,7 +213,7 @@ func (r *registries) Registry(account, region string) (*ecr.Client, error) {
 	awsCfg := r.aws.Copy()
 	awsCfg.Region = region
 	if account != r.cfg.Pipeline.Account {
-		awsCfg.Credentials = r.assume(roleARN(region, account, r.opts.ReaderRole), "regflow-read-"+account, nil)
+		awsCfg.Credentials = r.assume(RoleARN(region, account, r.opts.ReaderRole), "regflow-read-"+account, nil)
 	}
 	// The credentials are the registry owner's own (directly or by role), so no registryId is passed.
 	c, _ := r.readers.LoadOrStore(key, ecr.New(ecrsdk.NewFromConfig(awsCfg), ""))
@@ -251,7 +251,7 @@ func (r *registries) Sweep(_ context.Context, t sweep.Target) (sweep.Registry, e
 		if r.opts.SweeperRole == "" {
 			return nil, fmt.Errorf("registry %s is in another account than the pipeline's (%s): set %s to the role regflow may assume there", t, r.cfg.Pipeline.Account, EnvSweeperRole)
 		}
-		awsCfg.Credentials = r.assume(roleARN(t.Region, t.Account, r.opts.SweeperRole), "regflow-sweep-"+strings.ReplaceAll(t.Name, "+", "-"),
+		awsCfg.Credentials = r.assume(RoleARN(t.Region, t.Account, r.opts.SweeperRole), "regflow-sweep-"+strings.ReplaceAll(t.Name, "+", "-"),
 			func(o *stscreds.AssumeRoleOptions) { o.Duration = time.Hour })
 	}
 	reg, _ := r.sweep.LoadOrStore(t.Key(), ecr.SweepRegistry(ecr.New(ecrsdk.NewFromConfig(awsCfg), "")))
@@ -270,17 +270,22 @@ func (r *registries) assume(arn, session string, more func(*stscreds.AssumeRoleO
 	}))
 }
 
-func roleARN(region, account, role string) string {
-	return "arn:" + partition(region) + ":iam::" + account + ":role/" + role
+// RoleARN is the ARN of role name in account, in region's partition.
+func RoleARN(region, account, name string) string {
+	return "arn:" + Partition(region) + ":iam::" + account + ":role/" + name
 }
 
-func partition(region string) string {
+// Partition returns the ARN partition of a region.
+func Partition(region string) string {
 	switch {
 	case strings.HasPrefix(region, "cn-"):
 		return "aws-cn"
 	case strings.HasPrefix(region, "us-gov-"):
 		return "aws-us-gov"
-	default:
-		return "aws"
+	case strings.HasPrefix(region, "us-iso-"):
+		return "aws-iso"
+	case strings.HasPrefix(region, "us-isob-"):
+		return "aws-iso-b"
 	}
+	return "aws"
 }

@@ -5,6 +5,7 @@
 package event
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -113,6 +114,12 @@ func ID(detailType, key string) string {
 	sum := sha256.Sum256([]byte(detailType + "\x00" + key))
 	h := hex.EncodeToString(sum[:16])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// Publisher puts regflow's events on its bus: bus.EventBridge in AWS, localbus.Async on
+// a laptop. Every use case that announces something takes one.
+type Publisher interface {
+	Publish(ctx context.Context, m Message) error
 }
 
 // ErrMalformed is wrapped by every error about an event that is not what it claims to be.

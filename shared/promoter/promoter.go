@@ -52,19 +52,9 @@ type Store interface {
 	store.Claimer
 }
 
-// Publisher puts a regflow event on the regflow bus.
-type Publisher interface {
-	Publish(ctx context.Context, m event.Message) error
-}
-
 // Messenger updates the approval message.
 type Messenger interface {
 	Update(ctx context.Context, r regflow.ApprovalRequest, c slackmsg.Context) error
-}
-
-// Notifier sends alerts.
-type Notifier interface {
-	Notify(ctx context.Context, a regflow.Alert) error
 }
 
 // Promoter promotes approved requests and rolls releases back.
@@ -73,9 +63,9 @@ type Promoter struct {
 	// Endpoints returns an environment's registry; requestID names the role session in AWS.
 	Endpoints func(ctx context.Context, env, requestID string) (Endpoint, error)
 	Store     Store
-	Publisher Publisher
+	Publisher event.Publisher
 	Messenger Messenger
-	Notifier  Notifier
+	Notifier  regflow.Notifier
 	Now       func() time.Time
 	Log       *slog.Logger
 	// CopyOptions are extra options for the copy engine (jobs, transport).
@@ -327,7 +317,7 @@ type SlackRollback struct {
 	Store interface {
 		GetRelease(ctx context.Context, env, repo string) (regflow.Release, error)
 	}
-	Publisher Publisher
+	Publisher event.Publisher
 	Now       func() time.Time
 }
 

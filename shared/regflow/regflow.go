@@ -3,6 +3,7 @@
 package regflow
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -43,6 +44,11 @@ type Alert struct {
 	Repository string  `json:"repository,omitempty"`
 	Digest     string  `json:"digest,omitempty"`
 	Fields     []Field `json:"fields,omitempty"`
+}
+
+// Notifier tells the people who run the registries (Slack's alert channel, or the log).
+type Notifier interface {
+	Notify(ctx context.Context, a Alert) error
 }
 
 // Field is a labelled value shown with an alert.

@@ -49,11 +49,6 @@ type Messenger interface {
 	Post(ctx context.Context, channel string, r regflow.ApprovalRequest, c slackmsg.Context) (string, string, error)
 }
 
-// Notifier sends alerts.
-type Notifier interface {
-	Notify(ctx context.Context, a regflow.Alert) error
-}
-
 // Gate handles scan results and verification reports.
 type Gate struct {
 	Config *config.Config
@@ -61,7 +56,7 @@ type Gate struct {
 	Registries func(env string) (Registry, error)
 	Store      Store
 	Messenger  Messenger
-	Notifier   Notifier
+	Notifier   regflow.Notifier
 	Now        func() time.Time
 	Log        *slog.Logger
 }

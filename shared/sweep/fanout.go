@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/regflow/regflow/shared/event"
+	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/store"
 )
 
@@ -362,17 +363,12 @@ func LoadReport(ctx context.Context, st store.SweepStore, runID string) (*Report
 	return rep, nil
 }
 
-// Publisher puts a regflow event on the regflow bus.
-type Publisher interface {
-	Publish(ctx context.Context, m event.Message) error
-}
-
 // Finisher stores the merged report and posts the summary, once per run.
 type Finisher struct {
 	Store    RunStore
-	Notifier Notifier
+	Notifier regflow.Notifier
 	// Publisher is optional: with it the run ends with a "Retention Sweep Completed" event.
-	Publisher Publisher
+	Publisher event.Publisher
 	Now       func() time.Time
 	Log       *slog.Logger
 	// OnFinish, when set, sees the merged report (tests, the CLI).

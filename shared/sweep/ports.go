@@ -89,11 +89,6 @@ type RunStore interface {
 	store.Claimer
 }
 
-// Notifier posts the summary.
-type Notifier interface {
-	Notify(ctx context.Context, a regflow.Alert) error
-}
-
 // Queue delivers batches to workers.
 type Queue interface {
 	Send(ctx context.Context, msgs []Message) error

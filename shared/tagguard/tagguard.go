@@ -39,23 +39,13 @@ type Store interface {
 	store.Claimer
 }
 
-// Notifier tells people about violations.
-type Notifier interface {
-	Notify(ctx context.Context, a regflow.Alert) error
-}
-
-// Publisher puts a regflow event on the regflow bus.
-type Publisher interface {
-	Publish(ctx context.Context, m event.Message) error
-}
-
 // Guard handles push events.
 type Guard struct {
 	Registry Registry
 	Store    Store
-	Notifier Notifier
+	Notifier regflow.Notifier
 	// Publisher is optional: with it, each violation is also a "Tag Policy Violation" event.
-	Publisher Publisher
+	Publisher event.Publisher
 	Policy    *tagpolicy.Policy
 	Now       func() time.Time
 	Log       *slog.Logger
@@ -254,8 +244,8 @@ type Handler struct {
 	// an account in different regions.
 	Registries func(account, region string) (Registry, error)
 	Store      Store
-	Notifier   Notifier
-	Publisher  Publisher
+	Notifier   regflow.Notifier
+	Publisher  event.Publisher
 	Policy     *tagpolicy.Policy
 	Now        func() time.Time
 	Log        *slog.Logger

@@ -30,7 +30,7 @@ func Attach(cfg *config.Config, info Info, st app.Store, log *slog.Logger) app.A
 			local.Environments[name] = env
 		}
 	}
-	var pub app.Publisher = noEndpoint{}
+	var pub event.Publisher = noEndpoint{}
 	if info.EventsEndpoint != "" {
 		pub = bus.NewEventBridge(eventbridge.NewFromConfig(aws.Config{
 			Region: cfg.Pipeline.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
