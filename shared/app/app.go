@@ -121,7 +121,7 @@ func New(a Adapters) (*App, error) {
 	// Tag guard: the registry of the account and region the push happened in.
 	app.TagGuard = &tagguard.Handler{
 		Registries: func(account, region string) (tagguard.Registry, error) { return a.Registries.Registry(account, region) },
-		Store:      a.Store, Notifier: a.Slack, Publisher: a.Publisher, Policy: policy, Now: a.Now, Log: a.Log,
+		Guard:      tagguard.Guard{Store: a.Store, Notifier: a.Slack, Publisher: a.Publisher, Policy: policy, Now: a.Now, Log: a.Log},
 	}
 	// Scan gate: reads an environment's registry by its account and region.
 	app.ScanGate = &scangate.Gate{

@@ -18,7 +18,7 @@ func Valid(p string) error {
 		return errors.New("empty pattern")
 	}
 	if i := strings.IndexAny(p, `[]\`); i >= 0 {
-		return fmt.Errorf("pattern %q uses %q: only * (any run, / included) and ? (any one character) are special", p, p[i])
+		return fmt.Errorf("pattern %q uses %q: only * (any run, / included) and ? (any one character) are special, as in IAM resource ARNs", p, p[i])
 	}
 	return nil
 }

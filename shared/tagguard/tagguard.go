@@ -243,12 +243,8 @@ type Handler struct {
 	// Registries returns the registry of an account in a region: two environments may share
 	// an account in different regions.
 	Registries func(account, region string) (Registry, error)
-	Store      Store
-	Notifier   regflow.Notifier
-	Publisher  event.Publisher
-	Policy     *tagpolicy.Policy
-	Now        func() time.Time
-	Log        *slog.Logger
+	// Guard is the template of each event's Guard; its Registry is chosen per event.
+	Guard Guard
 }
 
 // Invoke decodes and handles one event. A malformed event is an error, so the platform
@@ -256,13 +252,14 @@ type Handler struct {
 func (h *Handler) Invoke(ctx context.Context, raw json.RawMessage) (Result, error) {
 	ev, err := ecrevent.DecodeImageAction(raw)
 	if err != nil {
-		h.Log.Error("refusing event", "error", err)
+		h.Guard.Log.Error("refusing event", "error", err)
 		return Result{}, err
 	}
 	reg, err := h.Registries(ev.Account, ev.Region)
 	if err != nil {
 		return Result{}, err
 	}
-	g := &Guard{Registry: reg, Store: h.Store, Notifier: h.Notifier, Publisher: h.Publisher, Policy: h.Policy, Now: h.Now, Log: h.Log}
+	g := h.Guard
+	g.Registry = reg
 	return g.Handle(ctx, ev)
 }
