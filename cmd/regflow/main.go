@@ -1,6 +1,5 @@
-// Command regflow is the operator CLI: it runs the local stack and the demo, and
-// (as later commands land) reads status, approvals and history, verifies,
-// rolls back, copies and sweeps, against AWS or the local stack.
+// Command regflow is the operator CLI: status, approvals and history; verify, rollback,
+// copy, sweep and invoke, against AWS or the local stack; and the local stack and demo.
 package main
 
 import (

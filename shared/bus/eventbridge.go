@@ -1,3 +1,5 @@
+// Package bus is the publisher of regflow's events on its EventBridge bus in AWS
+// (aws-sdk-go-v2 PutEvents, retried per entry).
 package bus
 
 import (

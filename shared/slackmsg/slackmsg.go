@@ -1,6 +1,5 @@
-// Package slackmsg renders regflow's approval messages as Block Kit and posts
-// or updates them with slack-go. The scan gate posts them; the approvals
-// function and the promoter update them in place.
+// Package slackmsg renders regflow's Slack messages as Block Kit: approval requests with
+// their buttons, and alerts. shared/slackbot posts and updates them.
 package slackmsg
 
 import (

@@ -1,9 +1,9 @@
-// Package localbus serves EventBridge's PutEvents API (JSON 1.1) on loopback and
-// hands each accepted entry, shaped as EventBridge delivers it to a target, to a
-// function. With it, anything that publishes through the real aws-sdk-go-v2
-// EventBridge client (bus.EventBridge, the CLI's --local commands) reaches the
-// local stack's in-process bus by setting AWS_ENDPOINT_URL_EVENTBRIDGE, the
-// standard way, instead of needing a publisher of its own.
+// Package localbus is the local stack's event bus: an in-process Bus subscribed from the
+// routing table (bus.go), and a Server of EventBridge's PutEvents API (JSON 1.1) on loopback
+// that hands each accepted entry, shaped as EventBridge delivers it, to the bus. With it,
+// anything that publishes through the real aws-sdk-go-v2 EventBridge client (bus.EventBridge,
+// the CLI's --local commands) reaches the local stack by setting AWS_ENDPOINT_URL_EVENTBRIDGE,
+// the standard way.
 package localbus
 
 import (
