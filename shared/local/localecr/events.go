@@ -45,6 +45,9 @@ type eventQueue struct {
 	pending   [][]byte
 	enqueued  uint64
 	delivered uint64
+	// producing counts background work (scans) that will enqueue an event: waiters wait
+	// for it too, or a scan finishing after the wait would emit into a settled stack.
+	producing int
 	closed    bool
 	deliver   func(ctx context.Context, event []byte)
 	done      chan struct{}
@@ -109,13 +112,39 @@ func (q *eventQueue) wait(ctx context.Context) error {
 	defer stop()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for q.delivered < target && !q.closed {
+	// A scan still running enqueues its event before it finishes: once none runs, wait for
+	// what they enqueued too.
+	producing := false
+	for !q.closed {
+		if q.producing > 0 {
+			producing = true
+		} else {
+			if producing {
+				target, producing = max(target, q.enqueued), false
+			}
+			if q.delivered >= target {
+				return nil
+			}
+		}
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("waiting for %d undelivered ECR events: %w", target-q.delivered, err)
+			return fmt.Errorf("waiting for %d undelivered ECR events: %w", target-min(target, q.delivered), err)
 		}
 		q.cond.Wait()
 	}
 	return nil
+}
+
+// produce marks background work that will enqueue events; call the returned func when done.
+func (q *eventQueue) produce() func() {
+	q.mu.Lock()
+	q.producing++
+	q.mu.Unlock()
+	return func() {
+		q.mu.Lock()
+		q.producing--
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	}
 }
 
 func (q *eventQueue) close() {

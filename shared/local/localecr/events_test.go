@@ -331,3 +331,33 @@ func TestScanOnPushWithScanner(t *testing.T) {
 		t.Errorf("a repository without scanOnPush was scanned: %s", <-scanned)
 	}
 }
+
+// TestWaitEventsWaitsForRunningScans: a scan still running when WaitEvents is called emits
+// its event before WaitEvents returns, so a settled local stack stays settled (the demo
+// once lost prod's request to a scan that finished after Settle).
+func TestWaitEventsWaitsForRunningScans(t *testing.T) {
+	release := make(chan struct{})
+	srv, log := start(t, localecr.Options{Scanner: func(context.Context, string, string) ([]localecr.Finding, error) {
+		<-release
+		return nil, nil
+	}})
+	c := client(srv)
+	a := auth(t, c)
+	createRepo(t, c, "scanned", func(in *ecr.CreateRepositoryInput) {
+		in.ImageScanningConfiguration = &types.ImageScanningConfiguration{ScanOnPush: true}
+	})
+	if err := remote.Write(ref(t, srv, "scanned:v1"), testImage(t), remoteOpts(t, a)...); err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(200 * time.Millisecond); close(release) }()
+	if err := srv.WaitEvents(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, ev := range log.take() {
+		kinds = append(kinds, ev.DetailType)
+	}
+	if !slices.Equal(kinds, []string{event.TypeImageAction, event.TypeImageScan}) {
+		t.Fatalf("after WaitEvents: %v, want the push and its scan", kinds)
+	}
+}

@@ -83,8 +83,10 @@ func (s *Server) queueScan(repo string, img *image) {
 	img.scan = &ScanResult{Status: ScanInProgress}
 	digest := img.digest
 	s.scans.Add(1)
+	done := s.events.produce()
 	go func() {
 		defer s.scans.Done()
+		defer done()
 		findings, err := s.opts.Scanner(s.ctx, repo, digest)
 		if err != nil {
 			s.log.Warn("scanner failed", "repo", repo, "digest", digest, "err", err)
