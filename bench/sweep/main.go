@@ -15,6 +15,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -26,12 +27,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regflow/regflow/shared/app"
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/sweeptest"
+	"github.com/regflow/regflow/shared/promoter"
 	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/slackbot"
 	"github.com/regflow/regflow/shared/sweep"
 )
 
@@ -194,17 +199,23 @@ func worker(args []string) error {
 	peakGo := make(chan float64)
 	go samplePeak(stop, peakGo)
 	start := time.Now()
-	prot, err := sweep.LoadProtections(ctx, st, time.Now())
+	// The sweep as regflow builds it (shared/app), over one registry.
+	cfg := &config.Config{
+		PromotionPath: []string{"bench"},
+		Environments:  map[string]config.Environment{"bench": {Account: "111111111111", Region: "us-east-1"}},
+		Retention:     config.Retention{MaxAge: config.Duration(90 * 24 * time.Hour), UntaggedMaxAge: config.Duration(14 * 24 * time.Hour), KeepReleases: 3},
+	}
+	a, err := app.New(app.Adapters{
+		Config: cfg, Store: st, Registries: benchRegistry{srv}, Publisher: discard{},
+		Slack: slackbot.New(slackbot.Options{}), SigningSecret: func(context.Context) ([]byte, error) { return nil, nil },
+	})
 	if err != nil {
 		return err
 	}
-	s := &sweep.Sweeper{
-		Retention: config.Retention{MaxAge: config.Duration(90 * 24 * time.Hour), UntaggedMaxAge: config.Duration(14 * 24 * time.Hour), KeepReleases: 3},
-		Audit:     st, Cache: st, Concurrency: *concurrency,
+	rep, err := a.Sweep(ctx, app.SweepOptions{Run: sweep.Run{ID: "bench", Now: now}, Concurrency: *concurrency})
+	if err != nil {
+		return err
 	}
-	target := sweep.Target{Name: "bench", Account: "111111111111", Region: "us-east-1"}
-	rep := s.Estate(ctx, sweep.Run{ID: "bench", Now: now}, []sweep.Target{target},
-		func(context.Context, sweep.Target) (sweep.Registry, error) { return srv, nil }, prot)
 	res := result{WallSeconds: time.Since(start).Seconds(), PeakRSSKiB: status("VmHWM:"), RssFileKiB: status("RssFile:")}
 	close(stop)
 	res.PeakGoMiB = <-peakGo
@@ -227,6 +238,24 @@ func worker(args []string) error {
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
+
+// benchRegistry is the one registry the benchmark sweeps.
+type benchRegistry struct{ r sweep.Registry }
+
+func (b benchRegistry) Registry(string, string) (*ecr.Client, error) {
+	return nil, errors.New("the sweep benchmark reaches its registry only to sweep")
+}
+
+func (b benchRegistry) Promotion(context.Context, string, string) (promoter.Endpoint, error) {
+	return promoter.Endpoint{}, errors.New("the sweep benchmark promotes nothing")
+}
+
+func (b benchRegistry) Sweep(context.Context, sweep.Target) (sweep.Registry, error) { return b.r, nil }
+
+// discard drops the run's events.
+type discard struct{}
+
+func (discard) Publish(context.Context, event.Message) error { return nil }
 
 func endpointClient(url string) sweep.Registry {
 	return ecr.SweepRegistry(ecr.New(sweeptest.ClientFor(url, "us-east-1"), ""))
