@@ -214,6 +214,10 @@ func TestUnderLambdaRIE(t *testing.T) {
 	if n := len(receive(t, ctx, awsCfg, queue)); n != 0 {
 		t.Fatalf("%d more events after a late click", n)
 	}
+	// Every answer's latency is recorded (what Slack's 3 s limit is measured against).
+	if n := strings.Count(rie.Log(), `"ApprovalAnswerLatency":`); n < 3 {
+		t.Fatalf("%d EMF documents with the answer latency, want one per answered click:\n%s", n, rie.Log())
+	}
 	mu.Lock()
 	if len(replies) != 2 || !strings.HasPrefix(replies[1].Text, "Already approved") || replies[1].ResponseType != "ephemeral" {
 		t.Fatalf("response_url replies %+v", replies)

@@ -104,5 +104,12 @@ func TestUnderLambdaRIE(t *testing.T) {
 	if err != nil || rel.Digest != ev.Detail.Digest {
 		t.Fatalf("release pointer = %+v, %v", rel, err)
 	}
+	// One promotion, counted once with its bytes and once with its duration (EMF lines in
+	// the function's output); the redelivery promotes nothing and counts nothing.
+	for metric, want := range map[string]int{`"Promotions":1`: 1, `"PromotionDuration":`: 1, `"PromotionBytesMoved":`: 1} {
+		if n := strings.Count(rie.Log(), metric); n != want {
+			t.Fatalf("%d EMF documents with %s, want %d:\n%s", n, metric, want, rie.Log())
+		}
+	}
 	t.Logf("RIE init duration: %s", rie.InitDuration())
 }

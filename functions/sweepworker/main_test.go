@@ -177,6 +177,10 @@ func TestUnderLambdaRIE(t *testing.T) {
 			t.Fatalf("audit of %s: %+v %v", ref, trail, err)
 		}
 	}
+	// One summary, so one EMF document with the run's figures.
+	if n := strings.Count(rie.Log(), `"SweepImagesDeleted":200`); n != 1 {
+		t.Fatalf("%d EMF documents with the sweep's deletions, want 1:\n%s", n, rie.Log())
+	}
 	if n := srv.Requests("BatchDeleteImage"); n != 2 {
 		t.Errorf("BatchDeleteImage calls = %d, want 2 (100 old images per repository)", n)
 	}

@@ -133,6 +133,11 @@ func TestUnderLambdaRIE(t *testing.T) {
 	if msg := sl.Messages()[0]; msg.Channel != "C0ALERTS" || !strings.Contains(msg.Text, "latest") {
 		t.Fatalf("alert = %+v", msg)
 	}
+	// The violation is counted once, as an EMF document CloudWatch Logs turns into the
+	// TagPolicyViolations metric.
+	if n := strings.Count(rie.Log(), `"TagPolicyViolations":1`); n != 1 {
+		t.Fatalf("%d EMF documents counting the violation in the function's output, want 1:\n%s", n, rie.Log())
+	}
 	trail, err := dynamo.New(db, "regflow-rie").Audit(ctx, ev.Detail.Repo+"@"+digest)
 	if err != nil {
 		t.Fatal(err)

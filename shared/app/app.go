@@ -20,6 +20,7 @@ import (
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/event"
+	"github.com/regflow/regflow/shared/metrics"
 	"github.com/regflow/regflow/shared/ocicopy"
 	"github.com/regflow/regflow/shared/promoter"
 	"github.com/regflow/regflow/shared/route"
@@ -70,6 +71,9 @@ type Adapters struct {
 	// Now is the use cases' clock (the local stack and the demo move it).
 	Now func() time.Time
 	Log *slog.Logger
+	// Metrics receives CloudWatch EMF documents (the functions' standard output); nil
+	// records none.
+	Metrics *metrics.Writer
 }
 
 // App holds every use case, built once.
@@ -88,6 +92,7 @@ type App struct {
 	sweeper    *sweep.Sweeper
 	registries Registries
 	now        func() time.Time
+	metrics    *metrics.Writer
 }
 
 // New builds every use case from a. Missing required adapters fail here, at start.
@@ -108,6 +113,9 @@ func New(a Adapters) (*App, error) {
 	if a.Now == nil {
 		a.Now = time.Now
 	}
+	if a.Metrics != nil {
+		a.Publisher = metrics.Publisher{Next: a.Publisher, Metrics: a.Metrics}
+	}
 	if a.Log == nil {
 		a.Log = slog.New(slog.DiscardHandler)
 	}
@@ -116,7 +124,7 @@ func New(a Adapters) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	app := &App{Config: cfg, Store: a.Store, registries: a.Registries, now: a.Now}
+	app := &App{Config: cfg, Store: a.Store, registries: a.Registries, now: a.Now, metrics: a.Metrics}
 
 	// Tag guard: the registry of the account and region the push happened in.
 	app.TagGuard = &tagguard.Handler{
@@ -178,6 +186,15 @@ func (a *App) EnvRegistry(env string) (*ecr.Client, error) {
 // what the function returns. The Lambda functions, the local bus and `regflow invoke` all
 // come through here.
 func (a *App) Invoke(ctx context.Context, fn string, raw json.RawMessage) (any, error) {
+	start := time.Now()
+	res, err := a.invoke(ctx, fn, raw)
+	if err == nil && a.metrics != nil {
+		a.record(fn, time.Since(start), res)
+	}
+	return res, err
+}
+
+func (a *App) invoke(ctx context.Context, fn string, raw json.RawMessage) (any, error) {
 	switch fn {
 	case route.Tagguard:
 		return a.TagGuard.Invoke(ctx, raw)

@@ -30,6 +30,7 @@ import (
 	"github.com/regflow/regflow/shared/bus"
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/metrics"
 	"github.com/regflow/regflow/shared/promoter"
 	"github.com/regflow/regflow/shared/slackbot"
 	"github.com/regflow/regflow/shared/store/dynamo"
@@ -100,7 +101,13 @@ func FromEnvironment(ctx context.Context, log *slog.Logger) (*app.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return app.New(Adapters(cfg, awsCfg, OptionsFromEnv(), log))
+	a := Adapters(cfg, awsCfg, OptionsFromEnv(), log)
+	// CloudWatch Logs extracts EMF metrics from the function's output. Each document is one
+	// write(2) of a line well under PIPE_BUF, so it never interleaves with a log line.
+	if a.Metrics, err = metrics.New(os.Stdout, metrics.Namespace, time.Now); err != nil {
+		return nil, err
+	}
+	return app.New(a)
 }
 
 // LoadAWS loads the default AWS configuration in the pipeline's region.
