@@ -138,6 +138,7 @@ func newPipelineStack(app awscdk.App, p *plan, opts pipelineOptions) (awscdk.Sta
 			}
 		}
 	}
+	b.addDashboard()
 	b.addAlarms()
 
 	awscdk.NewCfnOutput(stack, jsii.String("EventBusArn"), &awscdk.CfnOutputProps{Value: b.bus.EventBusArn()})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/regflow/regflow/shared/awsapp"
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/metrics"
 )
 
 // TestExampleConfig synthesizes the repository's regflow.yaml (pipeline and dev in
@@ -317,7 +318,11 @@ func TestExampleConfig(t *testing.T) {
 		have := map[key]bool{}
 		for _, r := range pt.resources("AWS::CloudWatch::Alarm") {
 			p := props(r)
-			for _, d := range p["Dimensions"].([]any) {
+			ds, _ := p["Dimensions"].([]any)
+			if len(ds) == 0 {
+				have[key{p["MetricName"].(string) + "@" + fmt.Sprint(p["Namespace"]), ""}] = true
+			}
+			for _, d := range ds {
 				have[key{p["MetricName"].(string), logicalID(d.(map[string]any)["Value"])}] = true
 			}
 		}
@@ -334,6 +339,30 @@ func TestExampleConfig(t *testing.T) {
 			id, _ := pt.byProp(t, "AWS::SQS::Queue", "QueueName", q)
 			if !have[key{"ApproximateNumberOfMessagesVisible", id}] {
 				t.Errorf("no depth alarm for dead-letter queue %s", q)
+			}
+		}
+		// The EMF metrics: account-wide alarms (no dimension) on the outcomes operators must hear of.
+		for _, m := range []string{metrics.PromotionFailures, metrics.SweepPartialRuns} {
+			if !have[key{m + "@" + metrics.Namespace, ""}] {
+				t.Errorf("no alarm on %s/%s", metrics.Namespace, m)
+			}
+		}
+	})
+
+	t.Run("dashboard", func(t *testing.T) {
+		boards := pt.resources("AWS::CloudWatch::Dashboard")
+		if len(boards) != 1 {
+			t.Fatalf("%d dashboards, want 1", len(boards))
+		}
+		var body []byte
+		for _, b := range boards {
+			body, _ = json.Marshal(props(b)["DashboardBody"])
+		}
+		for _, m := range []string{metrics.Promotions, metrics.PromotionDuration, metrics.PromotionBytes, metrics.PromotionFailures,
+			metrics.ApprovalAnswer, metrics.TagViolations, metrics.GateBlocks, metrics.SweepDeleted, metrics.SweepKept,
+			metrics.SweepRefused, metrics.SweepBytes, metrics.SweepPartialRuns} {
+			if !strings.Contains(string(body), `\"`+m+`\"`) {
+				t.Errorf("the dashboard does not show %s", m)
 			}
 		}
 	})
