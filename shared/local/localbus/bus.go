@@ -27,6 +27,9 @@ type Rule struct {
 type target struct {
 	rule Rule
 	h    Handler
+	// function marks regflow's functions (SubscribeRoutes): only they get the bus's
+	// Delivery; observers such as tests see each event once.
+	function bool
 }
 
 // Bus is an in-process event bus. Publish delivers to every matching target in
@@ -40,6 +43,9 @@ type Bus struct {
 	onError func(rule string, err error)
 	// account is what PutEvents would stamp on events that carry none (see AssignAccount).
 	account string
+	// delivery and chance shape deliveries (see SetDelivery); chance is nil by default.
+	delivery Delivery
+	chance   *chance
 }
 
 // NewBus returns an empty bus.
@@ -69,8 +75,10 @@ func (b *Bus) SubscribeRoutes(routes []route.Route, handlers map[string]Handler)
 			return fmt.Errorf("subscribe routes: route %s (%s) targets function %q, which has no handler on the local bus", r.ID, r.Name, r.Function)
 		}
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	for _, r := range fns {
-		b.Subscribe(Rule{Name: r.Name, Pattern: r.Pattern}, handlers[r.Function])
+		b.targets = append(b.targets, target{rule: Rule{Name: r.Name, Pattern: r.Pattern}, h: handlers[r.Function], function: true})
 	}
 	return nil
 }
@@ -112,7 +120,7 @@ func (b *Bus) Publish(ctx context.Context, event []byte) error {
 	}
 	b.mu.RLock()
 	targets := append([]target(nil), b.targets...)
-	account := b.account
+	account, delivery, chance := b.account, b.delivery, b.chance
 	b.mu.RUnlock()
 	if env.Account == "" && account != "" {
 		stamped, err := stamp(event, account)
@@ -128,7 +136,11 @@ func (b *Bus) Publish(ctx context.Context, event []byte) error {
 		if !matches(t.rule, env, event, decoded) {
 			continue
 		}
-		if err := t.h(ctx, event); err != nil {
+		d, c := delivery, chance
+		if !t.function {
+			d, c = Delivery{}, nil
+		}
+		if err := b.deliver(ctx, d, c, t.h, event); err != nil {
 			b.log.Error("event target failed", "rule", t.rule.Name, "detailType", env.DetailType, "error", err)
 			if b.onError != nil {
 				b.onError(t.rule.Name, err)

@@ -59,6 +59,11 @@ type Options struct {
 	SharedStore bool
 	// SlackSigningSecret signs the Slack stand-in's clicks; default: random per stack.
 	SlackSigningSecret string
+	// Delivery is how the bus delivers events; default once, in order (the chaos test asks
+	// for AWS's at-least-once, unordered, retried delivery).
+	Delivery localbus.Delivery
+	// FaultSeed seeds the local ECRs' injected faults (see localecr.Server.SetFault).
+	FaultSeed uint64
 }
 
 // Stack is a running local regflow.
@@ -131,6 +136,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	cfg.Environments = map[string]config.Environment{}
 	s := &Stack{Config: &cfg, Clock: o.Clock, Log: o.Log, ECR: map[string]*localecr.Server{}, dir: o.Dir, cancel: cancel}
 	s.Bus = localbus.NewBus(o.Log, o.OnError)
+	s.Bus.SetDelivery(o.Delivery)
 
 	open := embedded.Open
 	if o.SharedStore {
@@ -147,7 +153,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	for _, name := range o.Config.PromotionPath {
 		env := o.Config.Environments[name]
 		srv, err := localecr.New(localecr.Options{
-			Account: env.Account, Region: env.Region, Clock: o.Clock,
+			Account: env.Account, Region: env.Region, Clock: o.Clock, FaultSeed: o.FaultSeed,
 			AuthDisabled: true, AutoCreateRepos: true, Scanner: scanner(o.Scanner),
 			OnEvent: func(ctx context.Context, event []byte) {
 				s.delivered.Add(1)
