@@ -1,0 +1,117 @@
+package webui_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/regflow/regflow/shared/local/embedded"
+	"github.com/regflow/regflow/shared/webui"
+)
+
+// newSite seeds an estate of n repositories and serves the web view over it, reading the
+// store as the CLI does (shared mode, a handle per transaction).
+func newSite(t testing.TB, n int, withPreview bool) *httptest.Server {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "store.db")
+	seedEstate(t, path, n)
+	st, err := embedded.OpenShared(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	o := webui.Options{Config: cfg, Store: st, Now: func() time.Time { return at }}
+	if withPreview {
+		o.Preview = registries(t, cfg, st, n)
+	}
+	h, err := webui.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func get(t *testing.T, method, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, string(b)
+}
+
+func TestPages(t *testing.T) {
+	srv := newSite(t, 30, true)
+	blocked := repoName(1) // i%25 == 1
+	tests := []struct {
+		name, method, path string
+		status             int
+		want, notWant      []string
+	}{
+		{"estate lists repositories, digests, badges and reasons", "GET", "/", 200,
+			[]string{repoName(0), repoName(29), "sha256:" + digestOf(repoName(0), 10)[7:19], "pending approval", "blocked for staging: CRITICAL 2 &gt; 0", "source: CI pushes here", "U0BOB,U0CAROL"}, nil},
+		{"estate filters by glob", "GET", "/?repo=team-000%2A/svc", 200, []string{repoName(9)}, []string{repoName(10)}},
+		{"estate refuses a bad glob with the reason", "GET", "/?repo=team-%5B", 400, []string{"is not a repository glob"}, nil},
+		{"estate paginates", "GET", "/?page=1", 200, []string{repoName(0)}, nil},
+		{"repository shows pointers, timeline, superseded releases and the Slack link", "GET", "/repositories/" + repoName(0), 200,
+			[]string{digestOf(repoName(0), 10), "promoted", "Superseded releases", "https://slack.com/archives/C0PROD/p1700000000000100", "image.promoted"}, nil},
+		{"repository unknown", "GET", "/repositories/nope/nothing", 404, []string{"no release pointer or approval request"}, nil},
+		{"approvals lists findings against the gate and allow-listed CVEs", "GET", "/approvals", 200,
+			[]string{blocked, "CRITICAL 2", "gate ≤ 0: over", "CVE-2023-0000", "not reported yet (required)", "0 of 2"}, nil},
+		{"approvals by status", "GET", "/approvals?status=blocked", 200, []string{blocked}, []string{repoName(0) + "</a> → prod"}},
+		{"approvals refuses an unknown status", "GET", "/approvals?status=bogus", 400, []string{"status must be one of"}, nil},
+		{"retention asks for a glob first", "GET", "/retention", 200, []string{"name the repositories to preview"}, nil},
+		{"retention preview of one repository", "GET", "/retention?repo=" + repoName(2), 200,
+			[]string{"Dry run: would delete", "max age 90d", "<svg", "delete: ", "kept: "}, []string{repoName(3)}},
+		{"read-only: POST is refused", "POST", "/", 405, []string{"read-only"}, nil},
+		{"unknown page", "GET", "/nope", 404, []string{"There is no page"}, nil},
+		{"static CSS is embedded", "GET", "/static/style.css", 200, []string{"--focus"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := get(t, tc.method, srv.URL+tc.path)
+			if code != tc.status {
+				t.Fatalf("status %d, want %d; body:\n%s", code, tc.status, body)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("missing %q", w)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(body, w) {
+					t.Errorf("unexpected %q", w)
+				}
+			}
+		})
+	}
+}
+
+func TestRetentionUnavailableWithoutPreview(t *testing.T) {
+	srv := newSite(t, 2, false)
+	code, body := get(t, "GET", srv.URL+"/retention?repo=x")
+	if code != 200 || !strings.Contains(body, "not available") {
+		t.Fatalf("%d %s", code, body)
+	}
+}
+
+func TestNewNeedsConfigAndStore(t *testing.T) {
+	if _, err := webui.New(webui.Options{}); err == nil {
+		t.Fatal("want an error without Config and Store")
+	}
+}
