@@ -144,7 +144,8 @@ func (s *server) repository(w http.ResponseWriter, r *http.Request) {
 	slices.SortStableFunc(d.Audit, func(a, b entryView) int { return cmp.Or(b.Time.Compare(a.Time), strings.Compare(b.ID, a.ID)) })
 	for i := range d.Envs {
 		for _, e := range d.Audit {
-			if e.Env == d.Envs[i].Env && e.Kind != "other" {
+			// Votes stay in the audit trail: the promotion entry names the approvers.
+			if e.Env == d.Envs[i].Env && e.Kind != "other" && e.Kind != "approval" {
 				d.Envs[i].Timeline = append(d.Envs[i].Timeline, e)
 			}
 		}

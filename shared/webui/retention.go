@@ -133,14 +133,15 @@ type bar struct {
 }
 
 type cutoff struct {
-	X     float64
+	X, Y  float64
 	Label string
 	Class string
 }
 
 type tick struct {
-	X     float64
-	Label string
+	X      float64
+	Label  string
+	Anchor string
 }
 
 const (
@@ -197,13 +198,18 @@ func ageChart(now time.Time, pol retention.Policy, decs []decisionView) chart {
 			Label: fmt.Sprintf("%.0f–%.0f days: %d kept, %d deleted", from, to, keep[i], del[i])})
 	}
 	if maxAge > 0 {
-		c.Cutoffs = append(c.Cutoffs, cutoff{X: x(maxAge), Label: "max age " + pol.MaxAge.String(), Class: "cut"})
+		c.Cutoffs = append(c.Cutoffs, cutoff{X: x(maxAge), Y: chartTop, Label: "max age " + pol.MaxAge.String(), Class: "cut"})
 	}
 	if u := days(pol.UntaggedMaxAge.D()); u > 0 && u != maxAge {
-		c.Cutoffs = append(c.Cutoffs, cutoff{X: x(u), Label: "untagged " + pol.UntaggedMaxAge.String(), Class: "cut-untagged"})
+		// Lower than the max-age label, so the two never overlap.
+		c.Cutoffs = append(c.Cutoffs, cutoff{X: x(u), Y: chartTop + 14, Label: "untagged " + pol.UntaggedMaxAge.String(), Class: "cut-untagged"})
 	}
-	for _, t := range []float64{0, limit / 4, limit / 2, limit * 3 / 4, limit} {
-		c.Ticks = append(c.Ticks, tick{X: x(t), Label: fmt.Sprintf("%.0fd", t)})
+	for i, t := range []float64{0, limit / 4, limit / 2, limit * 3 / 4, limit} {
+		anchor := map[int]string{0: "start", 4: "end"}[i]
+		if anchor == "" {
+			anchor = "middle"
+		}
+		c.Ticks = append(c.Ticks, tick{X: x(t), Label: fmt.Sprintf("%.0fd", t), Anchor: anchor})
 	}
 	kept, deleted := 0, 0
 	for _, dec := range decs {
