@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCheckUIAddr(t *testing.T) {
@@ -35,5 +37,40 @@ func TestCheckUIAddr(t *testing.T) {
 				t.Fatalf("got %v, %v; want loopback %v", loopback, err, tc.loopback)
 			}
 		})
+	}
+}
+
+// TestUIOffLoopbackWarns runs `regflow ui` on an explicitly named non-loopback host
+// against a local stack: it serves, and warns that nothing authenticates.
+func TestUIOffLoopbackWarns(t *testing.T) {
+	f := startStack(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := newRootCmd()
+	var out, errOut lockedBuffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs([]string{"--local", "--state-dir", f.dir, "--config", "../../regflow.yaml", "ui", "--addr", "0.0.0.0:0"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "http://") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("regflow ui: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "WARNING") || !strings.Contains(errOut.String(), "no authentication") {
+		t.Errorf("no warning off loopback; stderr:\n%s", errOut.String())
+	}
+	if strings.Contains(out.String(), "loopback only") {
+		t.Errorf("claims loopback while listening on 0.0.0.0:\n%s", out.String())
+	}
+}
+
+func TestUIRefusesAnAddressWithoutHost(t *testing.T) {
+	_, err := run(t, "--local", "--config", "../../regflow.yaml", "ui", "--addr", ":8080")
+	if err == nil || !strings.Contains(err.Error(), "no host") {
+		t.Fatalf("want a refusal naming the missing host, got %v", err)
 	}
 }
