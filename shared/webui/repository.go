@@ -55,7 +55,11 @@ type repositoryData struct {
 	Envs       []envHistory
 	Requests   []requestView
 	Audit      []entryView
+	AuditTotal int
 }
+
+// maxAuditRows bounds the audit table of one repository page.
+const maxAuditRows = 500
 
 func (s *server) repository(w http.ResponseWriter, r *http.Request) {
 	name := strings.Trim(r.PathValue("name"), "/")
@@ -149,6 +153,10 @@ func (s *server) repository(w http.ResponseWriter, r *http.Request) {
 				d.Envs[i].Timeline = append(d.Envs[i].Timeline, e)
 			}
 		}
+	}
+	// A long-lived repository's trail grows without bound: show the newest, say where the rest is.
+	if d.AuditTotal = len(d.Audit); d.AuditTotal > maxAuditRows {
+		d.Audit = d.Audit[:maxAuditRows]
 	}
 	s.render(w, r, "repository", name, http.StatusOK, d)
 }
