@@ -6,16 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/regflow/regflow/shared/config"
-	"github.com/regflow/regflow/shared/store"
-	"github.com/regflow/regflow/shared/sweep"
+	"github.com/regflow/regflow/shared/awsapp"
 	"github.com/regflow/regflow/shared/webui"
-	"github.com/regflow/regflow/shared/wiring"
 )
 
 // defaultUIAddr is loopback: the view has no authentication of its own.
@@ -42,17 +38,13 @@ port can read the estate.`,
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			b, err := g.backend(ctx)
+			g.sweeperRole = role
+			b, ctx, err := g.open(cmd, "")
 			if err != nil {
 				return err
 			}
 			defer b.close()
-			preview, err := g.uiPreview(ctx, b, role)
-			if err != nil {
-				return err
-			}
-			h, err := webui.New(webui.Options{Config: b.cfg, Store: b.store, Preview: preview, Now: b.now, Log: b.log})
+			h, err := webui.New(webui.Options{Config: b.cfg, Store: b.store, Preview: webui.DryRun(b.app, time.Now), Log: g.logger()})
 			if err != nil {
 				return err
 			}
@@ -92,7 +84,7 @@ port can read the estate.`,
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", defaultUIAddr, "address to listen on; a non-loopback host must be given explicitly (no authentication)")
-	cmd.Flags().StringVar(&role, "role", "", "role name the retention preview assumes in environment accounts other than the pipeline account (default $"+wiring.EnvSweeperRole+")")
+	cmd.Flags().StringVar(&role, "role", "", "role name the retention preview assumes in environment accounts other than the pipeline account (default $"+awsapp.EnvSweeperRole+")")
 	return cmd
 }
 
@@ -117,43 +109,4 @@ func checkUIAddr(addr string, explicit bool) (bool, error) {
 		return false, fmt.Errorf("refusing to listen on %s without --addr naming it", addr)
 	}
 	return loopback, nil
-}
-
-// uiPreview is the retention page's dry run: the sweep command's code path with
-// --dry-run --repo GLOB, over the same registries, with protections read fresh from
-// the store on each call. It neither audits nor caches manifests: the view writes nothing.
-func (g *globals) uiPreview(ctx context.Context, b *backend, role string) (webui.Preview, error) {
-	var registries func(context.Context, sweep.Target) (sweep.Registry, error)
-	if b.local {
-		registries = func(_ context.Context, t sweep.Target) (sweep.Registry, error) {
-			c, err := b.registry(t.Account)
-			if err != nil {
-				return nil, err
-			}
-			return wiring.SweepRegistry(c), nil
-		}
-	} else {
-		deps, err := awsDeps(ctx, b.cfg, g)
-		if err != nil {
-			return nil, err
-		}
-		registries = deps.SweepRegistries(role)
-	}
-	cfg, st := b.cfg, b.store
-	return func(ctx context.Context, glob string) (*sweep.Report, error) {
-		return previewSweep(ctx, cfg, st, registries, glob, b.now().UTC())
-	}, nil
-}
-
-func previewSweep(ctx context.Context, cfg *config.Config, st store.Store, registries func(context.Context, sweep.Target) (sweep.Registry, error), glob string, now time.Time) (*sweep.Report, error) {
-	if _, err := path.Match(glob, ""); err != nil {
-		return nil, fmt.Errorf("%q is not a glob: %w", glob, err)
-	}
-	prot, err := sweep.LoadProtections(ctx, st, now)
-	if err != nil {
-		return nil, err
-	}
-	s := &sweep.Sweeper{Retention: cfg.Retention, Repositories: cfg.Repositories, Only: glob}
-	run := sweep.Run{ID: "ui-" + now.Format("20060102T150405.000Z"), Now: now, DryRun: true}
-	return s.Estate(ctx, run, sweep.Targets(cfg), registries, prot), nil
 }

@@ -3,11 +3,11 @@ package webui
 import (
 	"errors"
 	"net/http"
-	"path"
 	"slices"
 	"time"
 
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/glob"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/store"
 )
@@ -58,7 +58,7 @@ func (s *server) approvals(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	d := approvalsData{Status: q.Get("status")}
-	g, err := glob(r)
+	g, err := repoFilter(r)
 	d.Glob = g
 	if err != nil {
 		d.Error = err.Error()
@@ -159,7 +159,7 @@ func (s *server) approvalView(r *http.Request, rq regflow.ApprovalRequest, now t
 // it ends at the start of its expiry day (UTC), and one without a valid date never applies.
 func allowedFor(a config.AllowedFinding, repo string, now time.Time) bool {
 	if a.Repositories != "" {
-		if ok, _ := path.Match(a.Repositories, repo); !ok {
+		if !glob.Match(a.Repositories, repo) {
 			return false
 		}
 	}

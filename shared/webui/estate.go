@@ -66,7 +66,7 @@ func (s *server) openRequests(r *http.Request) ([]regflow.ApprovalRequest, error
 func (s *server) estate(w http.ResponseWriter, r *http.Request) {
 	cfg := s.o.Config
 	d := estateData{Envs: cfg.PromotionPath, Source: cfg.Source(), Counts: map[string]int{}}
-	g, err := glob(r)
+	g, err := repoFilter(r)
 	d.Glob = g
 	if err != nil {
 		d.Error = err.Error()

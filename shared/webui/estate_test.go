@@ -7,15 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regflow/regflow/shared/app"
 	"github.com/regflow/regflow/shared/config"
-	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/localstack"
 	"github.com/regflow/regflow/shared/local/sweeptest"
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/sweep"
 	"github.com/regflow/regflow/shared/webui"
-	"github.com/regflow/regflow/shared/wiring"
 )
 
 // at is the synthetic estate's "now".
@@ -92,50 +91,29 @@ func seedEstate(tb testing.TB, path string, n int) {
 	}
 }
 
-// registries starts one local ECR per environment account, each holding images repositories
-// of a few images of every age, and returns the dry-run preview the sweep command would run
-// over them: the same Sweeper, protections from the store, registries through the ECR adapter.
-func registries(tb testing.TB, cfg *config.Config, st sweep.Protection, repos int) webui.Preview {
+// registries starts one local ECR per environment account, each holding repos repositories
+// of a few images of every age, and returns the retention preview `regflow ui --local`
+// serves over them: the composition root's dry-run sweep, with protections from st.
+func registries(tb testing.TB, cfg *config.Config, st app.Store, repos int) webui.Preview {
 	tb.Helper()
-	clients := map[string]*ecr.Client{}
-	for _, t := range sweep.Targets(cfg) {
-		srv := sweeptest.StartECR(tb, localecr.Options{Account: t.Account, Region: t.Region, Clock: localecr.FixedClock(at)})
+	info := localstack.Info{Environments: map[string]localstack.EnvInfo{}}
+	for _, env := range cfg.PromotionPath {
+		e := cfg.Environments[env]
+		srv := sweeptest.StartECR(tb, localecr.Options{Account: e.Account, Region: e.Region, Clock: localecr.FixedClock(at)})
 		for i := range repos {
 			repo := repoName(i)
-			imgs := make([]localecr.SeedImage, 0, 8)
+			imgs := make([]localecr.SeedImage, 0, 9)
 			for k, days := range []int{200, 150, 120, 95, 60, 30, 10, 1} {
 				imgs = append(imgs, localecr.SeedImage{Tags: []string{fmt.Sprintf("%040x", i*100+k)}, PushedAt: at.Add(-time.Duration(days) * 24 * time.Hour), SizeBytes: int64(20+k) << 20})
 			}
 			imgs = append(imgs, localecr.SeedImage{PushedAt: at.Add(-40 * 24 * time.Hour), SizeBytes: 5 << 20})
 			sweeptest.Seed(tb, srv, repo, imgs...)
 		}
-		clients[t.Account] = ecr.New(sweeptest.Client(srv), "")
+		info.Environments[env] = localstack.EnvInfo{Account: e.Account, Region: e.Region, Registry: srv.Host(), ECREndpoint: srv.URL()}
 	}
-	return previewOver(cfg, st, func(account string) (*ecr.Client, error) {
-		c, ok := clients[account]
-		if !ok {
-			return nil, fmt.Errorf("no registry for account %s", account)
-		}
-		return c, nil
-	})
-}
-
-// previewOver is the CLI's dry run: sweep.go's code path with --dry-run --repo.
-func previewOver(cfg *config.Config, prot sweep.Protection, registry func(account string) (*ecr.Client, error)) webui.Preview {
-	return func(ctx context.Context, glob string) (*sweep.Report, error) {
-		s := &sweep.Sweeper{Retention: cfg.Retention, Repositories: cfg.Repositories, Only: glob}
-		p, err := sweep.LoadProtections(ctx, prot, at)
-		if err != nil {
-			return nil, err
-		}
-		regs := func(_ context.Context, t sweep.Target) (sweep.Registry, error) {
-			c, err := registry(t.Account)
-			if err != nil {
-				return nil, err
-			}
-			return wiring.SweepRegistry(c), nil
-		}
-		rep := s.Estate(ctx, sweep.Run{ID: "ui-preview", Now: at, DryRun: true}, sweep.Targets(cfg), regs, p)
-		return rep, nil
+	a, err := app.New(localstack.Attach(cfg, info, st, nil))
+	if err != nil {
+		tb.Fatal(err)
 	}
+	return webui.DryRun(a, func() time.Time { return at })
 }

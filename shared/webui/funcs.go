@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/regflow/regflow/shared/regflow"
-	"github.com/regflow/regflow/shared/retention"
 )
 
 func (s *server) funcs() template.FuncMap {
@@ -30,7 +29,7 @@ func (s *server) funcs() template.FuncMap {
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
 		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"bytes":    retention.Bytes,
+		"bytes":    regflow.Bytes,
 		"repoURL":  repoURL,
 		"join":     strings.Join,
 		"dash":     dash,

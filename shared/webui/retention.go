@@ -50,7 +50,7 @@ type retentionData struct {
 
 func (s *server) retention(w http.ResponseWriter, r *http.Request) {
 	d := retentionData{Unavailable: s.o.Preview == nil}
-	g, err := glob(r)
+	g, err := repoFilter(r)
 	d.Glob = g
 	switch {
 	case err != nil:

@@ -17,11 +17,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"path"
 	"strings"
 	"time"
 
+	"github.com/regflow/regflow/shared/app"
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/glob"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/sweep"
 )
@@ -57,8 +58,23 @@ type Store interface {
 }
 
 // Preview runs the retention sweep as a dry run over the repositories matching
-// repoGlob (path.Match) and returns its report. It must delete nothing.
+// repoGlob (regflow's glob: * crosses /) and returns its report. It must delete nothing.
 type Preview func(ctx context.Context, repoGlob string) (*sweep.Report, error)
+
+// Sweeper is the composition root's estate sweep (*app.App).
+type Sweeper interface {
+	Sweep(ctx context.Context, o app.SweepOptions) (*sweep.Report, error)
+}
+
+// DryRun is the retention page's preview: the sweep `regflow sweep --dry-run --repo GLOB`
+// runs, built by the composition root, with ages measured at now(). A dry run deletes and
+// audits nothing; the only write is the sweep's cache of manifest facts, as for the CLI.
+func DryRun(a Sweeper, now func() time.Time) Preview {
+	return func(ctx context.Context, repoGlob string) (*sweep.Report, error) {
+		at := now().UTC()
+		return a.Sweep(ctx, app.SweepOptions{Run: sweep.Run{ID: "ui-" + at.Format("20060102T150405.000Z"), Now: at, DryRun: true}, Only: repoGlob})
+	}
+}
 
 // Options configure the web view.
 type Options struct {
@@ -197,22 +213,18 @@ func (s *server) failRead(w http.ResponseWriter, r *http.Request, what string, e
 	s.fail(w, r, http.StatusBadGateway, fmt.Sprintf("Could not read %s: %v. Check that the store is reachable (is `regflow local` running, or are your AWS credentials current?) and reload.", what, err))
 }
 
-// glob reads the repository filter; an empty one matches everything.
-func glob(r *http.Request) (string, error) {
+// repoFilter reads the repository filter; an empty one matches everything.
+func repoFilter(r *http.Request) (string, error) {
 	g := strings.TrimSpace(r.URL.Query().Get("repo"))
 	if g == "" {
 		return "", nil
 	}
-	if _, err := path.Match(g, ""); err != nil {
-		return g, fmt.Errorf("%q is not a repository glob (path.Match: * does not cross /, [ must close): %w", g, err)
+	if err := glob.Valid(g); err != nil {
+		return g, fmt.Errorf("%q is not a repository glob (* matches any run of characters, / included; ? one character): %w", g, err)
 	}
 	return g, nil
 }
 
 func matches(g, repo string) bool {
-	if g == "" {
-		return true
-	}
-	ok, _ := path.Match(g, repo)
-	return ok
+	return g == "" || glob.Match(g, repo)
 }

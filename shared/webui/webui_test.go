@@ -67,6 +67,7 @@ func TestPages(t *testing.T) {
 			[]string{repoName(0), repoName(29), "sha256:" + digestOf(repoName(0), 10)[7:19], "pending approval", "blocked for staging: CRITICAL 2 &gt; 0",
 				"waiting for verification", "failed", "copy to prod failed: registry answered 503", "source: CI pushes here", "U0BOB,U0CAROL"}, nil},
 		{"estate filters by glob", "GET", "/?repo=team-000%2A/svc", 200, []string{repoName(9)}, []string{repoName(10)}},
+		{"estate glob: * crosses / as everywhere in regflow", "GET", "/?repo=team-000%2A", 200, []string{repoName(9)}, []string{repoName(10)}},
 		{"estate refuses a bad glob with the reason", "GET", "/?repo=team-%5B", 400, []string{"is not a repository glob"}, nil},
 		{"estate paginates", "GET", "/?page=1", 200, []string{repoName(0)}, nil},
 		{"repository shows pointers, timeline, superseded releases and the Slack link", "GET", "/repositories/" + repoName(0), 200,
