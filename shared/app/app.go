@@ -243,8 +243,11 @@ func (a *App) Handlers() map[string]func(ctx context.Context, event []byte) erro
 type SweepOptions struct {
 	Run sweep.Run
 	// Only is a further glob a repository must match.
-	Only        string
-	Concurrency int
+	Only string
+	// Repositories, when set, are the only repositories swept (exact names), e.g. the one
+	// page of them the web view previews.
+	Repositories []string
+	Concurrency  int
 	// Registries overrides how registries are reached (the CLI's --role).
 	Registries   func(context.Context, sweep.Target) (sweep.Registry, error)
 	OnRepository func(sweep.Progress)
@@ -263,5 +266,65 @@ func (a *App) Sweep(ctx context.Context, o SweepOptions) (*sweep.Report, error) 
 	if regs == nil {
 		regs = a.registries.Sweep
 	}
+	if o.Repositories != nil {
+		names := map[string]bool{}
+		for _, n := range o.Repositories {
+			names[n] = true
+		}
+		all := regs
+		regs = func(ctx context.Context, t sweep.Target) (sweep.Registry, error) {
+			r, err := all(ctx, t)
+			if err != nil {
+				return nil, err
+			}
+			return onlyRepositories{Registry: r, names: names}, nil
+		}
+	}
 	return s.Estate(ctx, o.Run, sweep.Targets(a.Config), regs, prot), nil
+}
+
+// SweptRepositories lists, sorted and once each, the repositories a sweep with o would
+// cover in any environment's registry (o.Only and o.Registries apply). It reads only the
+// registries' repository lists.
+func (a *App) SweptRepositories(ctx context.Context, o SweepOptions) ([]string, error) {
+	s := *a.sweeper
+	s.Only = o.Only
+	regs := o.Registries
+	if regs == nil {
+		regs = a.registries.Sweep
+	}
+	seen := map[string]bool{}
+	for _, t := range sweep.Targets(a.Config) {
+		r, err := regs(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		repos, err := r.Repositories(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list repositories of %s: %w", t, err)
+		}
+		for _, n := range s.Select(repos) {
+			seen[n] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// onlyRepositories narrows a registry's repository list to names.
+type onlyRepositories struct {
+	sweep.Registry
+	names map[string]bool
+}
+
+func (r onlyRepositories) Repositories(ctx context.Context) ([]string, error) {
+	all, err := r.Registry.Repositories(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(n string) bool { return !r.names[n] }), nil
 }

@@ -9,8 +9,9 @@ import (
 
 // BenchmarkPages renders each page over HTTP for an estate of 1,000 repositories × 3
 // environments in the embedded store, read in shared mode as `regflow ui --local` reads
-// it. The retention preview runs the real dry-run sweep against three local ECRs holding
-// 9 images per repository (27,000 in all); its figure includes listing every registry.
+// it. The retention preview runs the composition root's dry-run sweep against three local
+// ECRs holding 9 images per repository (27,000 in all): each figure includes listing every
+// registry's repositories and sweeping the page's (at most 10) in each registry.
 //
 //	go test -run '^$' -bench BenchmarkPages -benchtime 20x ./shared/webui/
 func BenchmarkPages(b *testing.B) {
@@ -24,7 +25,8 @@ func BenchmarkPages(b *testing.B) {
 		{"approvals-blocked", "/approvals?status=blocked"},
 		{"retention-one-repo", "/retention?repo=" + repoName(10)},
 		{"retention-10-repos", "/retention?repo=team-001%3F/svc"},
-		{"retention-all-1000-repos", "/retention?repo=team-%2A/svc"},
+		{"retention-all-1000-repos", "/retention?repo=team-%2A"},
+		{"retention-all-last-page", "/retention?repo=team-%2A&page=100"},
 	}
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) {

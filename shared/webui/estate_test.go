@@ -115,5 +115,5 @@ func registries(tb testing.TB, cfg *config.Config, st app.Store, repos int) webu
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return webui.DryRun(a, func() time.Time { return at })
+	return webui.SweepPreview(a, func() time.Time { return at })
 }

@@ -12,8 +12,9 @@ import (
 	"github.com/regflow/regflow/shared/retention"
 )
 
-// reposPerRetentionPage bounds how many repositories' decisions one page lists.
-const reposPerRetentionPage = 20
+// reposPerRetentionPage is how many repositories one page previews: the dry run reads
+// each from every registry, so a page sweeps only its own.
+const reposPerRetentionPage = 10
 
 type decisionView struct {
 	retention.Decision
@@ -39,13 +40,15 @@ type retentionData struct {
 	Ran         bool
 	Now         time.Time
 	Summary     string
-	Images      int
-	Kept        int
-	Deleted     int
-	Bytes       int64
-	Failed      []retention.Failure
-	Repos       []retentionRepo
-	Pager       pager
+	// Matching is how many repositories match the glob, across every page.
+	Matching int
+	Images   int
+	Kept     int
+	Deleted  int
+	Bytes    int64
+	Failed   []retention.Failure
+	Repos    []retentionRepo
+	Pager    pager
 }
 
 func (s *server) retention(w http.ResponseWriter, r *http.Request) {
@@ -61,12 +64,23 @@ func (s *server) retention(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, "retention", "Retention preview", http.StatusOK, d)
 		return
 	}
-	rep, err := s.o.Preview(r.Context(), g)
+	names, err := s.o.Preview.Repositories(r.Context(), g)
+	if err != nil {
+		s.failRead(w, r, "the repositories matching "+g, err)
+		return
+	}
+	d.Ran, d.Matching = true, len(names)
+	d.Pager = paginate(len(names), reposPerRetentionPage, r.URL.Query().Get("page"), "/retention", r.URL.Query())
+	if len(names) == 0 {
+		s.render(w, r, "retention", "Retention preview: "+g, http.StatusOK, d)
+		return
+	}
+	rep, err := s.o.Preview.DryRun(r.Context(), names[d.Pager.From:d.Pager.To])
 	if err != nil {
 		s.failRead(w, r, "the retention dry run for "+g, err)
 		return
 	}
-	d.Ran, d.Now, d.Summary = true, rep.Run.Now, rep.Summary()
+	d.Now, d.Summary = rep.Run.Now, rep.Summary()
 	byRepo := map[string]*retentionRepo{}
 	for _, rr := range rep.Registries {
 		d.Failed = append(d.Failed, rr.Report.Failed...)
@@ -90,16 +104,15 @@ func (s *server) retention(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	names := make([]string, 0, len(byRepo))
+	shown := make([]string, 0, len(byRepo))
 	for n, rp := range byRepo {
-		names = append(names, n)
+		shown = append(shown, n)
 		d.Kept += rp.Kept
 		d.Deleted += rp.Deleted
 		d.Bytes += rp.Bytes
 	}
-	slices.Sort(names)
-	d.Pager = paginate(len(names), reposPerRetentionPage, r.URL.Query().Get("page"), "/retention", r.URL.Query())
-	for _, n := range names[d.Pager.From:d.Pager.To] {
+	slices.Sort(shown)
+	for _, n := range shown {
 		rp := byRepo[n]
 		slices.SortFunc(rp.Decisions, func(a, b decisionView) int {
 			if a.Delete != b.Delete {

@@ -57,23 +57,41 @@ type Store interface {
 	Images
 }
 
-// Preview runs the retention sweep as a dry run over the repositories matching
-// repoGlob (regflow's glob: * crosses /) and returns its report. It must delete nothing.
-type Preview func(ctx context.Context, repoGlob string) (*sweep.Report, error)
+// Preview is the retention dry run. It must delete nothing.
+type Preview interface {
+	// Repositories lists, sorted, the repositories the sweep covers that match repoGlob
+	// (regflow's glob: * crosses /).
+	Repositories(ctx context.Context, repoGlob string) ([]string, error)
+	// DryRun sweeps exactly repos (one page of them) as a dry run.
+	DryRun(ctx context.Context, repos []string) (*sweep.Report, error)
+}
 
 // Sweeper is the composition root's estate sweep (*app.App).
 type Sweeper interface {
 	Sweep(ctx context.Context, o app.SweepOptions) (*sweep.Report, error)
+	SweptRepositories(ctx context.Context, o app.SweepOptions) ([]string, error)
 }
 
-// DryRun is the retention page's preview: the sweep `regflow sweep --dry-run --repo GLOB`
-// runs, built by the composition root, with ages measured at now(). A dry run deletes and
-// audits nothing; the only write is the sweep's cache of manifest facts, as for the CLI.
-func DryRun(a Sweeper, now func() time.Time) Preview {
-	return func(ctx context.Context, repoGlob string) (*sweep.Report, error) {
-		at := now().UTC()
-		return a.Sweep(ctx, app.SweepOptions{Run: sweep.Run{ID: "ui-" + at.Format("20060102T150405.000Z"), Now: at, DryRun: true}, Only: repoGlob})
-	}
+// SweepPreview is the retention page's preview: the sweep `regflow sweep --dry-run --repo
+// GLOB` runs, built by the composition root, with ages measured at now(). A dry run deletes
+// and audits nothing; the only write is the sweep's cache of manifest facts, as for the CLI
+// (it spares ECR the pulls that would make every image look recently used).
+func SweepPreview(a Sweeper, now func() time.Time) Preview {
+	return sweepPreview{a: a, now: now}
+}
+
+type sweepPreview struct {
+	a   Sweeper
+	now func() time.Time
+}
+
+func (p sweepPreview) Repositories(ctx context.Context, repoGlob string) ([]string, error) {
+	return p.a.SweptRepositories(ctx, app.SweepOptions{Only: repoGlob})
+}
+
+func (p sweepPreview) DryRun(ctx context.Context, repos []string) (*sweep.Report, error) {
+	at := p.now().UTC()
+	return p.a.Sweep(ctx, app.SweepOptions{Run: sweep.Run{ID: "ui-" + at.Format("20060102T150405.000Z"), Now: at, DryRun: true}, Repositories: repos})
 }
 
 // Options configure the web view.
