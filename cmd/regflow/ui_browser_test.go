@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -274,6 +275,41 @@ func (p *problems) take() []string {
 	return out
 }
 
+// a11yAudit lists what would keep a page from being read by everyone: form controls
+// without a label, SVGs without a name, a document without a language, and text whose
+// contrast with what is behind it is under WCAG AA (4.5:1, 3:1 for large text).
+const a11yAudit = `(() => {
+  const out = [];
+  if (!document.documentElement.lang) out.push("html has no lang");
+  document.querySelectorAll("input:not([type=hidden]), select, textarea").forEach(e => {
+    if (!(e.labels && e.labels.length) && !e.getAttribute("aria-label")) out.push("unlabelled " + e.outerHTML);
+  });
+  document.querySelectorAll("button, a[href]").forEach(e => {
+    if (!e.textContent.trim() && !e.getAttribute("aria-label")) out.push("nameless " + e.outerHTML);
+  });
+  document.querySelectorAll("svg").forEach(e => {
+    if (e.getAttribute("role") !== "img" || !(e.getAttribute("aria-labelledby") || e.getAttribute("aria-label"))) out.push("svg without role=img and a name");
+  });
+  const rgb = c => { const m = /rgba?\(([^)]+)\)/.exec(c || ""); if (!m) return null; const p = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number); return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1}; };
+  const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }; return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+  const behind = el => { for (let e = el; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c && c.a > 0) return c; } return {r: 255, g: 255, b: 255, a: 1}; };
+  const done = new Set();
+  const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (w.nextNode()) {
+    const el = w.currentNode.parentElement;
+    if (!w.currentNode.textContent.trim() || !el || done.has(el)) continue;
+    done.add(el);
+    const s = getComputedStyle(el), r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || s.visibility === "hidden" || el.closest("title, desc")) continue;
+    const fg = rgb(el instanceof SVGElement ? s.fill : s.color), bg = behind(el);
+    if (!fg) continue;
+    const a = lum(fg), b = lum(bg), ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(s.fontSize), large = size >= 24 || (parseInt(s.fontWeight, 10) >= 700 && size >= 18.66);
+    if (ratio < (large ? 3 : 4.5)) out.push("contrast " + ratio.toFixed(2) + ":1 for " + el.tagName.toLowerCase() + (el.className && el.className.baseVal === undefined ? "." + el.className : "") + " " + JSON.stringify(w.currentNode.textContent.trim().slice(0, 40)));
+  }
+  return out;
+})()`
+
 func TestUIInBrowser(t *testing.T) {
 	chromium := chromiumPath()
 	if chromium == "" {
@@ -294,7 +330,9 @@ func TestUIInBrowser(t *testing.T) {
 	t.Logf("screenshots in %s", shots)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.WindowSize(1280, 900), chromedp.Flag("disable-gpu", true))
+		chromedp.WindowSize(1280, 900), chromedp.Flag("disable-gpu", true),
+		// CI containers give /dev/shm 64 MB, too little for chromium's renderer.
+		chromedp.Flag("disable-dev-shm-usage", true))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(actx)
@@ -344,14 +382,15 @@ func TestUIInBrowser(t *testing.T) {
 	}{
 		{"estate", "/", []string{"shop/web", "shop/api", short(d.a), short(d.b), "pending approval", "waiting for verification",
 			"blocked", "blocked for staging: CRITICAL", "source: CI pushes here", "by U0BOB", "by U0CAROL"},
-			[]string{"table.estate", ".badge.b-pending", ".badge.b-blocked", ".badge.b-waiting", "main#main", "nav[aria-label=Main]"}},
+			// app.js ran: times carry the viewer's own zone.
+			[]string{"table.estate", ".badge.b-pending", ".badge.b-blocked", ".badge.b-waiting", "main#main", "nav[aria-label=Main]", `time[title*="your time"]`}},
 		{"repository", "/repositories/shop/web", []string{short(d.a), short(d.b), "rolled back", "promoted", "Superseded releases",
 			"prod rolled back from " + short(d.b), "verification run", "approval.approved", "U0CAROL"},
 			[]string{".timeline .t-rolled-back", ".timeline .t-promoted", `a[href="` + d.verifyURL + `"]`, `a[href^="https://slack.com/archives/C0STAGING/p"]`}},
 		{"approvals", "/approvals", []string{"shop/web", "shop/api", short(d.c), short(d.blocked), short(d.waiting), "CRITICAL 1", "gate ≤ 0: over",
 			"CVE-2023-0000", "not reported yet (required)", "waiting for the staging deployment", "0 of 2"},
 			[]string{"article.approval", ".sev .over", `a[href^="https://slack.com/archives/C0STAGING/p"]`}},
-		{"retention", "/retention?repo=shop/web", []string{"Dry run: would delete", "max age 90d", "delete: ", "kept: ", short(d.a)},
+		{"retention", "/retention?repo=shop/web", []string{"1 repository matches", "Dry run: would delete", "max age 90d", "delete: ", "kept: ", short(d.a)},
 			[]string{"svg.chart rect.del", "svg.chart rect.keep", "svg.chart line.cut", "tr.row-del"}},
 	}
 	for _, p := range pages {
@@ -413,9 +452,71 @@ func TestUIInBrowser(t *testing.T) {
 			if len(parts) != 5 || parts[0] != "A" || parts[1] != "Skip to content" || parts[2] == "none" || parts[3] == "0px" || parts[4] != "true" {
 				t.Errorf("the first Tab should show a focused skip link with an outline, got %q", focus)
 			}
+			audit, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](a11yAudit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(audit) > 0 {
+				t.Errorf("accessibility: %d problems:\n%s", len(audit), strings.Join(audit, "\n"))
+			}
 			if ps := seen.take(); len(ps) > 0 {
 				t.Errorf("the page produced %d problems:\n%s", len(ps), strings.Join(ps, "\n"))
 			}
 		})
 	}
+
+	// Without JS every page still shows what it shows with it, and the filter (a GET form)
+	// still filters.
+	t.Run("without JS", func(t *testing.T) {
+		if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: false}); err != nil {
+				t.Error(err)
+			}
+		}()
+		nojs := append(pages, struct {
+			name, path string
+			want       []string
+			css        []string
+		}{"estate-filtered", "/?repo=shop/api", []string{"shop/api", short(d.blocked)}, nil})
+		for _, p := range nojs {
+			seen.take()
+			if err := chromedp.Do(ctx, chromedp.Navigate(base+p.path), chromedp.WaitReady(chromedp.CSS("footer"))); err != nil {
+				t.Fatal(err)
+			}
+			html, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(html, "your time") {
+				t.Fatalf("%s: app.js ran with script execution disabled", p.name)
+			}
+			text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range p.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("%s without JS lacks %q", p.name, w)
+				}
+			}
+			if p.name == "estate-filtered" && strings.Contains(text, "shop/web") {
+				t.Errorf("the filter shop/api still lists shop/web without JS")
+			}
+			if ps := seen.take(); len(ps) > 0 {
+				t.Errorf("%s without JS produced %d problems:\n%s", p.name, len(ps), strings.Join(ps, "\n"))
+			}
+			if p.name == "estate-filtered" {
+				png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(shots, "estate-filtered-nojs.png"), png, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
 }
