@@ -45,7 +45,7 @@ func repoName(i int) string { return fmt.Sprintf("team-%04d/svc", i) }
 
 // seedEstate writes what the flow would have left for n repositories: staging and prod
 // pointers with history and audit entries, and open requests of every kind.
-func seedEstate(tb testing.TB, path string, n int) {
+func seedEstate(tb testing.TB, path string, n int, extra ...regflow.AuditEntry) {
 	tb.Helper()
 	ctx := context.Background()
 	st, err := embedded.Open(path)
@@ -86,7 +86,7 @@ func seedEstate(tb testing.TB, path string, n int) {
 			add("prod", regflow.StatusWaiting, "gate passed; waiting for the staging deployment to report verification", map[string]int{"LOW": 1})
 		}
 	}
-	if err := st.AppendAudits(ctx, audit); err != nil {
+	if err := st.AppendAudits(ctx, append(audit, extra...)); err != nil {
 		tb.Fatal(err)
 	}
 }

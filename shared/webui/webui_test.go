@@ -1,6 +1,7 @@
 package webui_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,15 +11,16 @@ import (
 	"time"
 
 	"github.com/regflow/regflow/shared/local/embedded"
+	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/webui"
 )
 
 // newSite seeds an estate of n repositories and serves the web view over it, reading the
 // store as the CLI does (shared mode, a handle per transaction).
-func newSite(t testing.TB, n int, withPreview bool) *httptest.Server {
+func newSite(t testing.TB, n int, withPreview bool, extra ...regflow.AuditEntry) *httptest.Server {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "store.db")
-	seedEstate(t, path, n)
+	seedEstate(t, path, n, extra...)
 	st, err := embedded.OpenShared(path)
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +108,30 @@ func TestPages(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A long-lived repository's audit trail is cut to the newest entries, and the page says so.
+func TestRepositoryAuditIsBounded(t *testing.T) {
+	repo := repoName(0)
+	var extra []regflow.AuditEntry
+	for i := range 600 {
+		extra = append(extra, regflow.AuditEntry{Subject: repo, ID: fmt.Sprintf("note/%04d", i), Time: at.Add(-time.Duration(600-i) * time.Minute),
+			Action: "repository.checked", Actor: "test", Reason: fmt.Sprintf("check %04d", i)})
+	}
+	srv := newSite(t, 1, false, extra...)
+	code, body := get(t, "GET", srv.URL+"/repositories/"+repo)
+	if code != 200 {
+		t.Fatalf("status %d:\n%s", code, body)
+	}
+	if !strings.Contains(body, "the newest 500 of 602 entries") {
+		t.Errorf("the page does not say it shows the newest 500 of 602 entries")
+	}
+	if n := strings.Count(body, "repository.checked"); n != 498 {
+		t.Errorf("%d of the 600 checks shown, want the newest 498 (500 less the two promotions, which are newer)", n)
+	}
+	if !strings.Contains(body, "check 0599") || strings.Contains(body, "check 0101") {
+		t.Errorf("the page should keep the newest entries and drop the oldest")
 	}
 }
 
