@@ -311,6 +311,9 @@ const a11yAudit = `(() => {
 })()`
 
 func TestUIInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no browser")
+	}
 	chromium := chromiumPath()
 	if chromium == "" {
 		testenv.Unavailable(t, "no chromium for the browser tests: apt-get install -y chromium (.ci/run installs it), or set CHROMIUM")
