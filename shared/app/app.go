@@ -244,10 +244,10 @@ type SweepOptions struct {
 	Run sweep.Run
 	// Only is a further glob a repository must match.
 	Only string
-	// Repositories, when set, are the only repositories swept (exact names), e.g. the one
-	// page of them the web view previews.
-	Repositories []string
-	Concurrency  int
+	// Page, when set, picks the repositories to sweep from the sorted names of every one the
+	// run covers in any registry, as a view that shows one page of them at a time does.
+	Page        func(names []string) []string
+	Concurrency int
 	// Registries overrides how registries are reached (the CLI's --role).
 	Registries   func(context.Context, sweep.Target) (sweep.Registry, error)
 	OnRepository func(sweep.Progress)
@@ -266,65 +266,54 @@ func (a *App) Sweep(ctx context.Context, o SweepOptions) (*sweep.Report, error) 
 	if regs == nil {
 		regs = a.registries.Sweep
 	}
-	if o.Repositories != nil {
-		names := map[string]bool{}
-		for _, n := range o.Repositories {
-			names[n] = true
-		}
-		all := regs
-		regs = func(ctx context.Context, t sweep.Target) (sweep.Registry, error) {
-			r, err := all(ctx, t)
-			if err != nil {
-				return nil, err
-			}
-			return onlyRepositories{Registry: r, names: names}, nil
-		}
+	if o.Page != nil {
+		return a.sweepPage(ctx, &s, o, regs, prot), nil
 	}
 	return s.Estate(ctx, o.Run, sweep.Targets(a.Config), regs, prot), nil
 }
 
-// SweptRepositories lists, sorted and once each, the repositories a sweep with o would
-// cover in any environment's registry (o.Only and o.Registries apply). It reads only the
-// registries' repository lists.
-func (a *App) SweptRepositories(ctx context.Context, o SweepOptions) ([]string, error) {
-	s := *a.sweeper
-	s.Only = o.Only
-	regs := o.Registries
-	if regs == nil {
-		regs = a.registries.Sweep
-	}
-	seen := map[string]bool{}
-	for _, t := range sweep.Targets(a.Config) {
-		r, err := regs(ctx, t)
+// sweepPage lists every registry's repositories once, lets o.Page pick from their union,
+// and sweeps the picked ones wherever they are.
+func (a *App) sweepPage(ctx context.Context, s *sweep.Sweeper, o SweepOptions, regs func(context.Context, sweep.Target) (sweep.Registry, error), prot sweep.Protections) *sweep.Report {
+	targets := sweep.Targets(a.Config)
+	found := make([]sweep.Registry, len(targets))
+	lists := make([][]string, len(targets))
+	failed := make([]error, len(targets))
+	all := map[string]bool{}
+	for i, t := range targets {
+		reg, err := regs(ctx, t)
+		var repos []string
+		if err == nil {
+			repos, err = reg.Repositories(ctx)
+		}
 		if err != nil {
-			return nil, err
+			failed[i] = fmt.Errorf("list repositories of %s: %w", t, err)
+			continue
 		}
-		repos, err := r.Repositories(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list repositories of %s: %w", t, err)
-		}
-		for _, n := range s.Select(repos) {
-			seen[n] = true
+		found[i], lists[i] = reg, s.Select(repos)
+		for _, n := range lists[i] {
+			all[n] = true
 		}
 	}
-	out := make([]string, 0, len(seen))
-	for n := range seen {
-		out = append(out, n)
+	names := make([]string, 0, len(all))
+	for n := range all {
+		names = append(names, n)
 	}
-	slices.Sort(out)
-	return out, nil
-}
-
-// onlyRepositories narrows a registry's repository list to names.
-type onlyRepositories struct {
-	sweep.Registry
-	names map[string]bool
-}
-
-func (r onlyRepositories) Repositories(ctx context.Context) ([]string, error) {
-	all, err := r.Registry.Repositories(ctx)
-	if err != nil {
-		return nil, err
+	slices.Sort(names)
+	picked := map[string]bool{}
+	for _, n := range o.Page(names) {
+		picked[n] = true
 	}
-	return slices.DeleteFunc(all, func(n string) bool { return !r.names[n] }), nil
+	rep := &sweep.Report{Run: o.Run}
+	for i, t := range targets {
+		if failed[i] != nil {
+			rr := s.Registry(ctx, o.Run, t, nil, nil, prot)
+			rr.AddFailure("*", failed[i])
+			rep.Add(rr)
+			continue
+		}
+		rep.Add(s.Registry(ctx, o.Run, t, found[i], slices.DeleteFunc(lists[i], func(n string) bool { return !picked[n] }), prot))
+	}
+	rep.Sort()
+	return rep
 }

@@ -94,7 +94,7 @@ func seedEstate(tb testing.TB, path string, n int, extra ...regflow.AuditEntry) 
 // registries starts one local ECR per environment account, each holding repos repositories
 // of a few images of every age, and returns the retention preview `regflow ui --local`
 // serves over them: the composition root's dry-run sweep, with protections from st.
-func registries(tb testing.TB, cfg *config.Config, st app.Store, repos int) webui.Preview {
+func registries(tb testing.TB, cfg *config.Config, st app.Store, repos int, unreachable ...string) webui.Preview {
 	tb.Helper()
 	info := localstack.Info{Environments: map[string]localstack.EnvInfo{}}
 	for _, env := range cfg.PromotionPath {
@@ -110,6 +110,11 @@ func registries(tb testing.TB, cfg *config.Config, st app.Store, repos int) webu
 			sweeptest.Seed(tb, srv, repo, imgs...)
 		}
 		info.Environments[env] = localstack.EnvInfo{Account: e.Account, Region: e.Region, Registry: srv.Host(), ECREndpoint: srv.URL()}
+	}
+	for _, env := range unreachable {
+		e := info.Environments[env]
+		e.ECREndpoint = "http://127.0.0.1:1" // nothing listens on port 1
+		info.Environments[env] = e
 	}
 	a, err := app.New(localstack.Attach(cfg, info, st, nil))
 	if err != nil {

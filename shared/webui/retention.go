@@ -64,22 +64,16 @@ func (s *server) retention(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, "retention", "Retention preview", http.StatusOK, d)
 		return
 	}
-	names, err := s.o.Preview.Repositories(r.Context(), g)
-	if err != nil {
-		s.failRead(w, r, "the repositories matching "+g, err)
-		return
-	}
-	d.Ran, d.Matching = true, len(names)
-	d.Pager = paginate(len(names), reposPerRetentionPage, r.URL.Query().Get("page"), "/retention", r.URL.Query())
-	if len(names) == 0 {
-		s.render(w, r, "retention", "Retention preview: "+g, http.StatusOK, d)
-		return
-	}
-	rep, err := s.o.Preview.DryRun(r.Context(), names[d.Pager.From:d.Pager.To])
+	// One page of repositories is swept: the dry run reads each from every registry.
+	rep, err := s.o.Preview.DryRun(r.Context(), g, func(names []string) []string {
+		d.Pager = paginate(len(names), reposPerRetentionPage, r.URL.Query().Get("page"), "/retention", r.URL.Query())
+		return names[d.Pager.From:d.Pager.To]
+	})
 	if err != nil {
 		s.failRead(w, r, "the retention dry run for "+g, err)
 		return
 	}
+	d.Ran, d.Matching = true, d.Pager.Total
 	d.Now, d.Summary = rep.Run.Now, rep.Summary()
 	byRepo := map[string]*retentionRepo{}
 	for _, rr := range rep.Registries {

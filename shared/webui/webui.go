@@ -59,17 +59,14 @@ type Store interface {
 
 // Preview is the retention dry run. It must delete nothing.
 type Preview interface {
-	// Repositories lists, sorted, the repositories the sweep covers that match repoGlob
-	// (regflow's glob: * crosses /).
-	Repositories(ctx context.Context, repoGlob string) ([]string, error)
-	// DryRun sweeps exactly repos (one page of them) as a dry run.
-	DryRun(ctx context.Context, repos []string) (*sweep.Report, error)
+	// DryRun previews the repositories matching repoGlob (regflow's glob: * crosses /):
+	// page picks the ones to sweep from the sorted names of all that match.
+	DryRun(ctx context.Context, repoGlob string, page func(names []string) []string) (*sweep.Report, error)
 }
 
 // Sweeper is the composition root's estate sweep (*app.App).
 type Sweeper interface {
 	Sweep(ctx context.Context, o app.SweepOptions) (*sweep.Report, error)
-	SweptRepositories(ctx context.Context, o app.SweepOptions) ([]string, error)
 }
 
 // SweepPreview is the retention page's preview: the sweep `regflow sweep --dry-run --repo
@@ -85,13 +82,9 @@ type sweepPreview struct {
 	now func() time.Time
 }
 
-func (p sweepPreview) Repositories(ctx context.Context, repoGlob string) ([]string, error) {
-	return p.a.SweptRepositories(ctx, app.SweepOptions{Only: repoGlob})
-}
-
-func (p sweepPreview) DryRun(ctx context.Context, repos []string) (*sweep.Report, error) {
+func (p sweepPreview) DryRun(ctx context.Context, repoGlob string, page func([]string) []string) (*sweep.Report, error) {
 	at := p.now().UTC()
-	return p.a.Sweep(ctx, app.SweepOptions{Run: sweep.Run{ID: "ui-" + at.Format("20060102T150405.000Z"), Now: at, DryRun: true}, Repositories: repos})
+	return p.a.Sweep(ctx, app.SweepOptions{Run: sweep.Run{ID: "ui-" + at.Format("20060102T150405.000Z"), Now: at, DryRun: true}, Only: repoGlob, Page: page})
 }
 
 // Options configure the web view.

@@ -135,6 +135,32 @@ func TestRepositoryAuditIsBounded(t *testing.T) {
 	}
 }
 
+// A registry that does not answer is named on the page; the others are still previewed.
+func TestRetentionWithARegistryDown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	seedEstate(t, path, 3)
+	st, err := embedded.OpenShared(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	h, err := webui.New(webui.Options{Config: cfg, Store: st, Now: func() time.Time { return at }, Preview: registries(t, cfg, st, 3, "prod")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	code, body := get(t, "GET", srv.URL+"/retention?repo=team-%2A")
+	if code != 200 {
+		t.Fatalf("status %d:\n%s", code, body)
+	}
+	for _, w := range []string{"could not be judged: list repositories of prod", "3 repositories match", "54 images", repoName(2) + "</a></h2>"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("missing %q", w)
+		}
+	}
+}
+
 func TestRetentionUnavailableWithoutPreview(t *testing.T) {
 	srv := newSite(t, 2, false)
 	code, body := get(t, "GET", srv.URL+"/retention?repo=x")
