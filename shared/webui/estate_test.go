@@ -66,11 +66,11 @@ func seedEstate(tb testing.TB, path string, n int, extra ...regflow.AuditEntry) 
 			audit = append(audit, regflow.AuditEntry{Subject: repo + "@" + cur, ID: "promote/" + env, Time: rel.At, Action: "image.promoted", Actor: "promoter",
 				Reason: "approved by U0BOB, U0CAROL", Details: map[string]string{"env": env, "tag": rel.Tag, "previous": digestOf(repo, 7)}})
 		}
-		add := func(env, status, reason string, findings map[string]int) {
+		add := func(env, status, reason string, findings map[string]int, votes ...regflow.Vote) {
 			d := digestOf(repo, 11)
 			r := regflow.ApprovalRequest{ID: regflow.RequestID(env, repo, d), Env: env, Repository: repo, Digest: d, Tag: fmt.Sprintf("%040x", i),
 				Commit: fmt.Sprintf("%040x", i), Status: status, Reason: reason, Required: 2, Findings: findings,
-				CreatedAt: at.Add(-2 * time.Hour), ExpiresAt: at.Add(70 * time.Hour), SlackChannel: "C0PROD", SlackTS: "1700000000.000100", Version: 1}
+				CreatedAt: at.Add(-2 * time.Hour), ExpiresAt: at.Add(70 * time.Hour), SlackChannel: "C0PROD", SlackTS: "1700000000.000100", Approvals: votes, Version: 1}
 			if _, err := st.CreateRequest(ctx, r); err != nil {
 				tb.Fatal(err)
 			}
@@ -81,7 +81,7 @@ func seedEstate(tb testing.TB, path string, n int, extra ...regflow.AuditEntry) 
 		case i%25 == 1:
 			add("staging", regflow.StatusBlocked, "blocked for staging: CRITICAL 2 > 0", map[string]int{"CRITICAL": 2, "HIGH": 1})
 		case i%10 == 0:
-			add("prod", regflow.StatusPending, "within prod's gate (CRITICAL ≤ 0, HIGH ≤ 0)", map[string]int{"MEDIUM": 3})
+			add("prod", regflow.StatusPending, "within prod's gate (CRITICAL ≤ 0, HIGH ≤ 0)", map[string]int{"MEDIUM": 3}, regflow.Vote{User: "U0DAVE", At: at.Add(-time.Hour)})
 		case i%20 == 5:
 			add("prod", regflow.StatusWaiting, "gate passed; waiting for the staging deployment to report verification", map[string]int{"LOW": 1})
 		}

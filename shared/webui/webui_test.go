@@ -76,7 +76,7 @@ func TestPages(t *testing.T) {
 			[]string{digestOf(repoName(0), 10), "promoted", "Superseded releases", "https://slack.com/archives/C0PROD/p1700000000000100", "image.promoted"}, nil},
 		{"repository unknown", "GET", "/repositories/nope/nothing", 404, []string{"no release pointer or approval request"}, nil},
 		{"approvals lists findings against the gate and allow-listed CVEs", "GET", "/approvals", 200,
-			[]string{blocked, "CRITICAL 2", "gate ≤ 0: over", "CVE-2023-0000", "not reported yet (required)", "0 of 2"}, nil},
+			[]string{blocked, "CRITICAL 2", "gate ≤ 0: over", "CVE-2023-0000", "not reported yet (required)", "0 of 2", "1 of 2 · U0DAVE"}, nil},
 		{"approvals by status", "GET", "/approvals?status=blocked", 200, []string{blocked}, []string{repoName(0) + "</a> → prod"}},
 		{"approvals refuses an unknown status", "GET", "/approvals?status=bogus", 400, []string{"status must be one of"}, nil},
 		{"retention asks for a glob first", "GET", "/retention", 200, []string{"name the repositories to preview"}, nil},
