@@ -83,13 +83,18 @@ func (f *fakeAccount) UpdateService(_ context.Context, _, _, td string) error {
 	f.service = td
 	return nil
 }
-func (f *fakeAccount) AliasVersion(context.Context, string, string) (string, error) { return f.alias, nil }
+func (f *fakeAccount) AliasVersion(context.Context, string, string) (string, error) {
+	return f.alias, nil
+}
 func (f *fakeAccount) VersionImage(_ context.Context, _, v string) (string, error) {
 	var i int
 	fmt.Sscan(v, &i)
 	return f.versions[i-1], nil
 }
-func (f *fakeAccount) UpdateImage(_ context.Context, _, image string) error { f.latest = image; return nil }
+func (f *fakeAccount) UpdateImage(_ context.Context, _, image string) error {
+	f.latest = image
+	return nil
+}
 func (f *fakeAccount) PublishVersion(context.Context, string) (string, error) {
 	if f.versions[len(f.versions)-1] != f.latest {
 		f.publishes++
@@ -222,7 +227,9 @@ func TestMissingContainerIsNamed(t *testing.T) {
 
 func TestNoTargetsNoCalls(t *testing.T) {
 	d, _, _ := setup(t)
-	d.Runtimes = func(context.Context, string) (deploy.Runtime, error) { return deploy.Runtime{}, errors.New("must not be reached") }
+	d.Runtimes = func(context.Context, string) (deploy.Runtime, error) {
+		return deploy.Runtime{}, errors.New("must not be reached")
+	}
 	r := release()
 	r.Env = "dev"
 	r.Repository = "other/x"
