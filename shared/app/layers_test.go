@@ -22,7 +22,7 @@ var inward = map[string]bool{
 // useCases and the extra packages each may import. The promoter drives the copy engine
 // (ocicopy) directly: a port for it is still to come.
 var useCases = map[string][]string{
-	"tagguard": nil, "scangate": nil, "approvals": nil, "sweep": nil, "promoter": {"ocicopy"},
+	"tagguard": nil, "scangate": nil, "approvals": nil, "sweep": nil, "promoter": {"ocicopy"}, "deploy": nil,
 }
 
 // TestUseCasesDependInward fails when a use case imports an adapter or a local stand-in.

@@ -83,6 +83,8 @@ type Environment struct {
 	RequireVerification bool `json:"requireVerification"`
 	// KMSKey encrypts repositories regflow creates here; empty means AES256.
 	KMSKey string `json:"kmsKey"`
+	// Deploy hands each release to what runs here (SSM parameter, ECS services, Lambda aliases).
+	Deploy Deploy `json:"deploy"`
 }
 
 // Approvers says who may approve a promotion into an environment.

@@ -112,6 +112,7 @@ func (c *Config) Validate() error {
 		if env.RequireVerification && isSource {
 			bad(f+".requireVerification", "the source environment has no previous environment to verify in")
 		}
+		validateDeploy(f, env, isSource, bad)
 	}
 
 	validateRule := func(f string, r TagRule) {

@@ -26,6 +26,8 @@ const (
 	ActionPromotionTagConflict   = "promotion.tag-conflict"
 	ActionImagePromoted          = "image.promoted"
 	ActionReleaseRolledBack      = "release.rolled-back"
+	// ActionDeployed: a release was handed to a target (SSM parameter, ECS service, Lambda alias).
+	ActionDeployed = "release.deployed"
 
 	// sweeper
 	ActionImageDeleted = "image.deleted"
