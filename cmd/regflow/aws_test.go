@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/regflow/regflow/shared/awsapp"
+	regconfig "github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/store/dynamo"
@@ -79,6 +81,32 @@ func TestAgainstAWSAPIs(t *testing.T) {
 	var rels []regflow.Release
 	if err != nil || json.Unmarshal([]byte(out), &rels) != nil || len(rels) != 1 || rels[0].Digest != digest {
 		t.Fatalf("status: %v\n%s", err, out)
+	}
+	// Staging's release parameter (in staging's account, through its deployment role) names
+	// another digest: status flags the drift.
+	cfg, err := regconfig.Load(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := awsapp.Adapters(cfg, awsCfg, awsapp.OptionsFromEnv(), nil).Runtimes(ctx, "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drifted := "sha256:" + strings.Repeat("f", 64)
+	if _, err := rt.Parameters.PutParameter(ctx, "/regflow/"+repo, `{"digest":"`+drifted+`"}`); err != nil {
+		t.Fatal(err)
+	}
+	out, err = cliAWS(config, "status", "--json")
+	var rows []struct {
+		Digest  string
+		Drift   bool
+		Targets []struct{ Kind, Target, Digest string }
+	}
+	if err != nil || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 1 || !rows[0].Drift || len(rows[0].Targets) != 1 || rows[0].Targets[0].Digest != drifted {
+		t.Fatalf("status with a drifted parameter: %v\n%s", err, out)
+	}
+	if out, err = cliAWS(config, "status"); err != nil || !strings.Contains(out, "DRIFT ssm /regflow/"+repo+" runs sha256:ffffffffffff") {
+		t.Fatalf("status table: %v\n%s", err, out)
 	}
 	out, err = cliAWS(config, "approvals")
 	if err != nil || !strings.Contains(out, req.ID) || !strings.Contains(out, "0/2") {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regflow/regflow/shared/deploy"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/store"
 	"github.com/spf13/cobra"
@@ -58,32 +59,72 @@ The first environment has none: CI pushes there and promotions start from it.`,
 				}
 				return strings.Compare(a.Repository, c.Repository)
 			})
-			return g.emit(cmd, rels, func(w io.Writer) error {
+			// What each environment's targets run, next to the pointer: a target running another
+			// digest is drift (someone deployed by hand, or a deployment rolled back).
+			rows := make([]statusRow, len(rels))
+			for i, r := range rels {
+				rows[i] = statusRow{Release: r, Targets: b.app.Deployer.Observe(cmd.Context(), r.Env, r.Repository)}
+				for _, o := range rows[i].Targets {
+					if o.Digest != "" && o.Digest != r.Digest {
+						rows[i].Drift = true
+					}
+				}
+			}
+			return g.emit(cmd, rows, func(w io.Writer) error {
 				if len(rels) == 0 && repo == "" {
 					_, err := fmt.Fprintf(w, "No releases yet: nothing has been promoted beyond %s (CI pushes there; approved promotions create release pointers).\n", orDash(b.cfg.Source()))
 					return err
 				}
 				now := time.Now()
-				var rows [][]string
-				for _, r := range rels {
+				var lines [][]string
+				for _, row := range rows {
+					r := row.Release
 					prev := make([]string, len(r.Previous))
 					for i, p := range r.Previous {
 						prev[i] = regflow.ShortDigest(p)
 					}
-					rows = append(rows, []string{r.Env, r.Repository, regflow.ShortDigest(r.Digest), orDash(r.Tag), stamp(r.At, now), orDash(r.By), orDash(strings.Join(prev, " "))})
+					lines = append(lines, []string{r.Env, r.Repository, regflow.ShortDigest(r.Digest), orDash(r.Tag), stamp(r.At, now), orDash(r.By), orDash(strings.Join(prev, " ")), runs(row)})
 				}
 				// Name the environments a repository has not reached, so "nothing" is visible.
 				if repo != "" && len(b.cfg.PromotionPath) > 1 {
 					for _, env := range b.cfg.PromotionPath[1:] {
 						if !slices.ContainsFunc(rels, func(r regflow.Release) bool { return r.Env == env }) {
-							rows = append(rows, []string{env, repo, "-", "-", "not released", "-", "-"})
+							lines = append(lines, []string{env, repo, "-", "-", "not released", "-", "-", "-"})
 						}
 					}
 				}
-				return table(w, []string{"ENV", "REPOSITORY", "DIGEST", "TAG", "SINCE", "BY", "PREVIOUS"}, rows)
+				return table(w, []string{"ENV", "REPOSITORY", "DIGEST", "TAG", "SINCE", "BY", "PREVIOUS", "RUNS"}, lines)
 			})
 		},
 	}
+}
+
+// statusRow is a release pointer and what its environment's targets run.
+type statusRow struct {
+	regflow.Release
+	Targets []deploy.Observed `json:"targets,omitempty"`
+	// Drift is set when a target runs another digest than the pointer.
+	Drift bool `json:"drift,omitempty"`
+}
+
+// runs says in a few words what the targets run: "ok" when each runs the pointer's digest.
+func runs(row statusRow) string {
+	if len(row.Targets) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, o := range row.Targets {
+		switch {
+		case o.Error != "":
+			parts = append(parts, o.Kind+" "+o.Target+": unknown ("+oneLine(o.Error)+")")
+		case o.Digest != row.Digest:
+			parts = append(parts, "DRIFT "+o.Kind+" "+o.Target+" runs "+orDash(regflow.ShortDigest(o.Digest)))
+		}
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("ok (%d targets)", len(row.Targets))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func newApprovalsCmd(g *globals) *cobra.Command {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/regflow/regflow/shared/approvals"
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/deploy"
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/metrics"
@@ -71,6 +72,9 @@ type Adapters struct {
 	// Now is the use cases' clock (the local stack and the demo move it).
 	Now func() time.Time
 	Log *slog.Logger
+	// Runtimes reach an environment's deployment APIs (SSM, ECS, Lambda) as regflow's
+	// deployment role there; nil: this setup deploys nothing and says so.
+	Runtimes func(ctx context.Context, env string) (deploy.Runtime, error)
 	// Metrics receives CloudWatch EMF documents (the functions' standard output); nil
 	// records none.
 	Metrics *metrics.Writer
@@ -86,6 +90,8 @@ type App struct {
 	// Interactions serves POST /slack/interactions (through API Gateway in AWS).
 	Interactions *approvals.Handler
 	Promoter     *promoter.Promoter
+	// Deployer hands releases to what runs in each environment and reads what runs there.
+	Deployer     *deploy.Deployer
 	SweepPlanner *sweep.Planner
 	SweepWorker  *sweep.Worker
 
@@ -149,6 +155,13 @@ func New(a Adapters) (*App, error) {
 		Decider: app.Approvals, SigningSecret: a.SigningSecret, Responder: a.Slack,
 		Team: cfg.Pipeline.SlackTeam, Log: a.Log,
 	}
+	runtimes := a.Runtimes
+	if runtimes == nil {
+		runtimes = func(context.Context, string) (deploy.Runtime, error) {
+			return deploy.Runtime{}, deploy.ErrNoRuntimes
+		}
+	}
+	app.Deployer = &deploy.Deployer{Config: cfg, Runtimes: runtimes, Audit: a.Store, Log: a.Log}
 	app.Promoter = &promoter.Promoter{
 		Config: cfg, Endpoints: a.Registries.Promotion, Store: a.Store, Publisher: a.Publisher,
 		Messenger: a.Slack, Notifier: a.Slack, Now: a.Now, Log: a.Log, CopyOptions: a.CopyOptions,

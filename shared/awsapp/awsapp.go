@@ -27,8 +27,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/regflow/regflow/shared/app"
+	"github.com/regflow/regflow/shared/awsruntime"
 	"github.com/regflow/regflow/shared/bus"
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/deploy"
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/metrics"
 	"github.com/regflow/regflow/shared/promoter"
@@ -45,6 +47,9 @@ const (
 	ReaderRoleName = "regflow-reader"
 	// SweeperRoleName is the role the sweeper and its workers assume in environment accounts.
 	SweeperRoleName = "regflow-sweeper"
+	// DeploymentRoleName is the role the promoter assumes in environment accounts to hand a
+	// release to SSM, ECS and Lambda (config: environments.<env>.deploy.role overrides it).
+	DeploymentRoleName = "regflow-deployment"
 
 	EnvSweepQueueURL = "REGFLOW_SWEEP_QUEUE_URL"
 	EnvSweeperRole   = "REGFLOW_SWEEPER_ROLE"
@@ -149,8 +154,9 @@ func Adapters(cfg *config.Config, awsCfg aws.Config, o Options, log *slog.Logger
 			s, err := secret.get(ctx)
 			return []byte(s.SigningSecret), err
 		},
-		Now: time.Now,
-		Log: log,
+		Runtimes: regs.Runtime,
+		Now:      time.Now,
+		Log:      log,
 	}
 	if o.SweepQueueURL != "" {
 		a.SweepQueue = &sweepsqs.Queue{API: sqs.NewFromConfig(awsCfg), URL: o.SweepQueueURL}
@@ -202,8 +208,9 @@ type registries struct {
 	aws  aws.Config
 	opts Options
 
-	readers sync.Map // account/region -> *ecr.Client
-	sweep   sync.Map // Target.Key() -> sweep.Registry
+	readers  sync.Map // account/region -> *ecr.Client
+	sweep    sync.Map // Target.Key() -> sweep.Registry
+	runtimes sync.Map // env -> deploy.Runtime
 }
 
 func (r *registries) Registry(account, region string) (*ecr.Client, error) {
@@ -263,6 +270,31 @@ func (r *registries) Sweep(_ context.Context, t sweep.Target) (sweep.Registry, e
 	}
 	reg, _ := r.sweep.LoadOrStore(t.Key(), ecr.SweepRegistry(ecr.New(ecrsdk.NewFromConfig(awsCfg), "")))
 	return reg.(sweep.Registry), nil
+}
+
+// Runtime reaches env's SSM, ECS and Lambda as its deployment role, with the environment's
+// external id: the promoter's own role has no deployment rights anywhere.
+func (r *registries) Runtime(_ context.Context, env string) (deploy.Runtime, error) {
+	e, ok := r.cfg.Environments[env]
+	if !ok {
+		return deploy.Runtime{}, fmt.Errorf("environment %q is not configured", env)
+	}
+	if rt, ok := r.runtimes.Load(env); ok {
+		return rt.(deploy.Runtime), nil
+	}
+	role := e.Deploy.Role
+	if role == "" {
+		role = RoleARN(e.Region, e.Account, DeploymentRoleName)
+	}
+	awsCfg := r.aws.Copy()
+	awsCfg.Region = e.Region
+	awsCfg.Credentials = r.assume(role, "regflow-deploy-"+env, func(o *stscreds.AssumeRoleOptions) {
+		if e.ExternalID != "" {
+			o.ExternalID = aws.String(e.ExternalID)
+		}
+	})
+	rt, _ := r.runtimes.LoadOrStore(env, awsruntime.New(awsCfg))
+	return rt.(deploy.Runtime), nil
 }
 
 func (r *registries) assume(arn, session string, more func(*stscreds.AssumeRoleOptions)) aws.CredentialsProvider {

@@ -1,7 +1,11 @@
 package awsapp_test
 
 import (
+	"errors"
+
 	"context"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"strings"
 	"testing"
 
@@ -98,5 +102,44 @@ func TestBadConfigFailsAtStart(t *testing.T) {
 	_, err := awsapp.FromEnvironment(context.Background(), nil)
 	if err == nil || !strings.Contains(err.Error(), "environments.dev.account") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestDeploymentRoleActsInTheEnvironmentsAccount: the promoter's deployments reach prod's
+// SSM (and ECS, Lambda) as prod's deployment role, in prod's account.
+func TestDeploymentRoleActsInTheEnvironmentsAccount(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs moto_server")
+	}
+	moto := testenv.MotoServer(t)
+	env(t, moto.Endpoint)
+	ctx := context.Background()
+	cfg, err := config.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	awsCfg, err := awsapp.LoadAWS(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := awsapp.Adapters(cfg, awsCfg, awsapp.OptionsFromEnv(), nil)
+	rt, err := a.Runtimes(ctx, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "/regflow/test/" + strings.ReplaceAll(t.Name(), "/", "-")
+	if _, err := rt.Parameters.PutParameter(ctx, name, `{"digest":"sha256:00"}`); err != nil {
+		t.Fatal(err)
+	}
+	out, err := ssm.NewFromConfig(awsCfg).GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
+	var nf *ssmtypes.ParameterNotFound
+	if !errors.As(err, &nf) {
+		t.Fatalf("the parameter landed in the caller's account: %+v %v", out, err)
+	}
+	if v, err := rt.Parameters.GetParameter(ctx, name); err != nil || v != `{"digest":"sha256:00"}` {
+		t.Fatalf("through the role: %q %v", v, err)
+	}
+	if _, err := a.Runtimes(ctx, "qa"); err == nil {
+		t.Fatal("an unknown environment was reached")
 	}
 }

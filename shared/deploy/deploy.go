@@ -20,6 +20,10 @@ import (
 	"github.com/regflow/regflow/shared/regflow"
 )
 
+// ErrNoRuntimes is what Runtimes returns where regflow reaches no deployment APIs (the
+// local stack without its control planes, the CLI offline): nothing is deployed or read.
+var ErrNoRuntimes = errors.New("no deployment APIs in this setup")
+
 // ErrNotFound is what a port returns for a parameter, service, function or alias that
 // does not exist.
 var ErrNotFound = errors.New("not found")
@@ -155,6 +159,10 @@ func (d *Deployer) Deploy(ctx context.Context, r Release) ([]Outcome, error) {
 		return nil, nil
 	}
 	rt, err := d.Runtimes(ctx, r.Env)
+	if errors.Is(err, ErrNoRuntimes) {
+		d.log().Warn("release not deployed: no deployment APIs", "env", r.Env, "repository", r.Repository)
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reach %s's deployment APIs: %w", r.Env, err)
 	}
@@ -270,6 +278,13 @@ func (d *Deployer) lambda(ctx context.Context, rt Runtime, t config.LambdaTarget
 	return o, nil
 }
 
+func (d *Deployer) log() *slog.Logger {
+	if d.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Log
+}
+
 // audit records a step that changed something, once per release and target.
 func (d *Deployer) audit(ctx context.Context, r Release, o Outcome) error {
 	if !o.Changed || d.Audit == nil {
@@ -301,4 +316,105 @@ func names(m map[string]string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// Observed is what one target runs now.
+type Observed struct {
+	Kind   string `json:"kind"`
+	Target string `json:"target"`
+	// Digest is what the target runs ("" when it could not be read).
+	Digest string `json:"digest,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Observe reads what each of env's targets of repo runs, for drift checks (`regflow
+// status`): a target that cannot be read says why and the others are still read.
+func (d *Deployer) Observe(ctx context.Context, env, repo string) []Observed {
+	e, ok := d.Config.Environments[env]
+	if !ok || (len(d.Config.PromotionPath) > 0 && d.Config.PromotionPath[0] == env) {
+		return nil
+	}
+	targets := e.Deploy.TargetsFor(repo)
+	param := e.Deploy.ParameterName(repo)
+	if param == "" && len(targets) == 0 {
+		return nil
+	}
+	var out []Observed
+	rt, err := d.Runtimes(ctx, env)
+	if errors.Is(err, ErrNoRuntimes) {
+		return nil
+	}
+	fail := func(o Observed, err error) Observed { o.Error = err.Error(); return o }
+	if param != "" {
+		o := Observed{Kind: "ssm", Target: param}
+		switch {
+		case err != nil:
+			o = fail(o, err)
+		case rt.Parameters == nil:
+			o = fail(o, errors.New("no SSM client"))
+		default:
+			var p Parameter
+			v, gerr := rt.Parameters.GetParameter(ctx, param)
+			if gerr == nil {
+				gerr = json.Unmarshal([]byte(v), &p)
+			}
+			if gerr != nil {
+				o = fail(o, gerr)
+			}
+			o.Digest = p.Digest
+		}
+		out = append(out, o)
+	}
+	for _, t := range targets {
+		switch {
+		case t.ECS != nil:
+			o := Observed{Kind: "ecs", Target: t.ECS.Cluster + "/" + t.ECS.Service + "/" + t.ECS.Container}
+			if err != nil {
+				out = append(out, fail(o, err))
+				continue
+			}
+			if rt.Services == nil {
+				out = append(out, fail(o, errors.New("no ECS client")))
+				continue
+			}
+			td, serr := rt.Services.ServiceTaskDefinition(ctx, t.ECS.Cluster, t.ECS.Service)
+			if serr != nil {
+				out = append(out, fail(o, serr))
+				continue
+			}
+			o.Digest, o.Detail = digestOf(td.Images[t.ECS.Container]), td.ARN
+			out = append(out, o)
+		case t.Lambda != nil:
+			o := Observed{Kind: "lambda", Target: t.Lambda.Function + ":" + t.Lambda.Alias}
+			if err != nil {
+				out = append(out, fail(o, err))
+				continue
+			}
+			if rt.Functions == nil {
+				out = append(out, fail(o, errors.New("no Lambda client")))
+				continue
+			}
+			v, lerr := rt.Functions.AliasVersion(ctx, t.Lambda.Function, t.Lambda.Alias)
+			var img string
+			if lerr == nil {
+				img, lerr = rt.Functions.VersionImage(ctx, t.Lambda.Function, v)
+			}
+			if lerr != nil {
+				out = append(out, fail(o, lerr))
+				continue
+			}
+			o.Digest, o.Detail = digestOf(img), "version "+v
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// digestOf is the digest an image reference pins ("" for a tag).
+func digestOf(image string) string {
+	if i := strings.LastIndex(image, "@"); i >= 0 && strings.HasPrefix(image[i+1:], "sha256:") {
+		return image[i+1:]
+	}
+	return ""
 }

@@ -237,3 +237,24 @@ func TestNoTargetsNoCalls(t *testing.T) {
 		t.Fatalf("the source environment is deployed by CI, not regflow: %v %v", out, err)
 	}
 }
+
+func TestObserveShowsWhatRunsAndDrift(t *testing.T) {
+	d, acct, _ := setup(t)
+	before := d.Observe(context.Background(), "prod", "shop/web")
+	if len(before) != 3 || before[0].Error == "" || before[1].Digest != "sha256:0" || before[2].Digest != "sha256:0" {
+		t.Fatalf("before any release: %+v (the parameter does not exist yet)", before)
+	}
+	if _, err := d.Deploy(context.Background(), release()); err != nil {
+		t.Fatal(err)
+	}
+	// Someone deploys another image to the service by hand: drift.
+	acct.taskDefs = append(acct.taskDefs, deploy.TaskDefinition{ARN: "arn:td/web:9", Family: "web", Revision: 9, Images: map[string]string{"app": "x@sha256:feed"}})
+	acct.service = "arn:td/web:9"
+	got := d.Observe(context.Background(), "prod", "shop/web")
+	if got[0].Digest != digest || got[1].Digest != "sha256:feed" || got[2].Digest != digest {
+		t.Fatalf("observed %+v", got)
+	}
+	if d.Observe(context.Background(), "dev", "shop/web") != nil {
+		t.Fatal("the source environment has no targets")
+	}
+}
