@@ -10,16 +10,17 @@ import (
 // Operation names of the registry API (/v2) for SetFault and Requests. The ECR
 // control-plane operations use their ECR names ("DescribeImages", ...).
 const (
-	OpPing           = "ping"            // GET /v2/
-	OpCatalog        = "catalog"         // GET /v2/_catalog
-	OpBlobHead       = "blob-head"       // HEAD /v2/<name>/blobs/<digest>
-	OpBlobGet        = "blob-get"        // GET /v2/<name>/blobs/<digest>
-	OpBlobDelete     = "blob-delete"     // DELETE /v2/<name>/blobs/<digest>
-	OpBlobUpload     = "blob-upload"     // POST /v2/<name>/blobs/uploads/ (start, or monolithic with ?digest=)
-	OpBlobMount      = "blob-mount"      // POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>
-	OpBlobPatch      = "blob-patch"      // PATCH /v2/<name>/blobs/uploads/<id>
-	OpBlobPut        = "blob-put"        // PUT /v2/<name>/blobs/uploads/<id>?digest=
-	OpUploadStatus   = "blob-upload-get" // GET /v2/<name>/blobs/uploads/<id>
+	OpPing           = "ping"               // GET /v2/
+	OpCatalog        = "catalog"            // GET /v2/_catalog
+	OpBlobHead       = "blob-head"          // HEAD /v2/<name>/blobs/<digest>
+	OpBlobGet        = "blob-get"           // GET /v2/<name>/blobs/<digest>
+	OpBlobDelete     = "blob-delete"        // DELETE /v2/<name>/blobs/<digest>
+	OpBlobUpload     = "blob-upload"        // POST /v2/<name>/blobs/uploads/ (start, or monolithic with ?digest=)
+	OpBlobMount      = "blob-mount"         // POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>
+	OpBlobPatch      = "blob-patch"         // PATCH /v2/<name>/blobs/uploads/<id>
+	OpBlobPut        = "blob-put"           // PUT /v2/<name>/blobs/uploads/<id>?digest=
+	OpUploadStatus   = "blob-upload-get"    // GET /v2/<name>/blobs/uploads/<id>
+	OpUploadCancel   = "blob-upload-delete" // DELETE /v2/<name>/blobs/uploads/<id>
 	OpManifestHead   = "manifest-head"
 	OpManifestGet    = "manifest-get"
 	OpManifestPut    = "manifest-put"
