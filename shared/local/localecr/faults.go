@@ -33,8 +33,10 @@ const (
 
 // Fault describes what goes wrong for one operation. Zero values disable each part.
 type Fault struct {
-	// Latency is added before the request is handled.
+	// Latency is added before the request is handled (a fixed round-trip cost).
 	Latency time.Duration
+	// Jitter adds a further random delay in [0, Jitter) per request, drawn from FaultSeed.
+	Jitter time.Duration
 	// ThrottleAbove is the number of requests per (wall-clock) second the
 	// operation accepts; the rest get ThrottlingException (HTTP 400) on the ECR
 	// API, or HTTP 429 TOOMANYREQUESTS on the registry API.
@@ -95,6 +97,9 @@ func (f *faults) admit(op string) decision {
 		return decision{}
 	}
 	d := decision{latency: rule.Latency}
+	if rule.Jitter > 0 {
+		d.latency += time.Duration(f.rnd.Int64N(int64(rule.Jitter)))
+	}
 	if rule.ThrottleAbove > 0 {
 		now := time.Now()
 		w := f.windows[op]
