@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -101,40 +102,51 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// uploadBlob puts one blob into the target: HEAD (there already?), POST (mounted from the source
-// repository when both are on one registry, else an upload location), then one PUT ?digest=
-// with the whole body (the OCI "POST then PUT" monolithic upload), so a blob costs three
-// requests. The whole sequence is retried, re-reading the source, on 5xx, 429, cut connections
-// and digest mismatches; the small requests are retried on their own underneath (statusRetrier).
+// uploadBlob puts one blob into the target. The target's answers decide: is it there already
+// (HEAD), can it be mounted from the source repository (same registry), else an upload location
+// (POST) and one PUT ?digest= with the whole body streamed from the source (the OCI "POST then
+// PUT" monolithic upload). Across registries the HEAD, the POST and the source GET go out
+// together (see uploadSpeculative), so a copied blob costs two round trips, not four. The whole
+// sequence is retried, re-reading the source, on 5xx, 429, cut connections and digest
+// mismatches; the small requests are retried on their own underneath (statusRetrier).
 // It reports what happened: "skipped", "mounted" or "copied".
 func (c *copier) uploadBlob(ctx context.Context, desc v1.Descriptor) (string, error) {
 	var outcome string
 	err := c.retry(ctx, func() error {
 		var err error
-		outcome, err = c.uploadOnce(ctx, desc)
+		if !c.mountable && c.speculate.Load() {
+			outcome, err = c.uploadSpeculative(ctx, desc)
+		} else {
+			outcome, err = c.uploadOnce(ctx, desc)
+		}
 		return err
 	})
 	return outcome, err
 }
 
+func (c *copier) blobURL(desc v1.Descriptor) string {
+	u := url.URL{Scheme: c.dst.Scheme(), Host: c.dst.RegistryStr(), Path: fmt.Sprintf("/v2/%s/blobs/%s", c.dst.RepositoryStr(), desc.Digest)}
+	return u.String()
+}
+
+func (c *copier) uploadsURL(desc v1.Descriptor) string {
+	u := url.URL{Scheme: c.dst.Scheme(), Host: c.dst.RegistryStr(), Path: fmt.Sprintf("/v2/%s/blobs/uploads/", c.dst.RepositoryStr())}
+	if c.mountable {
+		u.RawQuery = url.Values{"mount": {desc.Digest.String()}, "from": {c.src.RepositoryStr()}}.Encode()
+	}
+	return u.String()
+}
+
+// uploadOnce is the sequential path: HEAD, then POST (a mount when possible), then GET and PUT.
 func (c *copier) uploadOnce(ctx context.Context, desc v1.Descriptor) (string, error) {
-	base := url.URL{Scheme: c.dst.Scheme(), Host: c.dst.RegistryStr()}
-	head := base
-	head.Path = fmt.Sprintf("/v2/%s/blobs/%s", c.dst.RepositoryStr(), desc.Digest)
-	resp, err := c.do(ctx, http.MethodHead, head.String(), nil, 0, http.StatusOK, http.StatusNotFound)
+	resp, err := c.do(ctx, http.MethodHead, c.blobURL(desc), nil, 0, http.StatusOK, http.StatusNotFound)
 	if err != nil {
 		return "", fmt.Errorf("check target blob: %w", err)
 	}
 	if resp.StatusCode == http.StatusOK {
 		return "skipped", nil
 	}
-
-	post := base
-	post.Path = fmt.Sprintf("/v2/%s/blobs/uploads/", c.dst.RepositoryStr())
-	if c.mountable {
-		post.RawQuery = url.Values{"mount": {desc.Digest.String()}, "from": {c.src.RepositoryStr()}}.Encode()
-	}
-	resp, err = c.do(ctx, http.MethodPost, post.String(), nil, 0, http.StatusCreated, http.StatusAccepted)
+	resp, err = c.do(ctx, http.MethodPost, c.uploadsURL(desc), nil, 0, http.StatusCreated, http.StatusAccepted)
 	if err != nil {
 		return "", fmt.Errorf("start upload: %w", err)
 	}
@@ -145,16 +157,82 @@ func (c *copier) uploadOnce(ctx context.Context, desc v1.Descriptor) (string, er
 	if err != nil {
 		return "", err
 	}
-	q := loc.Query()
-	q.Set("digest", desc.Digest.String())
-	loc.RawQuery = q.Encode()
-
 	body, err := c.openBlob(ctx, desc)
 	if err != nil {
 		return "", err
 	}
+	return c.putBlob(ctx, desc, loc, body)
+}
+
+// uploadSpeculative sends the target HEAD, the upload POST and the source GET at once: over a
+// WAN each is a round trip, and a promotion mostly copies blobs the target lacks. When the
+// target has the blob after all, the source body is closed unread (no bytes counted) and the
+// upload cancelled, and the copier goes back to asking first (speculate), so a target that
+// already holds much of the image costs a few wasted requests, not one per blob.
+func (c *copier) uploadSpeculative(ctx context.Context, desc v1.Descriptor) (string, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg               sync.WaitGroup
+		head, post       *http.Response
+		headErr, postErr error
+		body             io.ReadCloser
+		getErr           error
+	)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		head, headErr = c.do(ctx, http.MethodHead, c.blobURL(desc), nil, 0, http.StatusOK, http.StatusNotFound)
+	}()
+	go func() {
+		defer wg.Done()
+		post, postErr = c.do(sctx, http.MethodPost, c.uploadsURL(desc), nil, 0, http.StatusAccepted)
+	}()
+	go func() {
+		defer wg.Done()
+		body, getErr = c.openBlob(sctx, desc)
+	}()
+	wg.Wait()
+	if body != nil {
+		defer body.Close()
+	}
+	var loc *url.URL
+	if postErr == nil {
+		loc, postErr = uploadLocation(post)
+	}
+	present := headErr == nil && head.StatusCode == http.StatusOK
+	if present || headErr != nil || getErr != nil || postErr != nil {
+		if loc != nil {
+			c.cancelUpload(ctx, loc)
+		}
+	}
+	switch {
+	case headErr != nil:
+		return "", fmt.Errorf("check target blob: %w", headErr)
+	case present:
+		c.speculate.Store(false)
+		return "skipped", nil
+	case postErr != nil:
+		return "", fmt.Errorf("start upload: %w", postErr)
+	case getErr != nil:
+		return "", getErr
+	}
+	return c.putBlob(ctx, desc, loc, body)
+}
+
+// cancelUpload ends an upload session we will not use (best effort: registries expire them anyway).
+func (c *copier) cancelUpload(ctx context.Context, loc *url.URL) {
+	_, _ = c.do(ctx, http.MethodDelete, loc.String(), nil, 0, http.StatusNoContent, http.StatusAccepted, http.StatusOK, http.StatusNotFound)
+}
+
+// putBlob commits the upload at loc with body as its whole content.
+func (c *copier) putBlob(ctx context.Context, desc v1.Descriptor, loc *url.URL, body io.ReadCloser) (string, error) {
 	defer body.Close()
-	if _, err := c.do(ctx, http.MethodPut, loc.String(), body, desc.Size, http.StatusCreated); err != nil {
+	q := loc.Query()
+	q.Set("digest", desc.Digest.String())
+	u := *loc
+	u.RawQuery = q.Encode()
+	if _, err := c.do(ctx, http.MethodPut, u.String(), body, desc.Size, http.StatusCreated); err != nil {
 		var terr *transport.Error
 		if !errors.As(err, &terr) && ctx.Err() == nil {
 			// The connection failed while the body was moving (either side cut): start over.

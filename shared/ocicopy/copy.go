@@ -183,6 +183,9 @@ type copier struct {
 	srcBlobs  *http.Client
 	dstBlobs  *http.Client // blob uploads to the target, authenticated for push
 	mountable bool
+	// speculate sends a blob's target HEAD, upload POST and source GET together; it turns
+	// off once the target turns out to have a blob already (see uploadSpeculative).
+	speculate atomic.Bool
 	base      *http.Transport // closed at the end when we made it
 
 	blobSem    chan struct{}
@@ -268,6 +271,7 @@ func newCopier(ctx context.Context, o *options, src, dst name.Repository) (*copi
 		seenRefs:  map[v1.Hash]bool{},
 		seenTags:  map[string]bool{},
 	}
+	c.speculate.Store(true)
 	base := o.transport
 	if base == nil {
 		c.base = newTransport(o.bufferSize)

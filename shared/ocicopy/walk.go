@@ -1,10 +1,12 @@
 package ocicopy
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -103,7 +105,11 @@ func (c *copier) copyManifest(ctx context.Context, desc v1.Descriptor, raw []byt
 			g.Go(func() error { return c.copyManifest(gctx, child, nil, depth) })
 		}
 		if !present {
-			for _, b := range p.blobs {
+			// Largest first: the big blobs bound the copy's length, so they start at once
+			// while the small, latency-bound ones fill the other slots.
+			blobs := slices.Clone(p.blobs)
+			slices.SortStableFunc(blobs, func(a, b v1.Descriptor) int { return cmp.Compare(b.Size, a.Size) })
+			for _, b := range blobs {
 				g.Go(func() error { return c.copyBlob(gctx, b) })
 			}
 		}
