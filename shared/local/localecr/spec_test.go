@@ -266,10 +266,19 @@ func TestSpecBlobPushAndUploadSessions(t *testing.T) {
 		c.do(http.MethodGet, "/v2/spec/other/blobs/"+sha(b), nil).want(t, http.StatusNotFound, "BLOB_UNKNOWN")
 		c.do(http.MethodGet, "/v2/spec/missing/blobs/"+sha(b), nil).want(t, http.StatusNotFound, "NAME_UNKNOWN")
 	})
+	t.Run("a repository that does not exist (end-4a, end-4b, end-5, end-6)", func(t *testing.T) {
+		b := []byte("nowhere")
+		c.do(http.MethodPost, "/v2/spec/missing/blobs/uploads/", nil).want(t, http.StatusNotFound, "NAME_UNKNOWN")
+		c.do(http.MethodPost, "/v2/spec/missing/blobs/uploads/?digest="+sha(b), b).want(t, http.StatusNotFound, "NAME_UNKNOWN")
+		loc := strings.Replace(open(t), "/spec/app/", "/spec/missing/", 1)
+		c.do(http.MethodPatch, loc, b).want(t, http.StatusNotFound, "NAME_UNKNOWN")
+		c.do(http.MethodPut, loc+"?digest="+sha(b), b).want(t, http.StatusNotFound, "NAME_UNKNOWN")
+	})
 	t.Run("blob DELETE is unsupported, as in ECR (end-10)", func(t *testing.T) {
 		b := []byte("keep me")
 		commit(t, c.do(http.MethodPost, repo+"/blobs/uploads/?digest="+sha(b), b), sha(b))
 		c.do(http.MethodDelete, repo+"/blobs/"+sha(b), nil).want(t, http.StatusMethodNotAllowed, "UNSUPPORTED")
+		c.do(http.MethodDelete, repo+"/blobs/"+sha([]byte("never pushed")), nil).want(t, http.StatusMethodNotAllowed, "UNSUPPORTED")
 		c.do(http.MethodHead, repo+"/blobs/"+sha(b), nil).want(t, http.StatusOK, "")
 	})
 }
@@ -359,6 +368,10 @@ func TestSpecManifestsTagsReferrersDeletes(t *testing.T) {
 		c.do(http.MethodPut, repo+"/manifests/v3", []byte("{not json"), "Content-Type", mt).want(t, http.StatusBadRequest, "MANIFEST_INVALID")
 		c.do(http.MethodPut, repo+"/manifests/bad:tag:x", m, "Content-Type", mt).want(t, http.StatusBadRequest, "DIGEST_INVALID")
 		c.do(http.MethodPut, "/v2/spec/missing/manifests/v1", m, "Content-Type", mt).want(t, http.StatusNotFound, "NAME_UNKNOWN")
+		// ECR's manifest limit is 4 MiB; the spec's answer to a manifest over the limit is 413.
+		huge := append([]byte(`{"schemaVersion":2,"mediaType":"`+mt+`","annotations":{"pad":"`), bytes.Repeat([]byte("x"), 4<<20)...)
+		huge = append(huge, `"}}`...)
+		c.do(http.MethodPut, repo+"/manifests/huge", huge, "Content-Type", mt).want(t, http.StatusRequestEntityTooLarge, "SIZE_INVALID")
 	})
 	t.Run("GET and HEAD by tag and digest (end-3)", func(t *testing.T) {
 		for _, ref := range []string{"v1", d} {
@@ -462,6 +475,7 @@ func TestSpecManifestsTagsReferrersDeletes(t *testing.T) {
 		r = c.do(http.MethodGet, repo+"/referrers/"+sha([]byte("none")), nil)
 		r.want(t, http.StatusOK, "")
 		c.do(http.MethodGet, repo+"/referrers/v1", nil).want(t, http.StatusBadRequest, "DIGEST_INVALID")
+		c.do(http.MethodGet, "/v2/spec/missing/referrers/"+d, nil).want(t, http.StatusNotFound, "NAME_UNKNOWN")
 	})
 	t.Run("deletes: a tag, then the digest with its tags (end-9)", func(t *testing.T) {
 		c.do(http.MethodDelete, repo+"/manifests/a", nil).want(t, http.StatusAccepted, "")
@@ -479,6 +493,9 @@ func TestSpecManifestsTagsReferrersDeletes(t *testing.T) {
 		}
 		c.do(http.MethodDelete, repo+"/manifests/"+d, nil).want(t, http.StatusNotFound, "MANIFEST_UNKNOWN")
 		c.do(http.MethodDelete, repo+"/manifests/nope", nil).want(t, http.StatusNotFound, "MANIFEST_UNKNOWN")
+		c.do(http.MethodDelete, repo+"/manifests/sha512:"+strings.Repeat("ab", 64), nil).want(t, http.StatusBadRequest, "DIGEST_INVALID")
+		c.do(http.MethodDelete, repo+"/manifests/bad:tag:x", nil).want(t, http.StatusBadRequest, "DIGEST_INVALID")
+		c.do(http.MethodDelete, "/v2/spec/missing/manifests/"+d, nil).want(t, http.StatusNotFound, "NAME_UNKNOWN")
 	})
 	t.Run("ping, catalog, auth (end-1)", func(t *testing.T) {
 		c.do(http.MethodGet, "/v2/", nil).want(t, http.StatusOK, "")
