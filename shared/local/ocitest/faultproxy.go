@@ -1,6 +1,7 @@
 package ocitest
 
 import (
+	"errors"
 	"io"
 	"log"
 	"math/rand/v2"
@@ -34,6 +35,10 @@ type Faults struct {
 	Latency time.Duration
 	// Jitter adds a random delay in [0, Jitter) to each request on top of Latency.
 	Jitter time.Duration
+	// CutUploadsEvery drops the connection each time the blob upload bodies that went through
+	// the proxy add up to another multiple of this many bytes: a link that breaks every N MiB,
+	// so that no single attempt can send a layer bigger than N. 0 never cuts this way.
+	CutUploadsEvery int64
 }
 
 // FaultProxy is a reverse proxy in front of a registry that injects faults.
@@ -50,6 +55,7 @@ type FaultProxy struct {
 	kinds map[string]int64 // requests by RequestKind
 
 	serverErrors, throttled, cutDownloads, cutUploads atomic.Int64
+	uploaded                                          atomic.Int64 // upload body bytes forwarded, for CutUploadsEvery
 }
 
 // FaultCounts reports what a FaultProxy injected.
@@ -207,6 +213,10 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// the digest of a commit or the size of a chunk.
 		key = r.Method + " " + path[:i] + " upload " + r.URL.Query().Get("digest") + " " + r.Header.Get("Content-Length")
 	}
+	if isUpload && p.faults.CutUploadsEvery > 0 {
+		p.forwardCutting(w, r)
+		return
+	}
 	f, n := p.decide(key, isUpload || isBlobGet)
 	switch f {
 	case serverError:
@@ -265,4 +275,54 @@ func (c *cutWriter) Write(b []byte) (int, error) {
 	}
 	c.left -= int64(len(b))
 	return c.ResponseWriter.Write(b)
+}
+
+// forwardCutting forwards an upload whose body is cut where the bytes uploaded through the
+// proxy reach the next multiple of CutUploadsEvery: the registry sees a body that ends early,
+// the client a connection closed without an answer.
+func (p *FaultProxy) forwardCutting(w http.ResponseWriter, r *http.Request) {
+	body := &cuttingBody{rc: r.Body, p: p}
+	r.Body = body
+	p.proxy.ServeHTTP(&abortOnCut{ResponseWriter: w, body: body}, r)
+	if body.cut.Load() {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+type cuttingBody struct {
+	rc  io.ReadCloser
+	p   *FaultProxy
+	cut atomic.Bool
+}
+
+func (b *cuttingBody) Read(buf []byte) (int, error) {
+	every := b.p.faults.CutUploadsEvery
+	total := b.p.uploaded.Load()
+	left := every - total%every // bytes until the next cut
+	if int64(len(buf)) > left {
+		buf = buf[:left]
+	}
+	n, err := b.rc.Read(buf)
+	after := b.p.uploaded.Add(int64(n))
+	if n > 0 && (after-int64(n))/every != after/every { // crossed (or reached) a multiple
+		b.cut.Store(true)
+		b.p.cutUploads.Add(1)
+		return n, errors.New("ocitest: connection cut (CutUploadsEvery)")
+	}
+	return n, err
+}
+
+func (b *cuttingBody) Close() error { return b.rc.Close() }
+
+// abortOnCut turns the reverse proxy's 502 for a cut body into a dropped connection.
+type abortOnCut struct {
+	http.ResponseWriter
+	body *cuttingBody
+}
+
+func (a *abortOnCut) WriteHeader(code int) {
+	if a.body.cut.Load() {
+		panic(http.ErrAbortHandler)
+	}
+	a.ResponseWriter.WriteHeader(code)
 }
