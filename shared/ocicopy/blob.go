@@ -150,25 +150,72 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 // It reports what happened: "skipped", "mounted" or "copied".
 func (c *copier) uploadBlob(ctx context.Context, desc v1.Descriptor) (string, error) {
 	var outcome string
-	var st uploadState // kept across attempts: where a chunked upload can resume
+	st := c.uploadState(ctx, desc) // kept across attempts: where a chunked upload can resume
 	err := c.retry(ctx, func() error {
 		var err error
 		switch {
 		case st.loc != nil:
-			outcome, err = c.resumeUpload(ctx, desc, &st)
+			outcome, err = c.resumeUpload(ctx, desc, st)
 		case !c.mountable && c.speculate.Load():
-			outcome, err = c.uploadSpeculative(ctx, desc, &st)
+			outcome, err = c.uploadSpeculative(ctx, desc, st)
 		default:
-			outcome, err = c.uploadOnce(ctx, desc, &st)
+			outcome, err = c.uploadOnce(ctx, desc, st)
 		}
 		return err
 	})
 	return outcome, err
 }
 
-// uploadState is a chunked upload in progress: its session, once the first chunk went out.
+// uploadState is a chunked upload in progress: its session, once the first chunk went out,
+// also kept in the WithUploadSessions store under key when there is one.
 type uploadState struct {
-	loc *url.URL
+	loc      *url.URL
+	key      string
+	sessions UploadSessions
+	log      logger
+}
+
+// uploadState starts the state of desc's upload, with the session an earlier copy left in the
+// store (if any, and if it points at the target).
+func (c *copier) uploadState(ctx context.Context, desc v1.Descriptor) *uploadState {
+	st := &uploadState{key: c.dst.String() + "@" + desc.Digest.String(), sessions: c.o.sessions, log: c.log}
+	if st.sessions == nil || desc.Size <= c.o.chunkSize {
+		return st
+	}
+	saved, ok, err := st.sessions.Load(ctx, st.key)
+	if err != nil {
+		c.log.warn("cannot read the saved upload session: the upload starts over", "key", st.key, "error", err.Error())
+		return st
+	}
+	if !ok {
+		return st
+	}
+	loc, err := url.Parse(saved)
+	target := &http.Request{URL: &url.URL{Scheme: c.dst.Scheme(), Host: c.dst.RegistryStr()}}
+	if err != nil || !loc.IsAbs() || checkRedirect(&http.Request{URL: loc}, []*http.Request{target}) != nil {
+		c.log.warn("ignoring a saved upload session that does not point at the target", "key", st.key, "session", saved)
+		return st
+	}
+	c.log.debug("resuming an upload an earlier copy left", "digest", desc.Digest.String())
+	st.loc = loc
+	return st
+}
+
+// set moves the upload to loc (nil: no session to resume) and saves it for later copies.
+func (st *uploadState) set(ctx context.Context, loc *url.URL) {
+	st.loc = loc
+	if st.sessions == nil {
+		return
+	}
+	var err error
+	if loc == nil {
+		err = st.sessions.Delete(ctx, st.key)
+	} else {
+		err = st.sessions.Save(ctx, st.key, loc.String())
+	}
+	if err != nil {
+		st.log.warn("cannot save the upload session: a later copy would start this blob over", "key", st.key, "error", err.Error())
+	}
 }
 
 func (c *copier) blobURL(desc v1.Descriptor) string {
@@ -312,7 +359,7 @@ func uploadError(ctx context.Context, err error) error {
 // chunk on, st holds the session, so that a failure resumes where the target got to.
 func (c *copier) putChunks(ctx context.Context, desc v1.Descriptor, loc *url.URL, offset int64, body io.ReadCloser, st *uploadState) (string, error) {
 	defer body.Close()
-	st.loc = loc
+	st.set(ctx, loc)
 	for offset < desc.Size {
 		n := min(c.o.chunkSize, desc.Size-offset)
 		resp, err := c.doChunk(ctx, st.loc, io.LimitReader(body, n), offset, n)
@@ -323,14 +370,14 @@ func (c *copier) putChunks(ctx context.Context, desc v1.Descriptor, loc *url.URL
 		if err != nil {
 			return "", err
 		}
-		st.loc = next
 		offset += n
+		st.set(ctx, next)
 		c.log.debug("blob chunk sent", "digest", desc.Digest.String(), "offset", offset, "size", desc.Size)
 	}
 	if _, err := c.do(ctx, http.MethodPut, commitURL(st.loc, desc), nil, 0, http.StatusCreated); err != nil {
 		return "", uploadError(ctx, err)
 	}
-	st.loc = nil
+	st.set(ctx, nil)
 	return "copied", nil
 }
 
@@ -365,7 +412,7 @@ func (c *copier) resumeUpload(ctx context.Context, desc v1.Descriptor, st *uploa
 		var terr *transport.Error
 		if errors.As(err, &terr) && !terr.Temporary() {
 			c.log.debug("upload session gone, starting over", "digest", desc.Digest.String(), "error", err.Error())
-			st.loc = nil
+			st.set(ctx, nil)
 			return c.uploadOnce(ctx, desc, st)
 		}
 		return "", fmt.Errorf("upload status: %w", err)
@@ -373,11 +420,11 @@ func (c *copier) resumeUpload(ctx context.Context, desc v1.Descriptor, st *uploa
 	offset, ok := uploadOffset(resp.Header.Get("Range"))
 	if !ok || offset > desc.Size {
 		c.cancelUpload(ctx, st.loc)
-		st.loc = nil
+		st.set(ctx, nil)
 		return c.uploadOnce(ctx, desc, st)
 	}
 	if loc, err := uploadLocation(resp); err == nil {
-		st.loc = loc
+		st.set(ctx, loc)
 	}
 	c.log.debug("resuming blob upload", "digest", desc.Digest.String(), "offset", offset, "size", desc.Size)
 	body, err := c.openBlobAt(ctx, desc, offset)

@@ -32,6 +32,7 @@ type options struct {
 	userAgent     string
 	bufferSize    int
 	chunkSize     int64
+	sessions      UploadSessions
 }
 
 // DefaultJobs is the default number of blobs transferred at once.
