@@ -31,11 +31,13 @@ func TestCopyRoundTripsOverLatency(t *testing.T) {
 		// index and tag (1), platform manifests with their target HEADs (1), blobs (2),
 		// platform PUTs (1), index PUT (1), tag HEAD and PUT (2), verification (1) = 10.
 		// Again: handshakes, index and tag, platform manifests with HEADs, verification = 4.
+		// The bounds leave room for a loaded machine's CPU time; before the copier sent
+		// independent requests together the chains were 18 and 12.
 		most       float64
 		wantCopied bool
 	}{
-		{name: "fresh target", most: 10.9, wantCopied: true},
-		{name: "re-promotion", most: 4.9},
+		{name: "fresh target", most: 13, wantCopied: true},
+		{name: "re-promotion", most: 7},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
