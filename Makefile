@@ -76,9 +76,10 @@ synth: build
 deploy: build
 	$(CDK_CLI) deploy --all --require-approval broadening
 
-## bench-copy: regflow copy vs crane vs skopeo between two loopback registries
+## bench-copy: regflow copy vs crane vs skopeo between two loopback registries, then over a WAN (+25 ms per request)
 bench-copy: $(GOBIN)/crane
 	bash bench/copy.sh
+	MODE=wan bash bench/copy.sh
 
 ## bench-sweep: 100,000 images over 1,000 repositories in the local ECR
 bench-sweep:

@@ -8,15 +8,26 @@
 # Each timed run starts from a wiped, restarted destination registry and a wiped skopeo
 # blob-info cache; the tools run interleaved (the order rotates every run); medians are reported.
 #
-# Environment: RUNS (5), PLATFORMS (2), LAYERS (10 per platform), LAYER_SIZE (10 MiB), REFERRERS (0),
+# MODE=wan puts bench/cmd/wanproxy (LATENCY, default 25ms, added to every request) in front of
+# both registries, uses an image of mixed layers (LAYER_SIZES, default 20x100Ki,8x5Mi,2x50Mi per
+# platform) and reports the requests each tool sent per blob, counted at the proxies.
+#
+# Environment: MODE (loopback), RUNS (5), PLATFORMS (2), LAYERS (10 per platform), LAYER_SIZE (10 MiB), REFERRERS (0),
 # REGFLOW_COPY (command taking SRC DST; default: bench/cmd/regflow-copy, built here),
 # REGFLOW_JOBS (passed as --jobs to the default command), STRICT=1 (exit 1 when a goal is missed).
 set -euo pipefail
 
+MODE=${MODE:-loopback}
 RUNS=${RUNS:-5}
 PLATFORMS=${PLATFORMS:-2}
 LAYERS=${LAYERS:-10}
 LAYER_SIZE=${LAYER_SIZE:-$((10 * 1024 * 1024))}
+LATENCY=${LATENCY:-25ms}
+case $MODE in
+loopback) LAYER_SIZES=${LAYER_SIZES:-}; GOAL=0.95 ;;
+wan) LAYER_SIZES=${LAYER_SIZES:-20x100Ki,8x5Mi,2x50Mi}; GOAL=0.70 ;;
+*) echo "bench/copy.sh: MODE must be loopback or wan, not $MODE" >&2; exit 2 ;;
+esac
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CRANE_VERSION=v0.22.1
 
@@ -51,7 +62,7 @@ if [ ! -x "$CRANE" ]; then
 	GOBIN=$ROOT/.tools/bin go install "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
 fi
 mkdir -p "$WORK/bin"
-(cd "$ROOT" && go build -trimpath -o "$WORK/bin/regflow-copy" ./bench/cmd/regflow-copy && go build -o "$WORK/bin/benchimage" ./bench/cmd/benchimage)
+(cd "$ROOT" && go build -trimpath -o "$WORK/bin/regflow-copy" ./bench/cmd/regflow-copy && go build -o "$WORK/bin/benchimage" ./bench/cmd/benchimage && go build -o "$WORK/bin/wanproxy" ./bench/cmd/wanproxy)
 if [ -z "${REGFLOW_COPY:-}" ]; then
 	REGFLOW_COPY="$WORK/bin/regflow-copy${REGFLOW_JOBS:+ --jobs $REGFLOW_JOBS}"
 fi
@@ -62,6 +73,9 @@ SRC_PORT=$(free_port)
 DST_PORT=$(free_port)
 SRC=127.0.0.1:$SRC_PORT
 DST=127.0.0.1:$DST_PORT
+# The tools reach the registries at SRC_VIA and DST_VIA: the registries themselves, or the WAN proxies.
+SRC_VIA=$SRC
+DST_VIA=$DST
 
 registry_config() { # dir port
 	cat <<EOF
@@ -111,8 +125,8 @@ reset_destination() {
 	rm -rf /var/lib/containers/cache/* "${HOME:-/root}/.local/share/containers/cache/"* 2>/dev/null || true
 }
 
-# Uploads the destination registry saw, from its access log (PATCH = a blob body sent).
-uploads_seen() { grep -c '"PATCH /v2/' "$WORK/dst.log" || true; }
+# Uploads the destination registry saw, from its access log (a PATCH or PUT to an upload sends a blob body).
+uploads_seen() { grep -cE '"(PATCH|PUT) /v2/[^ ]*/blobs/uploads/' "$WORK/dst.log" || true; }
 
 digest_of() { # host/repo:tag
 	local host=${1%%/*} rest=${1#*/}
@@ -122,11 +136,43 @@ digest_of() { # host/repo:tag
 
 start_registry src "$SRC_PORT"
 start_registry dst "$DST_PORT"
+if [ "$MODE" = wan ]; then
+	SRC_VIA=127.0.0.1:$(free_port)
+	DST_VIA=127.0.0.1:$(free_port)
+	"$WORK/bin/wanproxy" -listen "$SRC_VIA" -backend "$SRC" -latency "$LATENCY" >>"$WORK/wanproxy.log" 2>&1 &
+	PIDS+=("$!")
+	"$WORK/bin/wanproxy" -listen "$DST_VIA" -backend "$DST" -latency "$LATENCY" >>"$WORK/wanproxy.log" 2>&1 &
+	PIDS+=("$!")
+	wait_ready "$SRC_VIA"
+	wait_ready "$DST_VIA"
+fi
+
+# Requests both proxies saw since the last call, as "<total> <blob requests>" (blob GET/HEAD and uploads).
+proxy_counts() {
+	[ "$MODE" = wan ] || { echo "- -"; return; }
+	{ curl -fsS "http://$SRC_VIA/_wanproxy/counts?reset=1"; echo; curl -fsS "http://$DST_VIA/_wanproxy/counts?reset=1"; echo; } |
+		python3 -c 'import json,sys
+t=b=0
+for line in sys.stdin:
+    if not line.strip(): continue
+    for k,v in json.loads(line).items():
+        t+=v
+        if k.endswith(" blob") or k.endswith(" upload"): b+=v
+print(t,b)'
+}
 
 TAG=$(printf 'regflow-bench-%s' "$LAYERS" | sha1sum | cut -c1-40)
 IMAGE=bench/app:$TAG
-log "pushing ${PLATFORMS} platforms × ${LAYERS} layers × $((LAYER_SIZE / 1024 / 1024)) MiB to $SRC"
-SRC_DIGEST=$("$WORK/bin/benchimage" -ref "$SRC/$IMAGE" -platforms "$PLATFORMS" -layers "$LAYERS" -layer-size "$LAYER_SIZE" \
+if [ -n "$LAYER_SIZES" ]; then
+	NLAYERS=$(echo "$LAYER_SIZES" | tr ',' '\n' | awk -Fx '{n+=$1} END{print n}')
+	SHAPE="$PLATFORMS platforms × ($LAYER_SIZES) layers"
+else
+	NLAYERS=$LAYERS
+	SHAPE="$PLATFORMS platforms × $LAYERS layers × $((LAYER_SIZE / 1024 / 1024)) MiB"
+fi
+NBLOBS=$((PLATFORMS * (NLAYERS + 1))) # layers and a config per platform image
+log "pushing $SHAPE to $SRC"
+SRC_DIGEST=$("$WORK/bin/benchimage" -ref "$SRC/$IMAGE" -platforms "$PLATFORMS" -layers "$LAYERS" -layer-size "$LAYER_SIZE" -layer-sizes "$LAYER_SIZES" \
 	-referrers="$([ "${REFERRERS:-0}" = 1 ] && echo true || echo false)")
 
 # skopeo 1.9's --preserve-digests refuses this OCI index ("must be converted"), so it is not
@@ -136,42 +182,47 @@ SKOPEO_FLAGS=(--all --src-tls-verify=false --dest-tls-verify=false)
 # CPU seconds a process has used so far (user + system).
 proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 
-run_tool() { # tool -> prints "<seconds> <maxrss KiB> <tool cpu s> <registries cpu s>"
+run_tool() { # tool -> prints "<seconds> <maxrss KiB> <tool cpu s> <registries cpu s> <requests> <blob requests>"
 	local cmd
 	case $1 in
-	regflow) cmd="$REGFLOW_COPY $SRC/$IMAGE $DST/bench/app" ;;
-	crane) cmd="$CRANE copy $SRC/$IMAGE $DST/$IMAGE" ;;
-	skopeo) cmd="skopeo copy ${SKOPEO_FLAGS[*]} docker://$SRC/$IMAGE docker://$DST/$IMAGE" ;;
+	regflow) cmd="$REGFLOW_COPY $SRC_VIA/$IMAGE $DST_VIA/bench/app" ;;
+	crane) cmd="$CRANE copy $SRC_VIA/$IMAGE $DST_VIA/$IMAGE" ;;
+	skopeo) cmd="skopeo copy ${SKOPEO_FLAGS[*]} docker://$SRC_VIA/$IMAGE docker://$DST_VIA/$IMAGE" ;;
 	esac
 	local t0 t1 r0 r1
 	r0=$(awk -v a="$(proc_cpu "$src_PID")" -v b="$(proc_cpu "$dst_PID")" 'BEGIN{print a+b}')
+	proxy_counts >/dev/null
 	t0=$(date +%s%N)
 	# shellcheck disable=SC2086
 	/usr/bin/time -f '%M %U %S' -o "$WORK/rss" $cmd >"$WORK/$1.out" 2>"$WORK/$1.err" || { cat "$WORK/$1.err" >&2; die "$1 failed"; }
 	t1=$(date +%s%N)
 	r1=$(awk -v a="$(proc_cpu "$src_PID")" -v b="$(proc_cpu "$dst_PID")" 'BEGIN{print a+b}')
+	local reqs
+	reqs=$(proxy_counts)
 	local got
 	got=$(digest_of "$DST/$IMAGE")
 	[ "$got" = "$SRC_DIGEST" ] || die "$1 left $DST/$IMAGE at '$got', want $SRC_DIGEST"
 	read -r rss usr sys <"$WORK/rss"
-	printf '%s %s %s %s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')" "$rss" \
-		"$(awk -v u="$usr" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')" "$(awk -v a="$r0" -v b="$r1" 'BEGIN{printf "%.2f", b-a}')"
+	printf '%s %s %s %s %s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')" "$rss" \
+		"$(awk -v u="$usr" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')" "$(awk -v a="$r0" -v b="$r1" 'BEGIN{printf "%.2f", b-a}')" "$reqs"
 }
 
 TOOLS=(regflow crane skopeo)
-declare -A TIMES RSS CPU REGCPU
+declare -A TIMES RSS CPU REGCPU REQS BLOBREQS
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((i = 0; i < RUNS; i++)); do
 	for ((k = 0; k < ${#TOOLS[@]}; k++)); do
 		tool=${TOOLS[$(((i + k) % ${#TOOLS[@]}))]}
 		reset_destination
-		read -r secs rss cpu regcpu < <(run_tool "$tool")
+		read -r secs rss cpu regcpu reqs blobreqs < <(run_tool "$tool")
 		[ -n "${regcpu:-}" ] || die "$tool run failed"
 		TIMES[$tool]+="$secs "
 		RSS[$tool]+="$rss "
 		CPU[$tool]+="$cpu "
 		REGCPU[$tool]+="$regcpu "
-		log "run $((i + 1))/$RUNS $tool: ${secs}s, peak RSS $((rss / 1024)) MiB, CPU ${cpu}s (registries ${regcpu}s)"
+		REQS[$tool]=$reqs
+		BLOBREQS[$tool]=$blobreqs
+		log "run $((i + 1))/$RUNS $tool: ${secs}s, peak RSS $((rss / 1024)) MiB, CPU ${cpu}s (registries ${regcpu}s), requests $reqs (blob $blobreqs)"
 	done
 done
 
@@ -181,38 +232,44 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{ if (NR%2)
 reset_destination
 run_tool regflow >/dev/null
 before=$(uploads_seen)
-read -r resecs _ _ _ < <(run_tool regflow)
+read -r resecs _ _ _ rereqs _ < <(run_tool regflow)
 after=$(uploads_seen)
 rebytes=$(awk -F': ' '/"bytesMoved"/{gsub(/,/,"",$2); print $2}' "$WORK/regflow.out")
 reuploads=$((after - before))
 
-printf '\nCopy of %s (%d platforms × %d layers × %d MiB = %d MiB of layers%s) between two loopback docker-registry %s, %d runs each, interleaved, fresh destination per run\n' \
-	"$SRC_DIGEST" "$PLATFORMS" "$LAYERS" "$((LAYER_SIZE / 1024 / 1024))" "$((PLATFORMS * LAYERS * LAYER_SIZE / 1024 / 1024))" \
+if [ "$MODE" = wan ]; then
+	WHERE="two loopback docker-registry $(dpkg-query -W -f '${Version}' docker-registry 2>/dev/null || echo '?') behind wanproxy (+$LATENCY per request)"
+else
+	WHERE="two loopback docker-registry $(dpkg-query -W -f '${Version}' docker-registry 2>/dev/null || echo '?')"
+fi
+printf '\n[%s] Copy of %s (%s, %d blobs%s) between %s, %d runs each, interleaved, fresh destination per run\n' \
+	"$MODE" "$SRC_DIGEST" "$SHAPE" "$NBLOBS" \
 	"$([ "${REFERRERS:-0}" = 1 ] && echo ', plus signature, SBOM and cosign .sig that only regflow copies')" \
-	"$(dpkg-query -W -f '${Version}' docker-registry 2>/dev/null || echo '?')" "$RUNS"
+	"$WHERE" "$RUNS"
 printf 'machine: %s cores, load average %s before the runs, %s after (other work on the machine slows every tool)\n' \
 	"$(nproc)" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-8s %9s %7s %14s %11s %16s   %s\n' tool median_s best_s median_rss_MiB tool_cpu_s registries_cpu_s runs_s
+printf '%-8s %9s %7s %14s %11s %16s %9s %14s   %s\n' tool median_s best_s median_rss_MiB tool_cpu_s registries_cpu_s requests blob_req/blob runs_s
 declare -A MED BEST MEDRSS
 for tool in "${TOOLS[@]}"; do
 	MED[$tool]=$(echo "${TIMES[$tool]}" | median)
 	BEST[$tool]=$(echo "${TIMES[$tool]}" | tr ' ' '\n' | grep -v '^$' | sort -g | head -1)
 	MEDRSS[$tool]=$(echo "${RSS[$tool]}" | median)
-	printf '%-8s %9.3f %7.3f %14.1f %11.2f %16.2f   %s\n' "$tool" "${MED[$tool]}" "${BEST[$tool]}" "$(awk -v k="${MEDRSS[$tool]}" 'BEGIN{print k/1024}')" \
-		"$(echo "${CPU[$tool]}" | median)" "$(echo "${REGCPU[$tool]}" | median)" "${TIMES[$tool]}"
+	printf '%-8s %9.3f %7.3f %14.1f %11.2f %16.2f %9s %14s   %s\n' "$tool" "${MED[$tool]}" "${BEST[$tool]}" "$(awk -v k="${MEDRSS[$tool]}" 'BEGIN{print k/1024}')" \
+		"$(echo "${CPU[$tool]}" | median)" "$(echo "${REGCPU[$tool]}" | median)" "${REQS[$tool]}" \
+		"$(awk -v r="${BLOBREQS[$tool]}" -v n="$NBLOBS" 'BEGIN{ if (r == "-") print "-"; else printf "%.2f", r/n }')" "${TIMES[$tool]}"
 done
 peak=$(echo "${RSS[regflow]}" | tr ' ' '\n' | sort -n | tail -1)
 r_crane=$(awk -v a="${MED[regflow]}" -v b="${MED[crane]}" 'BEGIN{printf "%.2f", a/b}')
 r_skopeo=$(awk -v a="${MED[regflow]}" -v b="${MED[skopeo]}" 'BEGIN{printf "%.2f", a/b}')
 ok() { if [ "$1" = 1 ]; then echo met; else echo MISSED; fi; }
-g1=$(awk -v r="$r_crane" 'BEGIN{print (r <= 0.80)}')
+g1=$(awk -v r="$r_crane" -v g="$GOAL" 'BEGIN{print (r <= g)}')
 g2=$([ "${rebytes:-x}" = 0 ] && [ "$reuploads" = 0 ] && echo 1 || echo 0)
 g3=$(awk -v k="$peak" 'BEGIN{print (k <= 64*1024)}')
-printf 'ratio regflow/crane  = %s (goal <= 0.80: %s)\n' "$r_crane" "$(ok "$g1")"
+printf 'ratio regflow/crane  = %s (goal <= %s: %s)\n' "$r_crane" "$GOAL" "$(ok "$g1")"
 printf 'ratio regflow/skopeo = %s\n' "$r_skopeo"
 printf 'ratio of best runs (least disturbed by other work): regflow/crane = %s, regflow/skopeo = %s\n' \
 	"$(awk -v a="${BEST[regflow]}" -v b="${BEST[crane]}" 'BEGIN{printf "%.2f", a/b}')" "$(awk -v a="${BEST[regflow]}" -v b="${BEST[skopeo]}" 'BEGIN{printf "%.2f", a/b}')"
-printf 're-promotion: %s blob bytes moved (Result.BytesMoved), %d blob uploads seen by the target, %ss (goal 0 bytes: %s)\n' \
-	"${rebytes:-?}" "$reuploads" "$resecs" "$(ok "$g2")"
+printf 're-promotion: %s blob bytes moved (Result.BytesMoved), %d blob uploads seen by the target, %ss, %s requests (goal 0 bytes: %s)\n' \
+	"${rebytes:-?}" "$reuploads" "$resecs" "${rereqs:--}" "$(ok "$g2")"
 printf 'regflow peak RSS (max of %d runs) = %.1f MiB (goal <= 64 MiB: %s)\n' "$RUNS" "$(awk -v k="$peak" 'BEGIN{print k/1024}')" "$(ok "$g3")"
 if [ "${STRICT:-0}" = 1 ] && [ "$g1$g2$g3" != 111 ]; then exit 1; fi

@@ -183,11 +183,15 @@ type copier struct {
 	srcBlobs  *http.Client
 	dstBlobs  *http.Client // blob uploads to the target, authenticated for push
 	mountable bool
+	// speculate sends a blob's target HEAD, upload POST and source GET together; it turns
+	// off once the target turns out to have a blob already (see uploadSpeculative).
+	speculate atomic.Bool
 	base      *http.Transport // closed at the end when we made it
 
-	blobSem    chan struct{}
-	smallSem   chan struct{} // manifest reads and referrer lookups
-	subjectPut sync.Mutex    // referrer PUTs may rewrite the target's fallback tag: one at a time
+	blobSem      chan struct{}
+	smallBlobSem chan struct{} // blobs under smallBlob: latency-bound, a lane of their own
+	smallSem     chan struct{} // manifest reads and referrer lookups
+	subjectPut   sync.Mutex    // referrer PUTs may rewrite the target's fallback tag: one at a time
 
 	manifests, blobs sync.Map // digest → *once
 	// tasks runs the image walk and referrer discovery together; discovery of a manifest's
@@ -199,6 +203,7 @@ type copier struct {
 	seenRefs map[v1.Hash]bool
 	seenTags map[string]bool
 	pushed   sync.Map     // digest → true for manifests this run wrote
+	present  sync.Map     // digest → true for manifests known to be in the target (no HEAD needed)
 	refAPI   atomic.Int32 // apiUnknown, apiPresent, apiMissing for the source registry
 	srcTags  tagList
 
@@ -258,16 +263,18 @@ func (c *copier) auth(ctx context.Context, repo name.Repository) (authn.Authenti
 // newCopier always returns a copier, to be closed even when err is set.
 func newCopier(ctx context.Context, o *options, src, dst name.Repository) (*copier, error) {
 	c := &copier{
-		o:         o,
-		src:       src,
-		dst:       dst,
-		log:       logger{o.logger},
-		mountable: src.RegistryStr() == dst.RegistryStr() && src.String() != dst.String(),
-		blobSem:   make(chan struct{}, o.jobs),
-		smallSem:  make(chan struct{}, o.jobs),
-		seenRefs:  map[v1.Hash]bool{},
-		seenTags:  map[string]bool{},
+		o:            o,
+		src:          src,
+		dst:          dst,
+		log:          logger{o.logger},
+		mountable:    src.RegistryStr() == dst.RegistryStr() && src.String() != dst.String(),
+		blobSem:      make(chan struct{}, o.jobs),
+		smallBlobSem: make(chan struct{}, o.jobs),
+		smallSem:     make(chan struct{}, o.jobs),
+		seenRefs:     map[v1.Hash]bool{},
+		seenTags:     map[string]bool{},
 	}
+	c.speculate.Store(true)
 	base := o.transport
 	if base == nil {
 		c.base = newTransport(o.bufferSize)
@@ -282,39 +289,51 @@ func newCopier(ctx context.Context, o *options, src, dst name.Repository) (*copi
 	if err != nil {
 		return c, err
 	}
-	common := []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithTransport(base),
-		remote.WithRetryBackoff(o.backoff),
-		remote.WithRetryStatusCodes(), // statusRetrier, underneath, retries those
-		remote.WithRetryPredicate(retryable),
-		remote.WithUserAgent(o.userAgent),
-		remote.WithJobs(o.jobs),
-	}
-	if c.srcPull, err = remote.NewPuller(append(common, remote.WithAuth(srcAuth))...); err != nil {
-		return c, err
-	}
-	if c.dstPull, err = remote.NewPuller(append(common, remote.WithAuth(dstAuth))...); err != nil {
-		return c, err
-	}
-	if c.dstPush, err = remote.NewPusher(append(common, remote.WithAuth(dstAuth))...); err != nil {
-		return c, err
-	}
-
+	// One authenticated transport per registry, both set up at once: each handshake is a ping
+	// (and a token, for bearer registries), a round trip that every later request waits for.
+	// The pullers and the pusher reuse them (a transport.Wrapper is not pinged again), so a copy
+	// pays for the handshake once per registry, not once per client.
 	retrying := transport.NewRetry(base, transport.WithRetryBackoff(o.backoff), transport.WithRetryPredicate(retryable))
-	rt, err := transport.NewWithContext(ctx, src.Registry, srcAuth, transport.NewUserAgent(retrying, o.userAgent),
-		[]string{src.Scope(transport.PullScope)})
-	if err != nil {
-		return c, fmt.Errorf("connect to source registry %s: %w", src.RegistryStr(), err)
-	}
-	c.srcBlobs = &http.Client{Transport: rt, CheckRedirect: checkRedirect}
 	scopes := []string{dst.Scope(transport.PushScope)}
 	if c.mountable {
 		scopes = append(scopes, src.Scope(transport.PullScope))
 	}
-	wt, err := transport.NewWithContext(ctx, dst.Registry, dstAuth, transport.NewUserAgent(retrying, o.userAgent), scopes)
-	if err != nil {
-		return c, fmt.Errorf("connect to target registry %s: %w", dst.RegistryStr(), err)
+	var rt, wt http.RoundTripper
+	var hs errgroup.Group
+	hs.Go(func() error {
+		var err error
+		rt, err = transport.NewWithContext(ctx, src.Registry, srcAuth, transport.NewUserAgent(retrying, o.userAgent),
+			[]string{src.Scope(transport.PullScope)})
+		if err != nil {
+			return fmt.Errorf("connect to source registry %s: %w", src.RegistryStr(), err)
+		}
+		return nil
+	})
+	hs.Go(func() error {
+		var err error
+		wt, err = transport.NewWithContext(ctx, dst.Registry, dstAuth, transport.NewUserAgent(retrying, o.userAgent), scopes)
+		if err != nil {
+			return fmt.Errorf("connect to target registry %s: %w", dst.RegistryStr(), err)
+		}
+		return nil
+	})
+	if err := hs.Wait(); err != nil {
+		return c, err
+	}
+	c.srcBlobs = &http.Client{Transport: rt, CheckRedirect: checkRedirect}
+	common := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithUserAgent(o.userAgent),
+		remote.WithJobs(o.jobs),
+	}
+	if c.srcPull, err = remote.NewPuller(append(common, remote.WithTransport(rt))...); err != nil {
+		return c, err
+	}
+	if c.dstPull, err = remote.NewPuller(append(common, remote.WithTransport(wt))...); err != nil {
+		return c, err
+	}
+	if c.dstPush, err = remote.NewPusher(append(common, remote.WithTransport(wt))...); err != nil {
+		return c, err
 	}
 	c.dstBlobs = &http.Client{Transport: wt, CheckRedirect: checkRedirect}
 	return c, nil
@@ -361,7 +380,23 @@ func (c *copier) result(d *remote.Descriptor) Result {
 }
 
 func (c *copier) run(ctx context.Context, srcRef name.Reference, wantDigest string) (Result, error) {
+	// The source image and the target tag are read at once: over a WAN each is a round trip.
+	var tagRef name.Tag
+	var existing v1.Hash
+	var found bool
+	var tagErr error
+	tagDone := make(chan struct{})
+	if c.o.tag != "" {
+		tagRef = c.dst.Tag(c.o.tag)
+		go func() {
+			defer close(tagDone)
+			existing, found, tagErr = c.targetDigest(ctx, tagRef)
+		}()
+	} else {
+		close(tagDone)
+	}
 	root, err := c.srcPull.Get(ctx, srcRef)
+	<-tagDone
 	if err != nil {
 		return c.result(nil), fmt.Errorf("read source %s: %w", srcRef, explainAuth(err, c.src.RegistryStr()))
 	}
@@ -369,16 +404,16 @@ func (c *copier) run(ctx context.Context, srcRef name.Reference, wantDigest stri
 		return c.result(root), fmt.Errorf("target digest %s is not the source digest %s of %s", wantDigest, root.Digest, srcRef)
 	}
 	c.log.info("copy start", "source", c.src.Digest(root.Digest.String()).String(), "target", c.dst.String(), "tag", c.o.tag)
-
-	var tagRef name.Tag
 	if c.o.tag != "" {
-		tagRef = c.dst.Tag(c.o.tag)
-		existing, found, err := c.targetDigest(ctx, tagRef)
-		if err != nil {
-			return c.result(root), fmt.Errorf("check target tag %s: %w", tagRef, err)
+		if tagErr != nil {
+			return c.result(root), fmt.Errorf("check target tag %s: %w", tagRef, tagErr)
 		}
 		if found && existing != root.Digest {
 			return c.result(root), &TagConflictError{Tag: tagRef.String(), Existing: existing, Source: root.Digest, Preflight: true}
+		}
+		if found {
+			// The tag is on the image already, so the image is in the target: no HEAD for it.
+			c.present.Store(root.Digest.String(), true)
 		}
 	}
 
@@ -390,7 +425,8 @@ func (c *copier) run(ctx context.Context, srcRef name.Reference, wantDigest stri
 	if err := g.Wait(); err != nil {
 		return c.result(root), err
 	}
-	if c.o.tag != "" {
+	if c.o.tag != "" && !found {
+		// After everything, referrers included, so that they are there when the tag appears.
 		if err := c.putTag(ctx, tagRef, root.Descriptor, root.Manifest, true); err != nil {
 			return c.result(root), err
 		}
@@ -475,20 +511,28 @@ func (c *copier) putTag(ctx context.Context, tag name.Tag, desc v1.Descriptor, r
 // serves, under the tag, bytes that hash to it (GET by tag; by digest when there is no tag).
 func (c *copier) verify(ctx context.Context, want v1.Hash, tag name.Tag) error {
 	byDigest := c.dst.Digest(want.String())
-	h, err := c.dstPull.Head(ctx, byDigest)
-	if err != nil {
-		return fmt.Errorf("%w: HEAD %s: %w", ErrVerification, byDigest, err)
-	}
-	if h.Digest != want {
-		return fmt.Errorf("%w: HEAD %s reports %s", ErrVerification, byDigest, h.Digest)
-	}
 	var ref name.Reference = byDigest
 	if c.o.tag != "" {
 		ref = tag
 	}
-	g, err := c.dstPull.Get(ctx, ref) // go-containerregistry hashes the body
-	if err != nil {
-		return fmt.Errorf("%w: GET %s: %w", ErrVerification, ref, err)
+	// Both questions at once: they are independent, and each is a round trip.
+	var h *v1.Descriptor
+	var herr error
+	headDone := make(chan struct{})
+	go func() {
+		defer close(headDone)
+		h, herr = c.dstPull.Head(ctx, byDigest)
+	}()
+	g, gerr := c.dstPull.Get(ctx, ref) // go-containerregistry hashes the body
+	<-headDone
+	if herr != nil {
+		return fmt.Errorf("%w: HEAD %s: %w", ErrVerification, byDigest, herr)
+	}
+	if h.Digest != want {
+		return fmt.Errorf("%w: HEAD %s reports %s", ErrVerification, byDigest, h.Digest)
+	}
+	if gerr != nil {
+		return fmt.Errorf("%w: GET %s: %w", ErrVerification, ref, gerr)
 	}
 	if g.Digest != want {
 		return fmt.Errorf("%w: %s serves content hashing to %s, want %s", ErrVerification, ref, g.Digest, want)

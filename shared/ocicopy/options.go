@@ -31,6 +31,8 @@ type options struct {
 	logger        *slog.Logger
 	userAgent     string
 	bufferSize    int
+	chunkSize     int64
+	sessions      UploadSessions
 }
 
 // DefaultJobs is the default number of blobs transferred at once.
@@ -52,6 +54,7 @@ func makeOptions(opts []Option) *options {
 		referrerDepth: 3,
 		userAgent:     "regflow-ocicopy",
 		bufferSize:    256 << 10,
+		chunkSize:     DefaultChunkSize,
 	}
 	for _, opt := range opts {
 		opt(o)
@@ -114,6 +117,22 @@ func WithReferrerDepth(n int) Option {
 // registry verifies each blob against its digest when the upload is committed, so a second
 // pass here costs CPU and finds nothing more.
 func WithClientVerification() Option { return func(o *options) { o.verifyBlobs = true } }
+
+// DefaultChunkSize is the PATCH size of blobs uploaded in chunks (see WithChunkSize).
+const DefaultChunkSize = 64 << 20
+
+// WithChunkSize sets the size of the chunks a blob larger than n is uploaded in (default
+// DefaultChunkSize). A smaller blob goes in one PUT, its fastest path. A chunked upload that
+// breaks resumes at the offset the target reports, so a layer that cannot cross the link in
+// one attempt still arrives over several; each chunk costs a round trip, so n trades
+// throughput on a slow link for what a broken connection loses.
+func WithChunkSize(n int64) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.chunkSize = n
+		}
+	}
+}
 
 // WithLogger logs progress (Info per copy, Debug per blob and manifest).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }

@@ -1,10 +1,12 @@
 package ocicopy
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -70,9 +72,29 @@ func (c *copier) copyManifest(ctx context.Context, desc v1.Descriptor, raw []byt
 	return do(&c.manifests, desc.Digest.String(), func() error {
 		ref := c.src.Digest(desc.Digest.String())
 		target := c.dst.Digest(desc.Digest.String())
+
+		// The target HEAD goes out with the source GET, and the walk into child manifests does
+		// not wait for it (only blobs do: a present manifest has its blobs): over a WAN each
+		// level of the image then costs one round trip, not two.
+		var present bool
+		var headErr error
+		headDone := make(chan struct{})
+		if _, known := c.present.Load(desc.Digest.String()); known {
+			present = true
+			close(headDone)
+		} else {
+			go func() {
+				defer close(headDone)
+				headErr = c.small(ctx, func() error {
+					var err error
+					_, present, err = c.targetDigest(ctx, target)
+					return err
+				})
+			}()
+		}
+		// Every return below waits for the HEAD first, so that it never outlives the copy.
 		mt := desc.MediaType
 		var p parsed
-		var present bool
 		err := c.small(ctx, func() error {
 			if raw == nil {
 				d, err := c.srcPull.Get(ctx, ref) // by digest: go-containerregistry checks the hash
@@ -88,12 +110,10 @@ func (c *copier) copyManifest(ctx context.Context, desc v1.Descriptor, raw []byt
 			if c.o.referrers && depth < c.o.referrerDepth {
 				c.tasks.Go(func() error { return c.discoverReferrers(c.tasksCtx, desc.Digest, depth+1) })
 			}
-			if _, present, err = c.targetDigest(ctx, target); err != nil {
-				return fmt.Errorf("check target manifest %s: %w", target, err)
-			}
 			return nil
 		})
 		if err != nil {
+			<-headDone
 			return err
 		}
 
@@ -102,8 +122,17 @@ func (c *copier) copyManifest(ctx context.Context, desc v1.Descriptor, raw []byt
 			// Children are walked even when this manifest is present, to find their referrers.
 			g.Go(func() error { return c.copyManifest(gctx, child, nil, depth) })
 		}
+		<-headDone
+		if headErr != nil {
+			_ = g.Wait()
+			return fmt.Errorf("check target manifest %s: %w", target, headErr)
+		}
 		if !present {
-			for _, b := range p.blobs {
+			// Largest first: the big blobs bound the copy's length, so they start at once
+			// while the small, latency-bound ones fill the other slots.
+			blobs := slices.Clone(p.blobs)
+			slices.SortStableFunc(blobs, func(a, b v1.Descriptor) int { return cmp.Compare(b.Size, a.Size) })
+			for _, b := range blobs {
 				g.Go(func() error { return c.copyBlob(gctx, b) })
 			}
 		}
@@ -143,12 +172,18 @@ func (c *copier) copyBlob(ctx context.Context, desc v1.Descriptor) error {
 			c.warn("blob %s (%s) is non-distributable: not copied", desc.Digest, desc.MediaType)
 			return nil
 		}
+		// Small blobs are bound by round trips, large ones by bandwidth: each has its own lane,
+		// so a config or a 100 KiB layer never waits behind a 50 MiB one.
+		sem := c.blobSem
+		if desc.Size < smallBlob {
+			sem = c.smallBlobSem
+		}
 		select {
-		case c.blobSem <- struct{}{}:
+		case sem <- struct{}{}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		defer func() { <-c.blobSem }()
+		defer func() { <-sem }()
 
 		outcome, err := c.uploadBlob(ctx, desc)
 		if err != nil {
@@ -166,6 +201,9 @@ func (c *copier) copyBlob(ctx context.Context, desc v1.Descriptor) error {
 		return nil
 	})
 }
+
+// smallBlob is the size under which a blob goes through the latency-bound lane.
+const smallBlob = 1 << 20
 
 // small runs f, a handful of small requests, while holding one of jobs slots, so that a wide
 // index or many referrers do not fire hundreds of requests at a registry at once.

@@ -1,30 +1,22 @@
 package localecr
 
 import (
-	"bytes"
-	"context"
-	"io"
 	"sync"
-
-	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // blobStore keeps blobs in memory, content-addressed and stored once per
 // server, and records which repositories hold each one: as in ECR, a
-// repository sees only the layers pushed or mounted into it. It implements
-// go-containerregistry's registry.BlobHandler family, so the upload protocol
-// (monolithic, chunked, streamed) is go-containerregistry's; membership is
-// recorded by the server around those calls, because go-containerregistry
-// does not hand the handler a consistent repository name.
+// repository sees only the layers pushed or mounted into it. Open uploads
+// live here too (see uploads.go).
 type blobStore struct {
 	mu      sync.RWMutex
 	m       map[string][]byte
 	members map[string]map[string]struct{} // repository -> digests
+	uploads map[string]*upload             // upload id -> session
 }
 
 func newBlobStore() *blobStore {
-	return &blobStore{m: map[string][]byte{}, members: map[string]map[string]struct{}{}}
+	return &blobStore{m: map[string][]byte{}, members: map[string]map[string]struct{}{}, uploads: map[string]*upload{}}
 }
 
 // inRepo reports whether repo holds the blob.
@@ -39,6 +31,10 @@ func (b *blobStore) inRepo(repo, digest string) bool {
 func (b *blobStore) link(repo, digest string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.linkLocked(repo, digest)
+}
+
+func (b *blobStore) linkLocked(repo, digest string) {
 	set, ok := b.members[repo]
 	if !ok {
 		set = map[string]struct{}{}
@@ -47,11 +43,17 @@ func (b *blobStore) link(repo, digest string) {
 	set[digest] = struct{}{}
 }
 
-// dropRepo forgets a deleted repository's blobs (their bytes stay for other repositories).
+// dropRepo forgets a deleted repository's blobs and open uploads (their bytes
+// stay for other repositories).
 func (b *blobStore) dropRepo(repo string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.members, repo)
+	for id, u := range b.uploads {
+		if u.repo == repo {
+			delete(b.uploads, id)
+		}
+	}
 }
 
 // sizeIn returns the blob's size if repo holds it.
@@ -64,12 +66,16 @@ func (b *blobStore) sizeIn(repo, digest string) (int64, bool) {
 	return int64(len(b.m[digest])), true
 }
 
-var (
-	_ registry.BlobHandler       = (*blobStore)(nil)
-	_ registry.BlobStatHandler   = (*blobStore)(nil)
-	_ registry.BlobPutHandler    = (*blobStore)(nil)
-	_ registry.BlobDeleteHandler = (*blobStore)(nil)
-)
+// getIn returns the blob's bytes if repo holds it. The slice is never written to.
+func (b *blobStore) getIn(repo, digest string) ([]byte, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if _, ok := b.members[repo][digest]; !ok {
+		return nil, false
+	}
+	data, ok := b.m[digest]
+	return data, ok
+}
 
 func (b *blobStore) put(digest string, data []byte) {
 	b.mu.Lock()
@@ -77,48 +83,13 @@ func (b *blobStore) put(digest string, data []byte) {
 	b.m[digest] = data
 }
 
-func (b *blobStore) Stat(_ context.Context, _ string, h v1.Hash) (int64, error) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	data, ok := b.m[h.String()]
-	if !ok {
-		return 0, registry.ErrNotFound
-	}
-	return int64(len(data)), nil
-}
-
-func (b *blobStore) Get(_ context.Context, _ string, h v1.Hash) (io.ReadCloser, error) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	data, ok := b.m[h.String()]
-	if !ok {
-		return nil, registry.ErrNotFound
-	}
-	// A bytes.Reader is an io.ReaderAt, so ranged GETs seek instead of copying.
-	return readerAtCloser{bytes.NewReader(data)}, nil
-}
-
-func (b *blobStore) Put(_ context.Context, _ string, h v1.Hash, rc io.ReadCloser) error {
-	defer rc.Close()
-	// The reader verifies size and digest as it is drained; store only on success.
-	data, err := io.ReadAll(rc)
-	if err != nil {
-		return err
-	}
-	b.put(h.String(), data)
-	return nil
-}
-
-func (b *blobStore) Delete(_ context.Context, _ string, h v1.Hash) error {
+// store keeps data under digest and records it in repo, in one step, so a
+// client never sees a completed upload its repository does not hold.
+func (b *blobStore) store(repo, digest string, data []byte) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, ok := b.m[h.String()]; !ok {
-		return registry.ErrNotFound
+	if _, ok := b.m[digest]; !ok {
+		b.m[digest] = data
 	}
-	delete(b.m, h.String())
-	return nil
+	b.linkLocked(repo, digest)
 }
-
-type readerAtCloser struct{ *bytes.Reader }
-
-func (readerAtCloser) Close() error { return nil }

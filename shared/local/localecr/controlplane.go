@@ -511,8 +511,8 @@ func (s *Server) opBatchGetImage(body []byte) (any, *apiError) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if len(in.ImageIDs) < 1 || len(in.ImageIDs) > 100 {
-		return nil, invalidParameter("Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length between 1 and 100'")
+	if err := checkImageIDCount(len(in.ImageIDs)); err != nil {
+		return nil, err
 	}
 	if err := s.checkRegistry(in.RegistryID, in.RepositoryName); err != nil {
 		return nil, err
@@ -595,8 +595,8 @@ func (s *Server) opBatchDeleteImage(body []byte) (any, *apiError) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if len(in.ImageIDs) < 1 || len(in.ImageIDs) > 100 {
-		return nil, invalidParameter("1 validation error detected: Value at 'imageIds' failed to satisfy constraint: Member must have length less than or equal to 100 and greater than or equal to 1 (got %d)", len(in.ImageIDs))
+	if err := checkImageIDCount(len(in.ImageIDs)); err != nil {
+		return nil, err
 	}
 	if err := s.checkRegistry(in.RegistryID, in.RepositoryName); err != nil {
 		return nil, err
@@ -697,4 +697,17 @@ func (s *Server) opDescribeRegistry([]byte) (any, *apiError) {
 
 func (s *Server) opGetRegistryScanningConfiguration([]byte) (any, *apiError) {
 	return map[string]any{"registryId": s.account, "scanningConfiguration": map[string]any{"scanType": "BASIC", "rules": []any{}}}, nil
+}
+
+// checkImageIDCount applies BatchGetImage's and BatchDeleteImage's 1..100 imageIds bound with
+// ECR's wording, as ECR's users have quoted it (awslabs/ecr-cleanup-lambda#11, fujiwara/ecrm#3
+// for more than 100; puemos/aws-lambda-ecr-cleaner#3 for none).
+func checkImageIDCount(n int) *apiError {
+	switch {
+	case n > 100:
+		return invalidParameter("Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length less than or equal to 100'")
+	case n < 1:
+		return invalidParameter("Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length greater than or equal to 1'")
+	}
+	return nil
 }

@@ -49,11 +49,22 @@ func writeAPIError(w http.ResponseWriter, e *apiError) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"__type": e.code, "message": e.message})
 }
 
-// ociError is an error of the OCI Distribution API, written as {"errors":[...]}.
+// ociError is an error of the OCI Distribution API, written as the spec's envelope
+// {"errors":[{"code","message","detail"}]}.
 type ociError struct {
 	status  int
 	code    string
 	message string
+	detail  map[string]any
+}
+
+// with adds a detail field (what the request named: digest, upload id, size).
+func (e *ociError) with(key string, v any) *ociError {
+	if e.detail == nil {
+		e.detail = map[string]any{}
+	}
+	e.detail[key] = v
+	return e
 }
 
 func (e *ociError) Error() string { return e.code + ": " + e.message }
@@ -66,10 +77,15 @@ func writeOCIError(w http.ResponseWriter, e *ociError) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.status)
 	type item struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
+		Code    string         `json:"code"`
+		Message string         `json:"message"`
+		Detail  map[string]any `json:"detail"`
+	}
+	detail := e.detail
+	if detail == nil {
+		detail = map[string]any{}
 	}
 	_ = json.NewEncoder(w).Encode(struct {
 		Errors []item `json:"errors"`
-	}{[]item{{e.code, e.message}}})
+	}{[]item{{e.code, e.message, detail}}})
 }

@@ -10,16 +10,17 @@ import (
 // Operation names of the registry API (/v2) for SetFault and Requests. The ECR
 // control-plane operations use their ECR names ("DescribeImages", ...).
 const (
-	OpPing           = "ping"            // GET /v2/
-	OpCatalog        = "catalog"         // GET /v2/_catalog
-	OpBlobHead       = "blob-head"       // HEAD /v2/<name>/blobs/<digest>
-	OpBlobGet        = "blob-get"        // GET /v2/<name>/blobs/<digest>
-	OpBlobDelete     = "blob-delete"     // DELETE /v2/<name>/blobs/<digest>
-	OpBlobUpload     = "blob-upload"     // POST /v2/<name>/blobs/uploads/ (start, or monolithic with ?digest=)
-	OpBlobMount      = "blob-mount"      // POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>
-	OpBlobPatch      = "blob-patch"      // PATCH /v2/<name>/blobs/uploads/<id>
-	OpBlobPut        = "blob-put"        // PUT /v2/<name>/blobs/uploads/<id>?digest=
-	OpUploadStatus   = "blob-upload-get" // GET /v2/<name>/blobs/uploads/<id>
+	OpPing           = "ping"               // GET /v2/
+	OpCatalog        = "catalog"            // GET /v2/_catalog
+	OpBlobHead       = "blob-head"          // HEAD /v2/<name>/blobs/<digest>
+	OpBlobGet        = "blob-get"           // GET /v2/<name>/blobs/<digest>
+	OpBlobDelete     = "blob-delete"        // DELETE /v2/<name>/blobs/<digest>
+	OpBlobUpload     = "blob-upload"        // POST /v2/<name>/blobs/uploads/ (start, or monolithic with ?digest=)
+	OpBlobMount      = "blob-mount"         // POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>
+	OpBlobPatch      = "blob-patch"         // PATCH /v2/<name>/blobs/uploads/<id>
+	OpBlobPut        = "blob-put"           // PUT /v2/<name>/blobs/uploads/<id>?digest=
+	OpUploadStatus   = "blob-upload-get"    // GET /v2/<name>/blobs/uploads/<id>
+	OpUploadCancel   = "blob-upload-delete" // DELETE /v2/<name>/blobs/uploads/<id>
 	OpManifestHead   = "manifest-head"
 	OpManifestGet    = "manifest-get"
 	OpManifestPut    = "manifest-put"
@@ -32,8 +33,10 @@ const (
 
 // Fault describes what goes wrong for one operation. Zero values disable each part.
 type Fault struct {
-	// Latency is added before the request is handled.
+	// Latency is added before the request is handled (a fixed round-trip cost).
 	Latency time.Duration
+	// Jitter adds a further random delay in [0, Jitter) per request, drawn from FaultSeed.
+	Jitter time.Duration
 	// ThrottleAbove is the number of requests per (wall-clock) second the
 	// operation accepts; the rest get ThrottlingException (HTTP 400) on the ECR
 	// API, or HTTP 429 TOOMANYREQUESTS on the registry API.
@@ -94,6 +97,9 @@ func (f *faults) admit(op string) decision {
 		return decision{}
 	}
 	d := decision{latency: rule.Latency}
+	if rule.Jitter > 0 {
+		d.latency += time.Duration(f.rnd.Int64N(int64(rule.Jitter)))
+	}
 	if rule.ThrottleAbove > 0 {
 		now := time.Now()
 		w := f.windows[op]

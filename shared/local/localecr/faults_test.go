@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -178,5 +179,64 @@ func TestFlakyBlobDownloadsAreRetriedByGoContainerregistry(t *testing.T) {
 	}
 	if n := srv.Requests(localecr.OpBlobGet); n < 2 {
 		t.Errorf("%d blob GETs", n)
+	}
+}
+
+// Latency is per operation: fixed plus jitter on the faulted one, nothing on the others, and
+// AllOps covers every operation without a rule of its own (ECR control plane included).
+func TestLatencyInjection(t *testing.T) {
+	srv, _ := start(t, localecr.Options{FaultSeed: 3})
+	c := client(srv)
+	a := auth(t, c)
+	createRepo(t, c, "app")
+	img := testImage(t)
+	if err := remote.Write(ref(t, srv, "app:v1"), img, remoteOpts(t, a)...); err != nil {
+		t.Fatal(err)
+	}
+	user, pw := srv.Credentials()
+	timed := func(method, path string) time.Duration {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL()+path, nil)
+		req.SetBasicAuth(user, pw)
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return time.Since(start)
+	}
+	const fixed, jitter = 60 * time.Millisecond, 40 * time.Millisecond
+	srv.SetFault(localecr.OpManifestHead, localecr.Fault{Latency: fixed, Jitter: jitter})
+	var spread []time.Duration
+	for range 5 {
+		d := timed(http.MethodHead, "/v2/app/manifests/v1")
+		if d < fixed || d > fixed+jitter+200*time.Millisecond {
+			t.Errorf("faulted HEAD took %v, want %v plus up to %v jitter", d, fixed, jitter)
+		}
+		spread = append(spread, d)
+	}
+	// Seeded draws from [0, 40 ms): five of them all under 5 ms would mean no jitter.
+	if slices.Max(spread) < fixed+5*time.Millisecond {
+		t.Errorf("jitter added nothing: %v", spread)
+	}
+	if d := timed(http.MethodGet, "/v2/app/manifests/v1"); d >= fixed {
+		t.Errorf("an operation without a latency rule took %v", d)
+	}
+	srv.SetFault(localecr.AllOps, localecr.Fault{Latency: fixed})
+	if d := timed(http.MethodGet, "/v2/app/tags/list"); d < fixed {
+		t.Errorf("AllOps latency: tags list took %v", d)
+	}
+	start := time.Now()
+	if _, err := c.DescribeRepositories(ctxT(t), &ecr.DescribeRepositoriesInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < fixed {
+		t.Errorf("AllOps latency: DescribeRepositories took %v", d)
+	}
+	srv.ClearFaults()
+	if d := timed(http.MethodHead, "/v2/app/manifests/v1"); d >= fixed {
+		t.Errorf("after ClearFaults a HEAD took %v", d)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/testenv"
 )
 
 // The SDK reaches the local ECR through the standard endpoint override, as the functions do.
@@ -72,7 +73,7 @@ func TestSkopeoCopiesAMultiPlatformIndex(t *testing.T) {
 	}
 	skopeo, err := exec.LookPath("skopeo")
 	if err != nil {
-		t.Skip("skopeo not installed (apt-get install skopeo); it is an optional peer tool")
+		testenv.Unavailable(t, "skopeo not installed (apt-get install skopeo)")
 	}
 	srv, _ := start(t, localecr.Options{})
 	c := client(srv)

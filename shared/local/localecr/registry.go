@@ -41,7 +41,7 @@ func classify(req *http.Request) route {
 		}
 		return route{op: op, name: name(2)}
 	case n >= 4 && seg[n-3] == "blobs" && seg[n-2] == "uploads":
-		op := map[string]string{http.MethodPatch: OpBlobPatch, http.MethodPut: OpBlobPut}[req.Method]
+		op := map[string]string{http.MethodPatch: OpBlobPatch, http.MethodPut: OpBlobPut, http.MethodDelete: OpUploadCancel}[req.Method]
 		if op == "" {
 			op = OpUploadStatus
 		}
@@ -92,20 +92,36 @@ func (s *Server) serveV2(w http.ResponseWriter, req *http.Request, rt route) {
 		return
 	}
 	switch rt.op {
+	case OpManifestGet, OpManifestHead, OpManifestPut, OpManifestDelete, OpReferrers:
+		// A reference with a colon is a digest; ECR takes sha256 only.
+		if strings.Contains(rt.ref, ":") || rt.op == OpReferrers {
+			if e := checkDigest(rt.ref); e != nil {
+				writeOCIError(w, e)
+				return
+			}
+		}
+	}
+	switch rt.op {
 	case OpBlobDelete:
 		writeOCIError(w, newOCIError(http.StatusMethodNotAllowed, "UNSUPPORTED", "ECR does not delete layers through the registry API"))
 	case OpBlobMount:
 		s.serveMount(w, req, rt)
 	case OpBlobHead, OpBlobGet:
-		if !validDigest(rt.ref) || !s.blobs.inRepo(rt.name, rt.ref) {
-			writeOCIError(w, newOCIError(http.StatusNotFound, "BLOB_UNKNOWN", "blob %s is not in repository %s", rt.ref, rt.name))
+		s.serveBlob(w, req, rt)
+	case OpBlobUpload:
+		if req.Method != http.MethodPost {
+			writeOCIError(w, newOCIError(http.StatusMethodNotAllowed, "UNSUPPORTED", "start an upload with POST, not %s", req.Method))
 			return
 		}
-		s.blobAPI.ServeHTTP(w, req)
-	case OpBlobUpload, OpBlobPut:
-		s.serveUpload(w, req, rt)
-	case OpBlobPatch, OpUploadStatus:
-		s.blobAPI.ServeHTTP(w, req)
+		s.serveUploadStart(w, req, rt)
+	case OpBlobPut:
+		s.servePutUpload(w, req, rt)
+	case OpBlobPatch:
+		s.servePatch(w, req, rt)
+	case OpUploadStatus:
+		s.serveUploadStatus(w, rt)
+	case OpUploadCancel:
+		s.serveUploadCancel(w, rt)
 	case OpManifestGet, OpManifestHead:
 		s.serveManifestGet(w, req, rt)
 	case OpManifestPut:
@@ -346,10 +362,6 @@ func (s *Server) serveReferrers(w http.ResponseWriter, req *http.Request, rt rou
 		writeOCIError(w, newOCIError(http.StatusMethodNotAllowed, "UNSUPPORTED", "referrers only answers GET"))
 		return
 	}
-	if !validDigest(rt.ref) {
-		writeOCIError(w, newOCIError(http.StatusBadRequest, "DIGEST_INVALID", "%q is not a digest", rt.ref))
-		return
-	}
 	filter := req.URL.Query().Get("artifactType")
 	out := struct {
 		SchemaVersion int          `json:"schemaVersion"`
@@ -384,42 +396,4 @@ func (s *Server) serveReferrers(w http.ResponseWriter, req *http.Request, rt rou
 	}
 	w.Header().Set("Content-Type", MediaTypeOCIIndex)
 	_ = json.NewEncoder(w).Encode(out)
-}
-
-// serveMount answers a cross-repository mount: 201 when the blob is here,
-// otherwise an ordinary upload session as the distribution spec requires.
-func (s *Server) serveMount(w http.ResponseWriter, req *http.Request, rt route) {
-	q := req.URL.Query()
-	digest, from := q.Get("mount"), q.Get("from")
-	s.mu.RLock()
-	_, fromOK := s.repos[from]
-	s.mu.RUnlock()
-	if validDigest(digest) && fromOK && s.blobs.inRepo(from, digest) {
-		s.blobs.link(rt.name, digest)
-		w.Header().Set("Location", "/v2/"+rt.name+"/blobs/"+digest)
-		w.Header().Set("Docker-Content-Digest", digest)
-		w.WriteHeader(http.StatusCreated)
-		return
-	}
-	// go-containerregistry's registry ignores mount and opens an upload session.
-	s.serveUpload(w, req, rt)
-}
-
-// serveUpload hands an upload to go-containerregistry's registry and, when it
-// completes a blob (201 with Docker-Content-Digest), records it in the
-// repository before the client can see the answer.
-func (s *Server) serveUpload(w http.ResponseWriter, req *http.Request, rt route) {
-	s.blobAPI.ServeHTTP(&linkOnCreated{ResponseWriter: w, link: func(d string) { s.blobs.link(rt.name, d) }}, req)
-}
-
-type linkOnCreated struct {
-	http.ResponseWriter
-	link func(digest string)
-}
-
-func (l *linkOnCreated) WriteHeader(code int) {
-	if d := l.Header().Get("Docker-Content-Digest"); code == http.StatusCreated && validDigest(d) {
-		l.link(d)
-	}
-	l.ResponseWriter.WriteHeader(code)
 }

@@ -15,8 +15,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/google/go-containerregistry/pkg/registry"
 )
 
 // Options configure one local ECR, i.e. one simulated AWS account's registry.
@@ -67,7 +65,6 @@ type Server struct {
 	seq   uint64
 
 	blobs    *blobStore
-	blobAPI  http.Handler // go-containerregistry's registry, used for blob routes
 	faults   *faults
 	events   *eventQueue
 	scans    sync.WaitGroup
@@ -126,10 +123,6 @@ func New(opts Options) (*Server, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 	}
-	s.blobAPI = registry.New(
-		registry.Logger(log.New(io.Discard, "", 0)),
-		registry.WithBlobHandler(s.blobs),
-	)
 	s.handler = http.HandlerFunc(s.serveHTTP)
 	go s.events.run(ctx)
 	return s, nil

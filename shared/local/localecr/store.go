@@ -122,8 +122,15 @@ func validateMutability(mutability string, filters []ExclusionFilter, filtersSet
 	if filtersSet && (len(filters) < 1 || len(filters) > 5) {
 		return invalidParameter("Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to satisfy constraint: 'Member must have length between 1 and 5'")
 	}
-	if withExclusion != filtersSet {
+	// ECR's published wording (aws/aws-cdk#35246, a CloudFormation deployment against ECR).
+	if withExclusion && !filtersSet {
 		return invalidParameter("Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to satisfy constraint: 'ImageTagMutabilityExclusionFilters can't be null when imageTagMutability is set as %s'", mutability)
+	}
+	// No published ECR message was found for filters on MUTABLE or IMMUTABLE (moto reuses the
+	// "can't be null" text, which says the opposite of the rule); this one states the rule in
+	// ECR's constraint style.
+	if !withExclusion && filtersSet {
+		return invalidParameter("Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to satisfy constraint: 'ImageTagMutabilityExclusionFilters must be null when imageTagMutability is set as %s'", mutability)
 	}
 	for _, f := range filters {
 		if f.FilterType != "WILDCARD" {

@@ -1,6 +1,7 @@
 package ocitest
 
 import (
+	"errors"
 	"io"
 	"log"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Faults configures a FaultProxy. Rates are probabilities per request, in [0,1].
@@ -28,6 +30,15 @@ type Faults struct {
 	MaxPerRequest int
 	// Seed makes the fault sequence reproducible for a given request order.
 	Seed uint64
+	// Latency delays every request by this much before it is answered or forwarded: a
+	// round trip over a WAN (cross-region promotion), which loopback registries lack.
+	Latency time.Duration
+	// Jitter adds a random delay in [0, Jitter) to each request on top of Latency.
+	Jitter time.Duration
+	// CutUploadsEvery drops the connection each time the blob upload bodies that went through
+	// the proxy add up to another multiple of this many bytes: a link that breaks every N MiB,
+	// so that no single attempt can send a layer bigger than N. 0 never cuts this way.
+	CutUploadsEvery int64
 }
 
 // FaultProxy is a reverse proxy in front of a registry that injects faults.
@@ -38,11 +49,13 @@ type FaultProxy struct {
 	faults Faults
 	proxy  *httputil.ReverseProxy
 
-	mu   sync.Mutex
-	rng  *rand.Rand
-	seen map[string]int
+	mu    sync.Mutex
+	rng   *rand.Rand
+	seen  map[string]int
+	kinds map[string]int64 // requests by RequestKind
 
 	serverErrors, throttled, cutDownloads, cutUploads atomic.Int64
+	uploaded                                          atomic.Int64 // upload body bytes forwarded, for CutUploadsEvery
 }
 
 // FaultCounts reports what a FaultProxy injected.
@@ -58,6 +71,16 @@ func (c FaultCounts) Total() int64 {
 // NewFaultProxy starts a fault-injecting proxy to the registry at backendHost, closed when the test ends.
 func NewFaultProxy(tb testing.TB, backendHost string, f Faults) *FaultProxy {
 	tb.Helper()
+	p := NewFaultHandler(backendHost, f)
+	s := httptest.NewServer(p)
+	tb.Cleanup(s.Close)
+	p.Host = strings.TrimPrefix(s.URL, "http://")
+	return p
+}
+
+// NewFaultHandler is the proxy as an http.Handler, for a server of the caller's (the copy
+// benchmark's WAN proxy); Host is left empty.
+func NewFaultHandler(backendHost string, f Faults) *FaultProxy {
 	if f.MaxPerRequest == 0 {
 		f.MaxPerRequest = 3
 	}
@@ -66,6 +89,7 @@ func NewFaultProxy(tb testing.TB, backendHost string, f Faults) *FaultProxy {
 		faults: f,
 		rng:    rand.New(rand.NewPCG(f.Seed, f.Seed^0x9e3779b97f4a7c15)),
 		seen:   map[string]int{},
+		kinds:  map[string]int64{},
 	}
 	p.proxy = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
@@ -74,10 +98,58 @@ func NewFaultProxy(tb testing.TB, backendHost string, f Faults) *FaultProxy {
 		},
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
-	s := httptest.NewServer(p)
-	tb.Cleanup(s.Close)
-	p.Host = strings.TrimPrefix(s.URL, "http://")
 	return p
+}
+
+// RequestKind classifies a registry request for round-trip counts: "ping", "<METHOD> blob",
+// "<METHOD> upload", "<METHOD> manifest", "<METHOD> tags", "<METHOD> referrers" or "<METHOD> other".
+func RequestKind(method, path string) string {
+	p := strings.TrimSuffix(path, "/")
+	switch {
+	case p == "/v2":
+		return "ping"
+	case strings.Contains(p, "/blobs/uploads"):
+		return method + " upload"
+	case strings.Contains(p, "/blobs/"):
+		return method + " blob"
+	case strings.Contains(p, "/manifests/"):
+		return method + " manifest"
+	case strings.HasSuffix(p, "/tags/list"):
+		return method + " tags"
+	case strings.Contains(p, "/referrers/"):
+		return method + " referrers"
+	}
+	return method + " other"
+}
+
+// RoundTrips returns the requests seen so far by RequestKind, faulted ones included.
+func (p *FaultProxy) RoundTrips() map[string]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]int64, len(p.kinds))
+	for k, v := range p.kinds {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetRoundTrips zeroes the request counts.
+func (p *FaultProxy) ResetRoundTrips() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.kinds = map[string]int64{}
+}
+
+// delay counts the request and returns the latency it gets.
+func (p *FaultProxy) delay(kind string) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.kinds[kind]++
+	d := p.faults.Latency
+	if p.faults.Jitter > 0 {
+		d += time.Duration(p.rng.Int64N(int64(p.faults.Jitter)))
+	}
+	return d
 }
 
 // Counts returns the faults injected so far.
@@ -123,6 +195,15 @@ func (p *FaultProxy) decide(key string, cuttable bool) (fault, int) {
 
 func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	if d := p.delay(RequestKind(r.Method, path)); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
 	isUpload := (r.Method == http.MethodPatch || r.Method == http.MethodPut) &&
 		strings.Contains(path, "/blobs/uploads/") && r.ContentLength > 1
 	isBlobGet := r.Method == http.MethodGet && strings.Contains(path, "/blobs/sha256:")
@@ -131,6 +212,10 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Upload URLs are new for every attempt: key by what identifies the blob instead,
 		// the digest of a commit or the size of a chunk.
 		key = r.Method + " " + path[:i] + " upload " + r.URL.Query().Get("digest") + " " + r.Header.Get("Content-Length")
+	}
+	if isUpload && p.faults.CutUploadsEvery > 0 {
+		p.forwardCutting(w, r)
+		return
 	}
 	f, n := p.decide(key, isUpload || isBlobGet)
 	switch f {
@@ -190,4 +275,54 @@ func (c *cutWriter) Write(b []byte) (int, error) {
 	}
 	c.left -= int64(len(b))
 	return c.ResponseWriter.Write(b)
+}
+
+// forwardCutting forwards an upload whose body is cut where the bytes uploaded through the
+// proxy reach the next multiple of CutUploadsEvery: the registry sees a body that ends early,
+// the client a connection closed without an answer.
+func (p *FaultProxy) forwardCutting(w http.ResponseWriter, r *http.Request) {
+	body := &cuttingBody{rc: r.Body, p: p}
+	r.Body = body
+	p.proxy.ServeHTTP(&abortOnCut{ResponseWriter: w, body: body}, r)
+	if body.cut.Load() {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+type cuttingBody struct {
+	rc  io.ReadCloser
+	p   *FaultProxy
+	cut atomic.Bool
+}
+
+func (b *cuttingBody) Read(buf []byte) (int, error) {
+	every := b.p.faults.CutUploadsEvery
+	total := b.p.uploaded.Load()
+	left := every - total%every // bytes until the next cut
+	if int64(len(buf)) > left {
+		buf = buf[:left]
+	}
+	n, err := b.rc.Read(buf)
+	after := b.p.uploaded.Add(int64(n))
+	if n > 0 && (after-int64(n))/every != after/every { // crossed (or reached) a multiple
+		b.cut.Store(true)
+		b.p.cutUploads.Add(1)
+		return n, errors.New("ocitest: connection cut (CutUploadsEvery)")
+	}
+	return n, err
+}
+
+func (b *cuttingBody) Close() error { return b.rc.Close() }
+
+// abortOnCut turns the reverse proxy's 502 for a cut body into a dropped connection.
+type abortOnCut struct {
+	http.ResponseWriter
+	body *cuttingBody
+}
+
+func (a *abortOnCut) WriteHeader(code int) {
+	if a.body.cut.Load() {
+		panic(http.ErrAbortHandler)
+	}
+	a.ResponseWriter.WriteHeader(code)
 }

@@ -66,19 +66,27 @@ func Platforms() []v1.Platform {
 // RandomImage builds an OCI image for platform p with layers random layers of layerSize bytes
 // each, stored in gzip streams (a little larger than layerSize).
 func RandomImage(seed uint64, p v1.Platform, layers int, layerSize int64) (v1.Image, error) {
-	return randomImage(seed, p, layers, layerSize, false)
+	return randomImage(seed, p, sameSizes(layers, layerSize), false)
 }
 
-func randomImage(seed uint64, p v1.Platform, layers int, layerSize int64, docker bool) (v1.Image, error) {
+func sameSizes(n int, size int64) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = size
+	}
+	return out
+}
+
+func randomImage(seed uint64, p v1.Platform, layerSizes []int64, docker bool) (v1.Image, error) {
 	mt, cmt, lmt := types.OCIManifestSchema1, types.OCIConfigJSON, types.OCILayer
 	if docker {
 		mt, cmt, lmt = types.DockerManifestSchema2, types.DockerConfigJSON, types.DockerLayer
 	}
 	img := mutate.MediaType(empty.Image, mt)
 	img = mutate.ConfigMediaType(img, cmt)
-	adds := make([]mutate.Addendum, 0, layers)
-	for i := range layers {
-		l := static.NewLayer(gzipStored(RandomBytes(seed*1_000_003+uint64(i), layerSize)), lmt)
+	adds := make([]mutate.Addendum, 0, len(layerSizes))
+	for i, size := range layerSizes {
+		l := static.NewLayer(gzipStored(RandomBytes(seed*1_000_003+uint64(i), size)), lmt)
 		adds = append(adds, mutate.Addendum{Layer: l, History: v1.History{CreatedBy: fmt.Sprintf("layer %d of seed %d", i, seed)}})
 	}
 	img, err := mutate.Append(img, adds...)
@@ -97,15 +105,21 @@ func randomImage(seed uint64, p v1.Platform, layers int, layerSize int64, docker
 // RandomIndex builds an OCI index of platforms images (see Platforms), each with layersPerImage
 // random layers of layerSize bytes. The same arguments always give the same digest.
 func RandomIndex(seed uint64, platforms, layersPerImage int, layerSize int64) (v1.ImageIndex, error) {
-	return randomIndex(seed, platforms, layersPerImage, layerSize, false)
+	return randomIndex(seed, platforms, sameSizes(layersPerImage, layerSize), false)
+}
+
+// RandomIndexSizes is RandomIndex with layers of the given sizes, in order, in every platform
+// image (each platform's layers are its own random bytes).
+func RandomIndexSizes(seed uint64, platforms int, layerSizes []int64) (v1.ImageIndex, error) {
+	return randomIndex(seed, platforms, layerSizes, false)
 }
 
 // RandomDockerIndex is RandomIndex with Docker media types (manifest list, schema 2).
 func RandomDockerIndex(seed uint64, platforms, layersPerImage int, layerSize int64) (v1.ImageIndex, error) {
-	return randomIndex(seed, platforms, layersPerImage, layerSize, true)
+	return randomIndex(seed, platforms, sameSizes(layersPerImage, layerSize), true)
 }
 
-func randomIndex(seed uint64, platforms, layersPerImage int, layerSize int64, docker bool) (v1.ImageIndex, error) {
+func randomIndex(seed uint64, platforms int, layerSizes []int64, docker bool) (v1.ImageIndex, error) {
 	all := Platforms()
 	if platforms < 1 || platforms > len(all) {
 		return nil, fmt.Errorf("platforms must be 1..%d, got %d", len(all), platforms)
@@ -118,7 +132,7 @@ func randomIndex(seed uint64, platforms, layersPerImage int, layerSize int64, do
 	adds := make([]mutate.IndexAddendum, 0, platforms)
 	for i := range platforms {
 		p := all[i]
-		img, err := randomImage(seed*101+uint64(i), p, layersPerImage, layerSize, docker)
+		img, err := randomImage(seed*101+uint64(i), p, layerSizes, docker)
 		if err != nil {
 			return nil, err
 		}
