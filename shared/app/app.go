@@ -212,7 +212,7 @@ func (a *App) invoke(ctx context.Context, fn string, raw json.RawMessage) (any, 
 		}
 		return approvals.Lambda(a.Interactions)(ctx, req)
 	case route.Sweeper:
-		run, err := sweep.RunFromEvent(raw, a.Config.Retention.DryRun)
+		run, err := sweep.RunFromEvent(raw, a.Config.Retention.DryRun, a.now())
 		if err != nil {
 			return nil, err
 		}

@@ -83,7 +83,7 @@ func TestFanOut(t *testing.T) {
 	worker := &sweep.Worker{Sweeper: sweeper, Registries: registries, Protection: st, Store: st, Finisher: finisher}
 	handler := sweepsqs.Handler(worker)
 
-	run, err := sweep.RunFromEvent([]byte(`{"detail-type":"Scheduled Event","time":"2026-11-27T03:00:00Z","detail":{}}`), false)
+	run, err := sweep.RunFromEvent([]byte(`{"detail-type":"Scheduled Event","time":"2026-11-27T03:00:00Z","detail":{}}`), false, now)
 	if err != nil {
 		t.Fatal(err)
 	}
