@@ -251,6 +251,9 @@ func (r *registries) Sweep(_ context.Context, t sweep.Target) (sweep.Registry, e
 	if reg, ok := r.sweep.Load(t.Key()); ok {
 		return reg.(sweep.Registry), nil
 	}
+	if !sweep.Configured(r.cfg, t) {
+		return nil, fmt.Errorf("sweep %s: no configured environment lives in account %s in %s", t, t.Account, t.Region)
+	}
 	awsCfg := r.aws.Copy()
 	awsCfg.Region = t.Region
 	awsCfg.Retryer = ecr.SweepRetryer

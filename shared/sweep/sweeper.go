@@ -72,6 +72,18 @@ func Targets(cfg *config.Config) []Target {
 	return out
 }
 
+// Configured says whether t names one of cfg's registries, by account and region:
+// adapters refuse to reach any other, so a hand-made batch cannot sweep a registry
+// the config does not list, nor land on the account's registry in another region.
+func Configured(cfg *config.Config, t Target) bool {
+	for _, c := range Targets(cfg) {
+		if c.Key() == t.Key() {
+			return true
+		}
+	}
+	return false
+}
+
 // Run identifies one sweep: its ID names audit entries and stored reports, Now is
 // the time ages are measured against.
 type Run struct {

@@ -11,6 +11,7 @@ import (
 	"github.com/regflow/regflow/shared/local/localstack"
 	"github.com/regflow/regflow/shared/local/sweeptest"
 	"github.com/regflow/regflow/shared/route"
+	"github.com/regflow/regflow/shared/sweep"
 )
 
 // TestSweeperRunsOnlyAtItsOwnTime sends hand-made sweeper triggers through the
@@ -60,5 +61,45 @@ func TestSweeperRunsOnlyAtItsOwnTime(t *testing.T) {
 				t.Fatalf("dev shop/web holds %d images (%v), want the young one kept", len(imgs), err)
 			}
 		})
+	}
+}
+
+// TestSweepRegistriesByAccountAndRegion: dev and staging share an account in two
+// regions; the stack's sweep registries are keyed by both, so each environment's
+// target reaches its own local ECR and a region no environment has reaches none
+// (it used to fall back to the account's first environment).
+func TestSweepRegistriesByAccountAndRegion(t *testing.T) {
+	cfg := loadConfig(t)
+	staging := cfg.Environments["staging"]
+	staging.Account, staging.Region = cfg.Environments["dev"].Account, "us-west-2"
+	staging.PromotionRole = "arn:aws:iam::" + staging.Account + ":role/regflow-promotion"
+	cfg.Environments["staging"] = staging
+	ctx := context.Background()
+	st, err := localstack.Start(ctx, localstack.Options{Config: cfg, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, env := range []string{"dev", "staging"} {
+		sweeptest.Seed(t, st.ECR[env], "only/"+env, localecr.SeedImage{Manifest: sweeptest.Plain(env), PushedAt: time.Now()})
+	}
+	regs := localstack.Registries(st.Config, st.Info().Environments)
+	targets := sweep.Targets(st.Config)
+	if len(targets) != 3 {
+		t.Fatalf("targets %v: want dev, staging and prod apart", targets)
+	}
+	for _, tg := range targets[:2] {
+		reg, err := regs.Sweep(ctx, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		repos, err := reg.Repositories(ctx)
+		if err != nil || len(repos) != 1 || repos[0] != "only/"+tg.Name {
+			t.Fatalf("target %s reached repositories %v (%v), want only/%s", tg, repos, err, tg.Name)
+		}
+	}
+	if reg, err := regs.Sweep(ctx, sweep.Target{Name: "x", Account: staging.Account, Region: "eu-west-1"}); err == nil {
+		repos, _ := reg.Repositories(ctx)
+		t.Fatalf("a region no environment has reached a registry holding %v", repos)
 	}
 }
