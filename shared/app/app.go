@@ -156,7 +156,10 @@ func New(a Adapters) (*App, error) {
 
 	// Retention: one sweeper decides; the planner fans batches out to workers (SQS in AWS,
 	// in process elsewhere); the finisher announces each run once.
-	app.sweeper = &sweep.Sweeper{Retention: cfg.Retention, Repositories: cfg.Repositories, Audit: a.Store, Cache: a.Store, Log: a.Log}
+	app.sweeper = &sweep.Sweeper{
+		Retention: cfg.Retention, Repositories: cfg.Repositories, Audit: a.Store, Cache: a.Store, Log: a.Log,
+		Protection: a.Store, Environments: cfg.PromotionPath,
+	}
 	finisher := &sweep.Finisher{Store: a.Store, Notifier: a.Slack, Publisher: a.Publisher, Now: a.Now, Log: a.Log}
 	app.SweepWorker = &sweep.Worker{
 		Sweeper: app.sweeper, Registries: a.Registries.Sweep, Protection: a.Store, Store: a.Store,

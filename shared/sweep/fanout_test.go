@@ -73,7 +73,7 @@ func TestFanOut(t *testing.T) {
 		regs[tg.Key()] = ecr.SweepRegistry(ecr.New(sweeptest.Client(srv), ""))
 	}
 	registries := func(_ context.Context, tg sweep.Target) (sweep.Registry, error) { return regs[tg.Key()], nil }
-	sweeper := &sweep.Sweeper{Retention: retentionConfig(), Repositories: []string{"r*"}, Audit: st, Cache: st}
+	sweeper := &sweep.Sweeper{Retention: retentionConfig(), Repositories: []string{"r*"}, Audit: st, Cache: st, Protection: st, Environments: []string{"dev", "prod"}}
 	var finished []*sweep.Report
 	var mu sync.Mutex
 	finisher := &sweep.Finisher{Store: st, Notifier: slackbot.New(slackbot.Options{Token: func(context.Context) (string, error) { return "xoxb-test", nil }, APIURL: sl.APIURL(), AlertChannel: "C0ALERTS"}),
