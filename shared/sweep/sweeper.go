@@ -22,8 +22,9 @@ import (
 // Actor signs the sweep's audit entries (actions: event.ActionImageDeleted, event.ActionDeleteFailed).
 const Actor = "regflow/sweeper"
 
-// DefaultConcurrency is how many repositories a sweeper works on at once. With the
-// SDK's adaptive retryer shared by them, more only queues behind ECR's rate limits.
+// DefaultConcurrency is how many repositories a sweeper works on at once. With one
+// paced client per registry shared by them (ecr.SweepRetryer), more only queues
+// behind ECR's rate limits.
 const DefaultConcurrency = 4
 
 // manifestCacheFor is how long cached manifest facts outlive their last sighting.
