@@ -169,6 +169,7 @@ func New(a Adapters) (*App, error) {
 	if queue == nil {
 		queue = &sweep.InlineQueue{Worker: app.SweepWorker, Concurrency: 1}
 	}
+	app.SweepWorker.Queue = queue // the rest of a batch stopped at its deadline goes on
 	app.SweepPlanner = &sweep.Planner{
 		Targets: sweep.Targets(cfg), Sweeper: app.sweeper, Registries: a.Registries.Sweep,
 		Store: a.Store, Queue: queue, Finisher: finisher, Now: a.Now, Log: a.Log,

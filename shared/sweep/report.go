@@ -162,9 +162,39 @@ func (r *Report) Summary() string {
 		}
 	}
 	if n := len(sel.Failed); n > 0 {
-		fmt.Fprintf(&b, "; %d %s could not be swept", n, map[bool]string{true: "repository", false: "repositories"}[n == 1])
+		fmt.Fprintf(&b, "; partial: %d %s could not be swept (%s)", n, map[bool]string{true: "repository", false: "repositories"}[n == 1], strings.Join(r.NotSwept(10), ", "))
 	}
 	return b.String()
+}
+
+// Partial says whether some repositories could not be swept.
+func (r *Report) Partial() bool {
+	for _, rr := range r.Registries {
+		if len(rr.Report.Failed) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// NotSwept names up to limit repositories that could not be swept, as
+// registry/repository, and how many more there are.
+func (r *Report) NotSwept(limit int) []string {
+	var out []string
+	more := 0
+	for _, rr := range r.Registries {
+		for _, f := range rr.Report.Failed {
+			if len(out) == limit {
+				more++
+				continue
+			}
+			out = append(out, rr.Target.Name+"/"+f.Repository)
+		}
+	}
+	if more > 0 {
+		out = append(out, fmt.Sprintf("%d more", more))
+	}
+	return out
 }
 
 // Alert is the summary as a regflow alert for Slack.
@@ -173,6 +203,9 @@ func (r *Report) Alert() regflow.Alert {
 	title := "Retention sweep completed"
 	if r.Run.DryRun {
 		title = "Retention sweep (dry run) completed"
+	}
+	if r.Partial() {
+		title += " (partial)"
 	}
 	a := regflow.Alert{Kind: "retention-sweep", Title: title, Text: r.Summary(), Fields: []regflow.Field{
 		{Label: "Run", Value: r.Run.ID},

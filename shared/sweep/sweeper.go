@@ -182,8 +182,22 @@ func (s *Sweeper) Estate(ctx context.Context, run Run, targets []Target, registr
 	return rep
 }
 
-// Registry sweeps repos of one registry, Concurrency at a time.
+// Registry sweeps repos of one registry, Concurrency at a time. Repositories left
+// unswept because ctx ended are reported failed.
 func (s *Sweeper) Registry(ctx context.Context, run Run, t Target, reg Registry, repos []string, prot Protections) *RegistryReport {
+	rr, rest := s.RegistryWithin(ctx, run, t, reg, repos, prot)
+	for _, repo := range rest {
+		rr.AddFailure(repo, fmt.Errorf("not swept: %w", context.Cause(ctx)))
+	}
+	rr.Sort()
+	return rr
+}
+
+// RegistryWithin sweeps repos while ctx (a deadline budget) lasts: once it ends no
+// repository starts, and one it interrupted is handed back with the rest instead of
+// being reported failed; what its deletes did before is in the report (and audited),
+// so sweeping it again later adds up.
+func (s *Sweeper) RegistryWithin(ctx context.Context, run Run, t Target, reg Registry, repos []string, prot Protections) (*RegistryReport, []string) {
 	n := s.Concurrency
 	if n <= 0 {
 		n = DefaultConcurrency
@@ -191,11 +205,28 @@ func (s *Sweeper) Registry(ctx context.Context, run Run, t Target, reg Registry,
 	// Results fold into the report as repositories finish, so only the report's copy
 	// of each decision stays in memory.
 	rr := newRegistryReport(t, run)
-	var mu sync.Mutex
+	var (
+		mu   sync.Mutex
+		rest []string
+		wg   sync.WaitGroup
+	)
 	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	for _, repo := range repos {
-		sem <- struct{}{}
+	for i, repo := range repos {
+		acquired := false
+		select {
+		case sem <- struct{}{}:
+			acquired = true
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			if acquired {
+				<-sem
+			}
+			mu.Lock()
+			rest = append(rest, repos[i:]...)
+			mu.Unlock()
+			break
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			r := s.repository(ctx, run, t, reg, repo, prot[repo])
@@ -208,23 +239,24 @@ func (s *Sweeper) Registry(ctx context.Context, run Run, t Target, reg Registry,
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if r.err != nil {
-				rr.AddFailure(r.repo, r.err)
-				// What the deletes did before the failure stays counted.
-				rr.Outcome = rr.Outcome.add(r.outcome)
-				rr.NotDeleted = append(rr.NotDeleted, r.notDeleted...)
-				rr.Skipped = append(rr.Skipped, r.skipped...)
-				return
-			}
-			rr.Report.Add(r.res)
+			// What the deletes did stays counted, whatever happened next.
 			rr.Outcome = rr.Outcome.add(r.outcome)
 			rr.NotDeleted = append(rr.NotDeleted, r.notDeleted...)
 			rr.Skipped = append(rr.Skipped, r.skipped...)
+			switch {
+			case r.err != nil && ctx.Err() != nil:
+				rest = append(rest, r.repo) // interrupted by the budget
+			case r.err != nil:
+				rr.AddFailure(r.repo, r.err)
+			default:
+				rr.Report.Add(r.res)
+			}
 		})
 	}
 	wg.Wait()
 	rr.Sort()
-	return rr
+	slices.Sort(rest)
+	return rr, rest
 }
 
 type repoResult struct {
