@@ -84,7 +84,7 @@ bench-copy: $(GOBIN)/crane
 ## bench-sweep: 100,000 images over 1,000 repositories in the local ECR
 bench-sweep:
 	$(GO) run ./bench/sweep
-	$(GO) run ./bench/sweep -repos 100 -throttle 20
+	$(GO) run ./bench/sweep -repos 100 -throttle 20 -compare sdk-adaptive,paced -max-ratio 1.05
 
 ## bench-approvals: ack latency of 200 concurrent signed clicks (p50/p99)
 bench-approvals: tools

@@ -5,10 +5,14 @@
 // in a child process ("worker" mode) so the worker's peak RSS is its own, read from
 // /proc/self/status (VmHWM). It reports wall time, peak RSS and the API calls made
 // against the minimum: ceil(images/1000) DescribeImages pages per repository plus
-// ceil(deletions/100) BatchDeleteImage calls.
+// one BatchDeleteImage call per delete batch.
+//
+// With -compare, the throttled estate is swept once per retry strategy, each on a
+// freshly seeded copy, and once unthrottled: that run's requests are the minimum
+// the others are measured against, side by side.
 //
 //	go run ./bench/sweep                          # 100,000 images, 1,000 repositories, 10 ms per call
-//	go run ./bench/sweep -repos 100 -throttle 20  # throttled run on a smaller estate
+//	go run ./bench/sweep -repos 100 -throttle 20 -compare sdk-adaptive,paced -max-ratio 1.05
 package main
 
 import (
@@ -23,9 +27,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
 
 	"github.com/regflow/regflow/shared/app"
 	"github.com/regflow/regflow/shared/config"
@@ -56,7 +67,7 @@ type result struct {
 	Removed      int     `json:"removed"`
 	Refused      int     `json:"refused"`
 	Failed       int     `json:"failed"`
-	// MinCalls is the minimum per repository: ceil(images/1000) + ceil(deletions/100).
+	// MinCalls is the minimum per repository: ceil(images/1000) + its delete batches.
 	MinCalls int `json:"minCalls"`
 }
 
@@ -72,6 +83,21 @@ func main() {
 	}
 }
 
+// estate is what the parent seeds: the same for every run of one invocation.
+type estate struct {
+	repos, perRepo, indexEvery int
+	latency                    time.Duration
+	concurrency                int
+}
+
+// runStats is one sweep of a freshly seeded estate, as the registry counted it.
+type runStats struct {
+	name  string
+	res   result
+	calls map[string]int
+	all   int
+}
+
 func parent() error {
 	repos := flag.Int("repos", 1000, "repositories")
 	perRepo := flag.Int("images", 100, "images per repository")
@@ -79,39 +105,129 @@ func parent() error {
 	throttle := flag.Int("throttle", 0, "throttle each ECR operation above this many requests a second (0: off)")
 	indexEvery := flag.Int("index-every", 20, "one repository in N also holds a multi-platform index with 2 children and a signature")
 	concurrency := flag.Int("concurrency", sweep.DefaultConcurrency, "repositories swept at once")
+	compare := flag.String("compare", "", "with -throttle: also sweep the same estate with these retryers (comma-separated: "+strings.Join(retryerNames, ", ")+") and print them side by side with an unthrottled run, whose requests are the minimum")
+	limit := flag.Float64("max-ratio", 0, "with -compare: fail if regflow's retryer (paced) makes more than this many times the unthrottled run's requests")
 	flag.Parse()
+	e := estate{repos: *repos, perRepo: *perRepo, indexEvery: *indexEvery, latency: *latency, concurrency: *concurrency}
 
-	srv, err := localecr.New(localecr.Options{Clock: localecr.FixedClock(now), AuthDisabled: true})
+	if *compare == "" || *throttle == 0 {
+		st, err := e.run("paced", *throttle)
+		if err != nil {
+			return err
+		}
+		st.print(e, *throttle)
+		return st.check()
+	}
+	names := strings.Split(*compare, ",")
+	runs := make([]runStats, 0, len(names)+1)
+	base, err := e.run("paced", 0)
 	if err != nil {
 		return err
 	}
+	base.name = "unthrottled"
+	runs = append(runs, base)
+	for _, n := range names {
+		st, err := e.run(n, *throttle)
+		if err != nil {
+			return err
+		}
+		st.print(e, *throttle)
+		runs = append(runs, st)
+	}
+	fmt.Printf("\nside by side: %d repositories, %d images, %s per call, throttle %d/s per operation, concurrency %d\n",
+		base.res.Repositories, base.res.Images, e.latency, *throttle, e.concurrency)
+	fmt.Printf("minimum = the unthrottled run's ECR requests (%d: %s); extra = throttled attempts and other retries\n", base.all, opsLine(base.calls))
+	fmt.Printf("%-13s %9s %7s %9s %9s %8s %s\n", "retryer", "requests", "extra", "vs min", "wall (s)", "failures", "by operation")
+	var failed []string
+	for _, r := range runs {
+		fails := r.res.Refused + r.res.Failed + (r.res.Selected - r.res.Removed)
+		ratio := float64(r.all) / float64(base.all)
+		fmt.Printf("%-13s %9d %7d %8.3fx %9.2f %8d %s\n", r.name, r.all, r.all-base.all, ratio, r.res.WallSeconds, fails, opsLine(r.calls))
+		if fails > 0 {
+			failed = append(failed, fmt.Sprintf("%s: %d failed deletions", r.name, fails))
+		}
+		if r.name == "paced" && *limit > 0 && ratio > *limit {
+			failed = append(failed, fmt.Sprintf("paced: %.3fx the minimum ECR requests, above %.2fx", ratio, *limit))
+		}
+	}
+	if len(failed) > 0 {
+		return errors.New(strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+func opsLine(calls map[string]int) string {
+	ops := make([]string, 0, len(calls))
+	for op, n := range calls {
+		ops = append(ops, fmt.Sprintf("%s %d", op, n))
+	}
+	slices.Sort(ops)
+	return strings.Join(ops, ", ")
+}
+
+// run seeds a fresh local ECR and store, then sweeps them in a child process with retryer.
+func (e estate) run(retryer string, throttle int) (runStats, error) {
+	st := runStats{name: retryer}
+	srv, err := localecr.New(localecr.Options{Clock: localecr.FixedClock(now), AuthDisabled: true})
+	if err != nil {
+		return st, err
+	}
 	if err := srv.Start(context.Background()); err != nil {
-		return err
+		return st, err
 	}
 	defer srv.Close()
 
 	dir, err := os.MkdirTemp("", "bench-sweep-")
 	if err != nil {
-		return err
+		return st, err
 	}
 	defer os.RemoveAll(dir)
-	st, err := embedded.Open(filepath.Join(dir, "store.db"))
+	if err := e.seed(srv, filepath.Join(dir, "store.db")); err != nil {
+		return st, err
+	}
+
+	srv.SetFault(localecr.AllOps, localecr.Fault{Latency: e.latency, ThrottleAbove: throttle})
+	srv.ResetRequests()
+	self, err := os.Executable()
+	if err != nil {
+		return st, err
+	}
+	cmd := exec.Command(self, "worker", "-endpoint", srv.URL(), "-store", filepath.Join(dir, "store.db"),
+		"-concurrency", strconv.Itoa(e.concurrency), "-retryer", retryer)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return st, fmt.Errorf("worker: %w", err)
+	}
+	if err := json.Unmarshal(out, &st.res); err != nil {
+		return st, fmt.Errorf("worker said %q: %w", out, err)
+	}
+	st.calls = srv.RequestCounts()
+	for _, n := range st.calls {
+		st.all += n
+	}
+	return st, nil
+}
+
+func (e estate) seed(srv *localecr.Server, storePath string) error {
+	st, err := embedded.Open(storePath)
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	start := time.Now()
 	images := 0
-	for r := range *repos {
+	for r := range e.repos {
 		name := fmt.Sprintf("team%02d/app%04d", r%50, r)
 		var seeds []localecr.SeedImage
 		// Per repository: 60% expired untagged builds, 10% expired tagged releases (one of
 		// them the current release), 30% young tagged images.
-		for i := range *perRepo {
+		for i := range e.perRepo {
 			s := localecr.SeedImage{Manifest: sweeptest.Plain(fmt.Sprintf("%s/%d", name, i)), SizeBytes: 50 << 20}
 			switch {
-			case i < *perRepo*6/10:
+			case i < e.perRepo*6/10:
 				s.PushedAt = now.Add(-time.Duration(100+i) * 24 * time.Hour)
-			case i < *perRepo*7/10:
+			case i < e.perRepo*7/10:
 				s.PushedAt = now.Add(-time.Duration(100+i) * 24 * time.Hour)
 				s.Tags = []string{fmt.Sprintf("%040x", r*100000+i)}
 			default:
@@ -120,7 +236,7 @@ func parent() error {
 			}
 			seeds = append(seeds, s)
 		}
-		if *indexEvery > 0 && r%*indexEvery == 0 {
+		if e.indexEvery > 0 && r%e.indexEvery == 0 {
 			c1, c2 := sweeptest.OCI(name+"/c1"), sweeptest.OCI(name+"/c2")
 			old := now.Add(-200 * 24 * time.Hour)
 			seeds = append(seeds[:len(seeds)-4],
@@ -133,39 +249,21 @@ func parent() error {
 			return err
 		}
 		images += len(digests)
-		cur := *perRepo*6/10 + 1 // an expired tagged image that prod runs
+		cur := e.perRepo*6/10 + 1 // an expired tagged image that prod runs
 		rel := regflow.Release{Env: "prod", Repository: name}.MoveTo(digests[cur], "", "bench", now, 3)
 		if err := st.PutRelease(context.Background(), rel); err != nil {
 			return err
 		}
 	}
-	st.Close()
-	fmt.Printf("seeded %d images in %d repositories in %s\n", images, *repos, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("seeded %d images in %d repositories in %s\n", images, e.repos, time.Since(start).Round(time.Millisecond))
+	return nil
+}
 
-	srv.SetFault(localecr.AllOps, localecr.Fault{Latency: *latency, ThrottleAbove: *throttle})
-	srv.ResetRequests()
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(self, "worker", "-endpoint", srv.URL(), "-store", filepath.Join(dir, "store.db"), "-concurrency", strconv.Itoa(*concurrency))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("worker: %w", err)
-	}
-	var res result
-	if err := json.Unmarshal(out, &res); err != nil {
-		return fmt.Errorf("worker said %q: %w", out, err)
-	}
-	calls := srv.RequestCounts()
+func (st runStats) print(e estate, throttle int) {
+	res, calls := st.res, st.calls
 	made := calls["DescribeImages"] + calls["BatchDeleteImage"]
-	all := 0
-	for _, n := range calls {
-		all += n
-	}
-	fmt.Printf("estate: %d repositories, %d images; latency %s per call; throttle %d/s per operation; concurrency %d\n",
-		res.Repositories, res.Images, *latency, *throttle, *concurrency)
+	fmt.Printf("retryer %s; estate: %d repositories, %d images; latency %s per call; throttle %d/s per operation; concurrency %d\n",
+		st.name, res.Repositories, res.Images, e.latency, throttle, e.concurrency)
 	fmt.Printf("wall time (worker): %.2f s\n", res.WallSeconds)
 	fmt.Printf("peak RSS (worker, VmHWM): %.1f MiB, of which file-backed at the end (the embedded store's mmap): %.1f MiB\n", float64(res.PeakRSSKiB)/1024, float64(res.RssFileKiB)/1024)
 	fmt.Printf("peak Go runtime memory (worker, sampled): %.1f MiB\n", res.PeakGoMiB)
@@ -173,11 +271,36 @@ func parent() error {
 	fmt.Printf("API requests by operation (throttled ones included): %v\n", calls)
 	fmt.Printf("DescribeImages + BatchDeleteImage: %d requests vs minimum %d = %.3fx\n", made, res.MinCalls, float64(made)/float64(res.MinCalls))
 	fmt.Printf("all ECR requests: %d vs minimum %d = %.3fx (DescribeRepositories pages and BatchGetImage for OCI indexes, children and signatures add to the minimum)\n",
-		all, res.MinCalls, float64(all)/float64(res.MinCalls))
+		st.all, res.MinCalls, float64(st.all)/float64(res.MinCalls))
+}
+
+func (st runStats) check() error {
+	res := st.res
 	if res.Refused > 0 || res.Failed > 0 || res.Removed != res.Selected {
 		return fmt.Errorf("failed deletions: %d refused, %d repositories failed, %d of %d removed", res.Refused, res.Failed, res.Removed, res.Selected)
 	}
 	return nil
+}
+
+// retryerNames are the retry strategies the benchmark compares.
+var retryerNames = []string{"paced", "sdk-adaptive"}
+
+// retryerFor returns a strategy by name: regflow's (ecr.SweepRetryer, pacing each
+// operation) or the SDK's adaptive mode as regflow used it before pacing.
+func retryerFor(name string) (func() aws.Retryer, error) {
+	switch name {
+	case "paced":
+		return ecr.SweepRetryer, nil
+	case "sdk-adaptive":
+		return func() aws.Retryer {
+			return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+				o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
+					so.MaxAttempts, so.MaxBackoff, so.RateLimiter = 12, 20*time.Second, ratelimit.None
+				})
+			})
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown retryer %q: choose one of %s", name, strings.Join(retryerNames, ", "))
 }
 
 func worker(args []string) error {
@@ -185,10 +308,15 @@ func worker(args []string) error {
 	endpoint := fs.String("endpoint", "", "local ECR URL")
 	storePath := fs.String("store", "", "embedded store file")
 	concurrency := fs.Int("concurrency", sweep.DefaultConcurrency, "")
+	retryer := fs.String("retryer", "paced", "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	srv := endpointClient(*endpoint)
+	r, err := retryerFor(*retryer)
+	if err != nil {
+		return err
+	}
+	srv := endpointClient(*endpoint, r)
 	st, err := embedded.Open(*storePath)
 	if err != nil {
 		return err
@@ -221,20 +349,20 @@ func worker(args []string) error {
 	res.PeakGoMiB = <-peakGo
 	sel, out := rep.Totals()
 	res.Repositories, res.Images, res.Selected, res.Removed, res.Refused, res.Failed = sel.Repositories, sel.Images, sel.Deleted, out.Removed, out.Refused, len(sel.Failed)
-	// The minimum per repository, from the decisions.
+	// The minimum per repository, from the decisions: listing pages, and one delete
+	// call per batch (an index goes a batch before its children, so a repository with
+	// one may need a call more than ceil(deletions/100)).
 	perRepo := map[string][2]int{}
 	for _, rr := range rep.Registries {
 		for _, d := range rr.Report.Decisions {
 			c := perRepo[d.Repository]
 			c[0]++
-			if d.Action == "delete" {
-				c[1]++
-			}
+			c[1] = max(c[1], d.Batch)
 			perRepo[d.Repository] = c
 		}
 	}
 	for _, c := range perRepo {
-		res.MinCalls += (c[0]+999)/1000 + (c[1]+99)/100
+		res.MinCalls += (c[0]+999)/1000 + c[1]
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
@@ -257,8 +385,11 @@ type discard struct{}
 
 func (discard) Publish(context.Context, event.Message) error { return nil }
 
-func endpointClient(url string) sweep.Registry {
-	return ecr.SweepRegistry(ecr.New(sweeptest.ClientFor(url, "us-east-1"), ""))
+func endpointClient(url string, retryer func() aws.Retryer) sweep.Registry {
+	return ecr.SweepRegistry(ecr.New(ecrsdk.NewFromConfig(aws.Config{
+		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+		BaseEndpoint: aws.String(url), Retryer: retryer,
+	}), ""))
 }
 
 // samplePeak tracks the Go runtime's memory mapped from the OS and not returned.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +98,41 @@ func TestSweepCommand(t *testing.T) {
 	f.okJSON(t, &again, "sweep")
 	if _, out := again.Totals(); out.Removed != 0 {
 		t.Fatalf("a second sweep removed %d", out.Removed)
+	}
+}
+
+// TestSweepCommandTwoRegionsOneAccount: dev and staging share an account but live in
+// two regions, so they are two registries: `regflow sweep --local` sweeps each once.
+func TestSweepCommandTwoRegionsOneAccount(t *testing.T) {
+	raw, err := os.ReadFile("../../regflow.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(raw), "  staging:\n    account: \"222222222222\"\n", "  staging:\n    account: \"111111111111\"\n    region: us-west-2\n", 1)
+	cfg = strings.ReplaceAll(cfg, "arn:aws:iam::222222222222:", "arn:aws:iam::111111111111:")
+	if cfg == string(raw) {
+		t.Fatal("regflow.yaml changed: the test no longer moves staging")
+	}
+	path := filepath.Join(t.TempDir(), "regflow.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := startStackWith(t, path)
+	old := time.Now().UTC().Add(-200 * 24 * time.Hour)
+	for _, env := range []string{"dev", "staging"} {
+		sweeptest.Seed(t, f.st.ECR[env], "shop/app", localecr.SeedImage{Manifest: sweeptest.Plain(env), PushedAt: old})
+	}
+	stdout, stderr, err := f.cli("sweep")
+	if err != nil {
+		t.Fatalf("sweep: %v\n%s\n%s", err, stdout, stderr)
+	}
+	for _, env := range []string{"dev", "staging"} {
+		if n := strings.Count(stderr, "] "+env+" shop/app:"); n != 1 {
+			t.Errorf("%s shop/app swept %d times:\n%s", env, n, stderr)
+		}
+		imgs, err := f.st.Registry(env).ListImages(context.Background(), "shop/app")
+		if err != nil || len(imgs) != 0 {
+			t.Errorf("%s shop/app holds %d images after the sweep (%v)", env, len(imgs), err)
+		}
 	}
 }

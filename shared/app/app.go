@@ -169,7 +169,10 @@ func New(a Adapters) (*App, error) {
 
 	// Retention: one sweeper decides; the planner fans batches out to workers (SQS in AWS,
 	// in process elsewhere); the finisher announces each run once.
-	app.sweeper = &sweep.Sweeper{Retention: cfg.Retention, Repositories: cfg.Repositories, Audit: a.Store, Cache: a.Store, Log: a.Log}
+	app.sweeper = &sweep.Sweeper{
+		Retention: cfg.Retention, Repositories: cfg.Repositories, Audit: a.Store, Cache: a.Store, Log: a.Log,
+		Protection: a.Store, Environments: cfg.PromotionPath,
+	}
 	finisher := &sweep.Finisher{Store: a.Store, Notifier: a.Slack, Publisher: a.Publisher, Now: a.Now, Log: a.Log}
 	app.SweepWorker = &sweep.Worker{
 		Sweeper: app.sweeper, Registries: a.Registries.Sweep, Protection: a.Store, Store: a.Store,
@@ -179,6 +182,7 @@ func New(a Adapters) (*App, error) {
 	if queue == nil {
 		queue = &sweep.InlineQueue{Worker: app.SweepWorker, Concurrency: 1}
 	}
+	app.SweepWorker.Queue = queue // the rest of a batch stopped at its deadline goes on
 	app.SweepPlanner = &sweep.Planner{
 		Targets: sweep.Targets(cfg), Sweeper: app.sweeper, Registries: a.Registries.Sweep,
 		Store: a.Store, Queue: queue, Finisher: finisher, Now: a.Now, Log: a.Log,
@@ -225,7 +229,7 @@ func (a *App) invoke(ctx context.Context, fn string, raw json.RawMessage) (any, 
 		}
 		return approvals.Lambda(a.Interactions)(ctx, req)
 	case route.Sweeper:
-		run, err := sweep.RunFromEvent(raw, a.Config.Retention.DryRun)
+		run, err := sweep.RunFromEvent(raw, a.Config.Retention.DryRun, a.now())
 		if err != nil {
 			return nil, err
 		}

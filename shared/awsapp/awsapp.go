@@ -16,7 +16,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -27,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/regflow/regflow/shared/app"
+	"github.com/regflow/regflow/shared/awsapp/pace"
 	"github.com/regflow/regflow/shared/awsruntime"
 	"github.com/regflow/regflow/shared/bus"
 	"github.com/regflow/regflow/shared/config"
@@ -119,10 +119,9 @@ func FromEnvironment(ctx context.Context, log *slog.Logger) (*app.App, error) {
 func LoadAWS(ctx context.Context, cfg *config.Config) (aws.Config, error) {
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx,
 		awsconfig.WithRegion(cfg.Pipeline.Region),
-		awsconfig.WithRetryer(func() aws.Retryer {
-			// ECR throttles bursts; the standard retryer backs off with jitter.
-			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 6 })
-		}),
+		// Every client (DynamoDB, ECR, EventBridge, SQS...) paces each operation once it
+		// is throttled, instead of retrying into the throttle (shared/awsapp/pace).
+		awsconfig.WithRetryer(pace.New(pace.Options{MaxAttempts: 6})),
 	)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
@@ -257,6 +256,9 @@ func (r *registries) Promotion(_ context.Context, env, requestID string) (promot
 func (r *registries) Sweep(_ context.Context, t sweep.Target) (sweep.Registry, error) {
 	if reg, ok := r.sweep.Load(t.Key()); ok {
 		return reg.(sweep.Registry), nil
+	}
+	if !sweep.Configured(r.cfg, t) {
+		return nil, fmt.Errorf("sweep %s: no configured environment lives in account %s in %s", t, t.Account, t.Region)
 	}
 	awsCfg := r.aws.Copy()
 	awsCfg.Region = t.Region

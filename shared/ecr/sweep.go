@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
+	"github.com/regflow/regflow/shared/awsapp/pace"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/sweep"
 )
@@ -36,21 +34,12 @@ var manifestMediaTypes = []string{
 	"application/vnd.docker.distribution.manifest.v1+prettyjws",
 }
 
-// SweepRetryer is the retry strategy for clients that sweep: the SDK's adaptive mode,
-// whose client-side token bucket slows every caller sharing the client once ECR
-// throttles, on top of the standard exponential backoff with jitter. The standard
-// retry quota is off: under sustained throttling it runs dry and fails calls that a
-// paced retry would complete, and a sweep should finish late rather than half done.
-// Share one client (so one retryer) per registry between concurrent sweeps.
-func SweepRetryer() aws.Retryer {
-	return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
-		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
-			so.MaxAttempts = 12
-			so.MaxBackoff = 20 * time.Second
-			so.RateLimiter = ratelimit.None
-		})
-	})
-}
+// SweepRetryer is the retry strategy for clients that sweep: up to 12 attempts,
+// each operation paced once ECR throttles it (shared/awsapp/pace), so a sweep under
+// throttling waits for its slots instead of spending requests on throttled retries,
+// and finishes late rather than half done. Share one client (so one retryer) per
+// registry between concurrent sweeps.
+func SweepRetryer() aws.Retryer { return pace.NewRetryer(pace.Options{MaxAttempts: 12}) }
 
 // Repositories lists every repository name in the registry (DescribeRepositories,
 // 1,000 per page), sorted.

@@ -29,9 +29,13 @@ const (
 	// ActionDeployed: a release was handed to a target (SSM parameter, ECS service, Lambda alias).
 	ActionDeployed = "release.deployed"
 
-	// sweeper
+	// sweeper: each entry is written from what the delete call answered.
 	ActionImageDeleted = "image.deleted"
-	// ActionDeleteFailed follows an image.deleted entry when the registry refused the delete.
+	// ActionImageGone: the sweep's delete found the image gone (an earlier attempt of the
+	// same run deleted it and lost the answer, or someone else did). It shares the ID of
+	// the run's image.deleted entry, so a retry after a recorded deletion adds nothing.
+	ActionImageGone = "image.already-gone"
+	// ActionDeleteFailed: the registry refused the image's delete, or the whole call failed.
 	ActionDeleteFailed = "image.delete-failed"
 )
 

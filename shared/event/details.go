@@ -141,6 +141,12 @@ type RetentionSweepCompleted struct {
 	FailedRepositories int       `json:"failedRepositories"`
 	// BytesReclaimedUpperBound counts shared layers once per image: storage freed is at most this.
 	BytesReclaimedUpperBound int64 `json:"bytesReclaimedUpperBound"`
+	// Partial: some repositories could not be swept (NotSwept names up to 100, as
+	// registry/repository): a batch failed, ended in the dead-letter queue, or stalled.
+	Partial  bool     `json:"partial"`
+	NotSwept []string `json:"notSwept,omitempty"`
+	// Skipped were selected but protected by the time their delete came.
+	Skipped int `json:"skipped,omitempty"`
 }
 
 // DetailType is "Retention Sweep Completed".

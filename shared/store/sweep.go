@@ -26,6 +26,12 @@ type SweepStore interface {
 	// caller that sees Done() == Total is the one that finished the run, give or
 	// take a concurrent finisher, which Claim settles). ErrNotFound if no such run.
 	CompleteSweepBatch(ctx context.Context, id, batch string, c SweepCounts) (run SweepRun, counted bool, err error)
+	// ContinueSweepBatch is CompleteSweepBatch for a batch that stopped before its
+	// deadline and handed the rest of its repositories to one new batch: in the same
+	// atomic write it also adds one to the run's total, so the run finishes only once
+	// the continuation is done too. Once per batch name, like CompleteSweepBatch; an
+	// error while the total is still 0 (the planner has not counted its batches).
+	ContinueSweepBatch(ctx context.Context, id, batch string, c SweepCounts) (run SweepRun, counted bool, err error)
 	// PutSweepPart stores (or replaces) a named part of a run's report; at most
 	// MaxSweepPartBytes of data.
 	PutSweepPart(ctx context.Context, id string, p SweepPart) error

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,23 @@ const (
 	batchClaimFor = 15 * time.Minute
 	// SummaryPart names the stored summary (totals, no decisions) of a finished run.
 	SummaryPart = "summary"
+	// IndexRun holds one part per run, named by the run's ID: where the finisher finds
+	// runs that stopped making progress.
+	IndexRun = "sweep-index"
+	// planPrefix names the part recording a batch's repositories ("plan#" + batch).
+	planPrefix = "plan#"
+	// DefaultStallAfter: a run unfinished this long after it started stopped making
+	// progress (a batch in the dead-letter queue, a planner killed) and is closed as
+	// partial by the next planner. Three deliveries of a 10-minute worker, six
+	// timeouts' visibility apart, take at most about 3 hours.
+	DefaultStallAfter = 6 * time.Hour
+	// indexFor is how long a run stays in the index.
+	indexFor = 7 * 24 * time.Hour
+	// Deadline reserve: a worker stops starting repositories this long before its
+	// deadline (a fifth of the time left, within these bounds), to record what it did
+	// and hand the rest on.
+	minReserve = 200 * time.Millisecond
+	maxReserve = 30 * time.Second
 )
 
 // Message is one batch of repositories of one registry, as sent to the workers.
@@ -91,8 +109,16 @@ type Plan struct {
 func (p *Planner) Plan(ctx context.Context, run Run) (Plan, error) {
 	out := Plan{Run: run}
 	now := p.Now()
+	// Earlier runs that stopped making progress end here, each with its one summary; a
+	// failure to close them must not keep today's sweep from running.
+	if err := p.Finisher.CloseStalled(ctx, run.ID); err != nil {
+		p.log().Error("cannot close stalled sweep runs", "error", err)
+	}
 	if _, err := p.Store.CreateSweepRun(ctx, store.SweepRun{ID: run.ID, Now: run.Now, DryRun: run.DryRun, StartedAt: now, Expires: now.Add(KeepRunsFor)}); err != nil {
 		return out, err
+	}
+	if err := p.Store.PutSweepPart(ctx, IndexRun, store.SweepPart{Name: run.ID, Data: []byte(run.ID), Expires: now.Add(indexFor)}); err != nil {
+		return out, fmt.Errorf("index sweep run %s: %w", run.ID, err)
 	}
 	sr, err := p.Store.GetSweepRun(ctx, run.ID)
 	if err != nil {
@@ -123,7 +149,7 @@ func (p *Planner) Plan(ctx context.Context, run Run) (Plan, error) {
 			// Record the registry as failed and count it as a batch, so the run finishes and says so.
 			rr := newRegistryReport(t, run)
 			rr.AddFailure("*", fmt.Errorf("list repositories of %s: %w", t, err))
-			if err := completeBatch(ctx, p.Store, run, "list "+t.Key(), rr); err != nil {
+			if err := completeBatch(ctx, p.Store, run, "list "+t.Key(), rr, false); err != nil {
 				return out, err
 			}
 			done++
@@ -137,10 +163,15 @@ func (p *Planner) Plan(ctx context.Context, run Run) (Plan, error) {
 	}
 	if len(msgs) == 0 && done == 0 {
 		// Nothing to sweep: one empty batch lets the run finish like any other.
-		if err := completeBatch(ctx, p.Store, run, "empty", newRegistryReport(Target{Name: "none"}, run)); err != nil {
+		if err := completeBatch(ctx, p.Store, run, "empty", newRegistryReport(Target{Name: "none"}, run), false); err != nil {
 			return out, err
 		}
 		done++
+	}
+	for _, m := range msgs {
+		if err := putPlan(ctx, p.Store, m); err != nil {
+			return out, err
+		}
 	}
 	if err := p.Queue.Send(ctx, msgs); err != nil {
 		return out, fmt.Errorf("send sweep batches: %w", err)
@@ -176,6 +207,9 @@ type Worker struct {
 	Protection Protection
 	Store      RunStore
 	Finisher   *Finisher
+	// Queue takes the rest of a batch that stopped before its deadline; without one
+	// the rest is recorded as not swept.
+	Queue Queue
 	// MaxAttempts: after this many deliveries a batch that cannot start is recorded as
 	// failed and counted. Default DefaultMaxAttempts.
 	MaxAttempts int
@@ -191,6 +225,9 @@ func (w *Worker) Handle(ctx context.Context, msg Message) error {
 	if err != nil {
 		return fmt.Errorf("sweep batch %s: %w", msg.Batch, err)
 	}
+	// The stored run says when and how it sweeps, not the message: a hand-made message
+	// cannot move a run's time or turn a dry run real.
+	msg.Run = Run{ID: sr.ID, Now: sr.Now, DryRun: sr.DryRun}
 	if !slices.Contains(sr.Batches, msg.Batch) {
 		// One delivery at a time sweeps a batch: a duplicate arriving meanwhile would
 		// find the images gone and overwrite the report with a smaller one.
@@ -223,9 +260,12 @@ func (w *Worker) Handle(ctx context.Context, msg Message) error {
 // ErrBatchBusy means another delivery of the same batch is sweeping it: deliver again later.
 var ErrBatchBusy = errors.New("another delivery is sweeping this batch")
 
-// complete sweeps the batch and counts it.
+// complete sweeps the batch within the deadline budget and counts it; what the
+// budget left unswept goes on as a new batch.
 func (w *Worker) complete(ctx context.Context, msg Message) error {
-	rr, err := w.sweep(ctx, msg)
+	work, cancel := budget(ctx)
+	defer cancel()
+	rr, rest, err := w.sweep(work, msg)
 	if err != nil {
 		limit := w.MaxAttempts
 		if limit <= 0 {
@@ -234,35 +274,80 @@ func (w *Worker) complete(ctx context.Context, msg Message) error {
 		if msg.Attempt < limit {
 			return err
 		}
-		rr = newRegistryReport(msg.Target, msg.Run)
+		rr, rest = newRegistryReport(msg.Target, msg.Run), nil
 		for _, repo := range msg.Repositories {
 			rr.AddFailure(repo, fmt.Errorf("gave up after %d attempts: %w", msg.Attempt, err))
 		}
 	}
-	if err := completeBatch(ctx, w.Store, msg.Run, msg.Batch, rr); err != nil {
+	continued := len(rest) > 0 && w.Queue != nil
+	if len(rest) > 0 && !continued {
+		for _, repo := range rest {
+			rr.AddFailure(repo, errors.New("not swept: the worker reached its deadline and has no queue to hand the rest to"))
+		}
+	}
+	var next Message
+	if continued {
+		// The rest's plan is stored before the batch counts as continued, so a
+		// continuation lost in sending is closed with its repositories named.
+		next = Message{Run: msg.Run, Batch: nextBatch(msg.Batch), Target: msg.Target, Repositories: rest}
+		if err := putPlan(ctx, w.Store, next); err != nil {
+			return err
+		}
+	}
+	if err := completeBatch(ctx, w.Store, msg.Run, msg.Batch, rr, continued); err != nil {
 		return err
 	}
 	c := rr.Counts()
 	w.log().Info("sweep batch done", "run", msg.Run.ID, "batch", msg.Batch, "registry", msg.Target.Name,
 		"repositories", c.Repositories, "images", c.Images, "selected", c.Selected, "deleted", c.Deleted,
-		"failedRepositories", c.FailedRepositories)
+		"failedRepositories", c.FailedRepositories, "handedOn", len(rest))
+	if continued {
+		if err := w.Queue.Send(ctx, []Message{next}); err != nil {
+			// The batch is counted: a redelivery would not resend. The stalled-run
+			// finisher closes the run with these repositories named.
+			w.log().Error("cannot hand the rest of a sweep batch on", "run", msg.Run.ID, "batch", next.Batch, "repositories", len(rest), "error", err)
+		}
+	}
 	return nil
 }
 
+// budget is ctx ending a reserve before its deadline (a Lambda invocation's): the
+// time to record what was done and hand the rest on.
+func budget(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	reserve := min(max(time.Until(dl)/5, minReserve), maxReserve)
+	return context.WithDeadline(ctx, dl.Add(-reserve))
+}
+
+// nextBatch names a batch's continuation: b+1, b+2, ...
+func nextBatch(b string) string {
+	if i := strings.LastIndexByte(b, '+'); i >= 0 {
+		if n, err := strconv.Atoi(b[i+1:]); err == nil {
+			return b[:i+1] + strconv.Itoa(n+1)
+		}
+	}
+	return b + "+1"
+}
+
 // sweep fails only when the batch cannot start (no registry, no protection data);
-// failures of single repositories are in the report.
-func (w *Worker) sweep(ctx context.Context, msg Message) (*RegistryReport, error) {
+// failures of single repositories are in the report, and repositories the budget
+// left unswept are returned.
+func (w *Worker) sweep(ctx context.Context, msg Message) (*RegistryReport, []string, error) {
 	reg, err := w.Registries(ctx, msg.Target)
 	if err != nil {
-		return nil, fmt.Errorf("reach registry %s: %w", msg.Target, err)
+		return nil, nil, fmt.Errorf("reach registry %s: %w", msg.Target, err)
 	}
 	prot, err := LoadProtections(ctx, w.Protection, msg.Run.Now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The planner filtered already; the worker checks again so a hand-made message
 	// cannot reach an unmanaged repository.
-	return w.Sweeper.Registry(ctx, msg.Run, msg.Target, reg, w.Sweeper.Select(msg.Repositories), prot), nil
+	rr, rest := w.Sweeper.RegistryWithin(ctx, msg.Run, msg.Target, reg, w.Sweeper.Select(msg.Repositories), prot)
+	return rr, rest, nil
 }
 
 func (w *Worker) log() *slog.Logger {
@@ -281,8 +366,9 @@ type partEnvelope struct {
 	Report *RegistryReport `json:"report"`
 }
 
-// completeBatch stores a batch's report parts, then counts it (once) in the run.
-func completeBatch(ctx context.Context, st RunStore, run Run, batch string, rr *RegistryReport) error {
+// completeBatch stores a batch's report parts, then counts it (once) in the run;
+// continued counts it as handing its rest to one more batch.
+func completeBatch(ctx context.Context, st RunStore, run Run, batch string, rr *RegistryReport, continued bool) error {
 	rr.Sort()
 	parts, err := encodeParts(rr, store.MaxSweepPartBytes-1024)
 	if err != nil {
@@ -303,8 +389,31 @@ func completeBatch(ctx context.Context, st RunStore, run Run, batch string, rr *
 			return fmt.Errorf("store report of batch %s: %w", batch, err)
 		}
 	}
-	if _, _, err := st.CompleteSweepBatch(ctx, run.ID, batch, rr.Counts()); err != nil {
+	count := st.CompleteSweepBatch
+	if continued {
+		count = st.ContinueSweepBatch
+	}
+	if _, _, err := count(ctx, run.ID, batch, rr.Counts()); err != nil {
 		return err
+	}
+	return nil
+}
+
+// planned is what a plan part records: the repositories a batch was sent with.
+type planned struct {
+	Target       Target   `json:"target"`
+	Repositories []string `json:"repositories"`
+}
+
+// putPlan records a batch's repositories before it is sent, so a batch that never
+// completes can be closed with them named.
+func putPlan(ctx context.Context, st RunStore, m Message) error {
+	b, err := json.Marshal(planned{Target: m.Target, Repositories: m.Repositories})
+	if err != nil {
+		return err
+	}
+	if err := st.PutSweepPart(ctx, m.Run.ID, store.SweepPart{Name: planPrefix + m.Batch, Data: b, Expires: m.Run.Now.Add(KeepRunsFor)}); err != nil {
+		return fmt.Errorf("record the plan of batch %s: %w", m.Batch, err)
 	}
 	return nil
 }
@@ -373,6 +482,111 @@ type Finisher struct {
 	Log       *slog.Logger
 	// OnFinish, when set, sees the merged report (tests, the CLI).
 	OnFinish func(*Report)
+	// StallAfter: an unfinished run this old stopped making progress (default DefaultStallAfter).
+	StallAfter time.Duration
+}
+
+// CloseStalled finishes every indexed run but skip that stopped making progress:
+// each batch that never completed (its message in the dead-letter queue, its worker
+// killed, its continuation lost) is recorded with its repositories failed, so the
+// run ends with its one summary, marked partial. A run finished but not announced
+// (its finisher died) is announced. Runs still within StallAfter are left alone.
+func (f *Finisher) CloseStalled(ctx context.Context, skip string) error {
+	idx, err := f.Store.SweepParts(ctx, IndexRun)
+	if err != nil {
+		return fmt.Errorf("list sweep runs: %w", err)
+	}
+	stall := f.StallAfter
+	if stall <= 0 {
+		stall = DefaultStallAfter
+	}
+	var errs []error
+	for _, p := range idx {
+		if p.Name == skip {
+			continue
+		}
+		sr, err := f.Store.GetSweepRun(ctx, p.Name)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !sr.Finished() && f.Now().Sub(sr.StartedAt) >= stall {
+			if sr, err = f.close(ctx, sr); err != nil {
+				errs = append(errs, fmt.Errorf("close stalled sweep run %s: %w", sr.ID, err))
+				continue
+			}
+		}
+		if _, err := f.MaybeFinish(ctx, sr); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// close records every batch of sr that never completed as failed.
+func (f *Finisher) close(ctx context.Context, sr store.SweepRun) (store.SweepRun, error) {
+	run := Run{ID: sr.ID, Now: sr.Now, DryRun: sr.DryRun}
+	parts, err := f.Store.SweepParts(ctx, sr.ID)
+	if err != nil {
+		return sr, err
+	}
+	done := map[string]bool{}
+	for _, b := range sr.Batches {
+		done[b] = true
+	}
+	why := fmt.Errorf("not swept: its batch stopped making progress (the message is in the sweep's dead-letter queue, or its worker was killed) and the run was closed %s after it started", f.Now().Sub(sr.StartedAt).Round(time.Minute))
+	var missing []Message
+	known := len(done)
+	for _, p := range parts {
+		batch, ok := strings.CutPrefix(p.Name, planPrefix)
+		if !ok {
+			continue
+		}
+		if !done[batch] {
+			var pl planned
+			if err := json.Unmarshal(p.Data, &pl); err != nil {
+				return sr, fmt.Errorf("plan of batch %s is malformed: %w", batch, err)
+			}
+			missing = append(missing, Message{Batch: batch, Target: pl.Target, Repositories: pl.Repositories})
+			known++
+		}
+	}
+	if sr.Total == 0 {
+		// The planner stopped before counting: what it planned, and one batch saying so.
+		if sr, err = f.Store.SetSweepTotal(ctx, sr.ID, known+1); err != nil {
+			return sr, err
+		}
+	}
+	for _, m := range missing {
+		rr := newRegistryReport(m.Target, run)
+		for _, repo := range m.Repositories {
+			rr.AddFailure(repo, why)
+		}
+		if err := completeBatch(ctx, f.Store, run, m.Batch, rr, false); err != nil {
+			return sr, err
+		}
+	}
+	if sr, err = f.Store.GetSweepRun(ctx, sr.ID); err != nil {
+		return sr, err
+	}
+	// Batches with no plan (a planner killed mid-way) are closed by name.
+	for i := 0; !sr.Finished(); i++ {
+		rr := newRegistryReport(Target{Name: "unknown"}, run)
+		rr.AddFailure("*", errors.New("not swept: the run stopped before some of its batches were planned or recorded"))
+		if err := completeBatch(ctx, f.Store, run, fmt.Sprintf("stalled#%d", i), rr, false); err != nil {
+			return sr, err
+		}
+		if sr, err = f.Store.GetSweepRun(ctx, sr.ID); err != nil {
+			return sr, err
+		}
+	}
+	if f.Log != nil {
+		f.Log.Warn("closed a stalled sweep run", "run", sr.ID, "batchesClosed", len(missing))
+	}
+	return sr, nil
 }
 
 // MaybeFinish finishes sr if every batch is done and nobody else has: it returns
@@ -413,6 +627,10 @@ func (f *Finisher) finish(ctx context.Context, sr store.SweepRun) error {
 			RunID: sr.ID, Now: sr.Now, DryRun: sr.DryRun, Repositories: sel.Repositories, Images: sel.Images, Kept: sel.Kept,
 			Selected: sel.Deleted, Removed: out.Removed + out.AlreadyGone, Refused: out.Refused, FailedRepositories: len(sel.Failed),
 			BytesReclaimedUpperBound: sel.BytesReclaimedUpperBound,
+			Partial:                  rep.Partial(), Skipped: out.Skipped,
+		}
+		if done.Partial {
+			done.NotSwept = rep.NotSwept(100)
 		}
 		if err := f.Publisher.Publish(ctx, event.Message{Detail: done, Key: sr.ID, At: sr.Now}); err != nil {
 			return fmt.Errorf("announce the end of sweep run %s: %w", sr.ID, err)

@@ -73,7 +73,7 @@ func TestFanOut(t *testing.T) {
 		regs[tg.Key()] = ecr.SweepRegistry(ecr.New(sweeptest.Client(srv), ""))
 	}
 	registries := func(_ context.Context, tg sweep.Target) (sweep.Registry, error) { return regs[tg.Key()], nil }
-	sweeper := &sweep.Sweeper{Retention: retentionConfig(), Repositories: []string{"r*"}, Audit: st, Cache: st}
+	sweeper := &sweep.Sweeper{Retention: retentionConfig(), Repositories: []string{"r*"}, Audit: st, Cache: st, Protection: st, Environments: []string{"dev", "prod"}}
 	var finished []*sweep.Report
 	var mu sync.Mutex
 	finisher := &sweep.Finisher{Store: st, Notifier: slackbot.New(slackbot.Options{Token: func(context.Context) (string, error) { return "xoxb-test", nil }, APIURL: sl.APIURL(), AlertChannel: "C0ALERTS"}),
@@ -83,7 +83,7 @@ func TestFanOut(t *testing.T) {
 	worker := &sweep.Worker{Sweeper: sweeper, Registries: registries, Protection: st, Store: st, Finisher: finisher}
 	handler := sweepsqs.Handler(worker)
 
-	run, err := sweep.RunFromEvent([]byte(`{"detail-type":"Scheduled Event","time":"2026-11-27T03:00:00Z","detail":{}}`), false)
+	run, err := sweep.RunFromEvent([]byte(`{"detail-type":"Scheduled Event","time":"2026-11-27T03:00:00Z","detail":{}}`), false, now)
 	if err != nil {
 		t.Fatal(err)
 	}

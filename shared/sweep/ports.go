@@ -66,6 +66,8 @@ type Failure struct {
 // Protection is where release pointers and approval requests come from (store.Store).
 type Protection interface {
 	Releases(ctx context.Context) ([]regflow.Release, error)
+	// GetRelease reads one pointer (store.ErrNotFound if none), consistently.
+	GetRelease(ctx context.Context, env, repo string) (regflow.Release, error)
 	Requests(ctx context.Context, status string) ([]regflow.ApprovalRequest, error)
 }
 

@@ -31,6 +31,9 @@ type RegistryReport struct {
 	Outcome Outcome          `json:"outcome"`
 	// NotDeleted are the selected images the registry refused to delete.
 	NotDeleted []NotDeleted `json:"notDeleted,omitempty"`
+	// Skipped are selected images left alone because the store protects them since
+	// the selection (a rollback, a new request), with what protects them now.
+	Skipped []NotDeleted `json:"skipped,omitempty"`
 }
 
 // Outcome is what the deletes did.
@@ -43,10 +46,12 @@ type Outcome struct {
 	Refused int `json:"refused"`
 	// BytesRemoved sums the removed images' sizes: an upper bound, as layers are shared.
 	BytesRemoved int64 `json:"bytesRemoved"`
+	// Skipped were selected but protected by the time their delete call came (see Skipped).
+	Skipped int `json:"skipped,omitempty"`
 }
 
 func (o Outcome) add(p Outcome) Outcome {
-	return Outcome{o.Removed + p.Removed, o.AlreadyGone + p.AlreadyGone, o.Refused + p.Refused, o.BytesRemoved + p.BytesRemoved}
+	return Outcome{o.Removed + p.Removed, o.AlreadyGone + p.AlreadyGone, o.Refused + p.Refused, o.BytesRemoved + p.BytesRemoved, o.Skipped + p.Skipped}
 }
 
 // NotDeleted is a selected image that stays, with the registry's reason.
@@ -69,15 +74,18 @@ func (r *RegistryReport) Merge(o *RegistryReport) {
 	r.Report.Merge(&o.Report)
 	r.Outcome = r.Outcome.add(o.Outcome)
 	r.NotDeleted = append(r.NotDeleted, o.NotDeleted...)
+	r.Skipped = append(r.Skipped, o.Skipped...)
 }
 
 // Sort orders decisions and failures so reports assembled in any order compare equal.
 func (r *RegistryReport) Sort() {
 	r.Report.Sort()
-	r.Outcome.Refused = len(r.NotDeleted)
-	slices.SortFunc(r.NotDeleted, func(a, b NotDeleted) int {
+	r.Outcome.Refused, r.Outcome.Skipped = len(r.NotDeleted), len(r.Skipped)
+	byName := func(a, b NotDeleted) int {
 		return cmp.Or(strings.Compare(a.Repository, b.Repository), strings.Compare(a.Digest, b.Digest))
-	})
+	}
+	slices.SortFunc(r.NotDeleted, byName)
+	slices.SortFunc(r.Skipped, byName)
 }
 
 // Counts are the registry report's totals as the run's counters hold them.
@@ -117,9 +125,10 @@ func (r *Report) Totals() (sel retention.Report, out Outcome) {
 		sel.Merge(&s)
 		out = out.add(rr.Outcome)
 	}
-	out.Refused = 0
+	out.Refused, out.Skipped = 0, 0
 	for _, rr := range r.Registries {
 		out.Refused += len(rr.NotDeleted)
+		out.Skipped += len(rr.Skipped)
 	}
 	return sel, out
 }
@@ -148,11 +157,44 @@ func (r *Report) Summary() string {
 		if out.Refused > 0 {
 			fmt.Fprintf(&b, "; %d could not be deleted", out.Refused)
 		}
+		if out.Skipped > 0 {
+			fmt.Fprintf(&b, "; %d kept: protected since the selection", out.Skipped)
+		}
 	}
 	if n := len(sel.Failed); n > 0 {
-		fmt.Fprintf(&b, "; %d %s could not be swept", n, map[bool]string{true: "repository", false: "repositories"}[n == 1])
+		fmt.Fprintf(&b, "; partial: %d %s could not be swept (%s)", n, map[bool]string{true: "repository", false: "repositories"}[n == 1], strings.Join(r.NotSwept(10), ", "))
 	}
 	return b.String()
+}
+
+// Partial says whether some repositories could not be swept.
+func (r *Report) Partial() bool {
+	for _, rr := range r.Registries {
+		if len(rr.Report.Failed) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// NotSwept names up to limit repositories that could not be swept, as
+// registry/repository, and how many more there are.
+func (r *Report) NotSwept(limit int) []string {
+	var out []string
+	more := 0
+	for _, rr := range r.Registries {
+		for _, f := range rr.Report.Failed {
+			if len(out) == limit {
+				more++
+				continue
+			}
+			out = append(out, rr.Target.Name+"/"+f.Repository)
+		}
+	}
+	if more > 0 {
+		out = append(out, fmt.Sprintf("%d more", more))
+	}
+	return out
 }
 
 // Alert is the summary as a regflow alert for Slack.
@@ -161,6 +203,9 @@ func (r *Report) Alert() regflow.Alert {
 	title := "Retention sweep completed"
 	if r.Run.DryRun {
 		title = "Retention sweep (dry run) completed"
+	}
+	if r.Partial() {
+		title += " (partial)"
 	}
 	a := regflow.Alert{Kind: "retention-sweep", Title: title, Text: r.Summary(), Fields: []regflow.Field{
 		{Label: "Run", Value: r.Run.ID},
@@ -187,10 +232,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if err := rr.Report.WriteTable(w); err != nil {
 			return err
 		}
-		if len(rr.NotDeleted) > 0 {
+		for _, list := range []struct {
+			title string
+			items []NotDeleted
+		}{{"NOT DELETED", rr.NotDeleted}, {"SKIPPED", rr.Skipped}} {
+			if len(list.items) == 0 {
+				continue
+			}
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			fmt.Fprint(tw, "\nNOT DELETED\tDIGEST\tCODE\tREASON\n")
-			for _, n := range rr.NotDeleted {
+			fmt.Fprintf(tw, "\n%s\tDIGEST\tCODE\tREASON\n", list.title)
+			for _, n := range list.items {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Repository, regflow.ShortDigest(n.Digest), n.Code, n.Reason)
 			}
 			if err := tw.Flush(); err != nil {

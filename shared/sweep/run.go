@@ -17,10 +17,19 @@ type Trigger struct {
 	Detail     event.SweepRequest `json:"detail"`
 }
 
+// TimeTolerance is how far a real run's time may be from its trigger's, and its
+// trigger's from the clock: EventBridge stamps a scheduled event with the minute it fires.
+const TimeTolerance = time.Minute
+
 // RunFromEvent derives the run from a trigger event. The run ID comes from the
 // event's time, so a redelivered schedule event names the same run and sweeps
-// nothing twice. dryRun is the config's default (retention.dryRun).
-func RunFromEvent(raw []byte, dryRun bool) (Run, error) {
+// nothing twice. dryRun is the config's default (retention.dryRun); clock is now.
+//
+// A real run measures ages at its trigger's own time, and that time may not lie
+// ahead of the clock: a later time makes every image look old and every pending
+// request expired. A trigger delivered late still runs (an earlier time keeps more).
+// A dry run may preview any time.
+func RunFromEvent(raw []byte, dryRun bool, clock time.Time) (Run, error) {
 	var t Trigger
 	if err := json.Unmarshal(raw, &t); err != nil {
 		return Run{}, fmt.Errorf("sweep trigger is not a scheduled event: %w", err)
@@ -34,6 +43,16 @@ func RunFromEvent(raw []byte, dryRun bool) (Run, error) {
 	}
 	if !t.Detail.Now.IsZero() {
 		run.Now = t.Detail.Now.UTC()
+	}
+	if !run.DryRun {
+		if d := run.Now.Sub(t.Time); d > TimeTolerance || d < -TimeTolerance {
+			return Run{}, fmt.Errorf("refusing a real sweep at %s: a sweep that deletes measures ages at its trigger's time (%s, ±%s); to preview another time send \"detail\": {\"dryRun\": true, \"now\": %q}",
+				run.Now.Format(time.RFC3339), t.Time.UTC().Format(time.RFC3339), TimeTolerance, run.Now.Format(time.RFC3339))
+		}
+		if ahead := t.Time.Sub(clock); ahead > TimeTolerance {
+			return Run{}, fmt.Errorf("refusing a real sweep triggered for %s: that is %s in the future of this function's clock (%s); a sweep that deletes runs at the time it is triggered, a preview needs \"detail\": {\"dryRun\": true}",
+				t.Time.UTC().Format(time.RFC3339), ahead.Round(time.Second), clock.UTC().Format(time.RFC3339))
+		}
 	}
 	run.ID = RunID(t.Time, run)
 	return run, nil

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,8 +22,9 @@ import (
 // Actor signs the sweep's audit entries (actions: event.ActionImageDeleted, event.ActionDeleteFailed).
 const Actor = "regflow/sweeper"
 
-// DefaultConcurrency is how many repositories a sweeper works on at once. With the
-// SDK's adaptive retryer shared by them, more only queues behind ECR's rate limits.
+// DefaultConcurrency is how many repositories a sweeper works on at once. With one
+// paced client per registry shared by them (ecr.SweepRetryer), more only queues
+// behind ECR's rate limits.
 const DefaultConcurrency = 4
 
 // manifestCacheFor is how long cached manifest facts outlive their last sighting.
@@ -72,6 +74,18 @@ func Targets(cfg *config.Config) []Target {
 	return out
 }
 
+// Configured says whether t names one of cfg's registries, by account and region:
+// adapters refuse to reach any other, so a hand-made batch cannot sweep a registry
+// the config does not list, nor land on the account's registry in another region.
+func Configured(cfg *config.Config, t Target) bool {
+	for _, c := range Targets(cfg) {
+		if c.Key() == t.Key() {
+			return true
+		}
+	}
+	return false
+}
+
 // Run identifies one sweep: its ID names audit entries and stored reports, Now is
 // the time ages are measured against.
 type Run struct {
@@ -100,6 +114,10 @@ type Sweeper struct {
 	// Only, when set, is a further glob a repository must match (regflow sweep --repo).
 	Only  string
 	Audit Auditor
+	// Protection is read again before each delete call, for each of Environments
+	// (config.PromotionPath): a real run needs it.
+	Protection   Protection
+	Environments []string
 	// Cache, when set, keeps manifest facts between sweeps.
 	Cache       ManifestCache
 	Concurrency int
@@ -164,8 +182,22 @@ func (s *Sweeper) Estate(ctx context.Context, run Run, targets []Target, registr
 	return rep
 }
 
-// Registry sweeps repos of one registry, Concurrency at a time.
+// Registry sweeps repos of one registry, Concurrency at a time. Repositories left
+// unswept because ctx ended are reported failed.
 func (s *Sweeper) Registry(ctx context.Context, run Run, t Target, reg Registry, repos []string, prot Protections) *RegistryReport {
+	rr, rest := s.RegistryWithin(ctx, run, t, reg, repos, prot)
+	for _, repo := range rest {
+		rr.AddFailure(repo, fmt.Errorf("not swept: %w", context.Cause(ctx)))
+	}
+	rr.Sort()
+	return rr
+}
+
+// RegistryWithin sweeps repos while ctx (a deadline budget) lasts: once it ends no
+// repository starts, and one it interrupted is handed back with the rest instead of
+// being reported failed; what its deletes did before is in the report (and audited),
+// so sweeping it again later adds up.
+func (s *Sweeper) RegistryWithin(ctx context.Context, run Run, t Target, reg Registry, repos []string, prot Protections) (*RegistryReport, []string) {
 	n := s.Concurrency
 	if n <= 0 {
 		n = DefaultConcurrency
@@ -173,11 +205,28 @@ func (s *Sweeper) Registry(ctx context.Context, run Run, t Target, reg Registry,
 	// Results fold into the report as repositories finish, so only the report's copy
 	// of each decision stays in memory.
 	rr := newRegistryReport(t, run)
-	var mu sync.Mutex
+	var (
+		mu   sync.Mutex
+		rest []string
+		wg   sync.WaitGroup
+	)
 	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	for _, repo := range repos {
-		sem <- struct{}{}
+	for i, repo := range repos {
+		acquired := false
+		select {
+		case sem <- struct{}{}:
+			acquired = true
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			if acquired {
+				<-sem
+			}
+			mu.Lock()
+			rest = append(rest, repos[i:]...)
+			mu.Unlock()
+			break
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			r := s.repository(ctx, run, t, reg, repo, prot[repo])
@@ -190,18 +239,24 @@ func (s *Sweeper) Registry(ctx context.Context, run Run, t Target, reg Registry,
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if r.err != nil {
-				rr.AddFailure(r.repo, r.err)
-				return
-			}
-			rr.Report.Add(r.res)
+			// What the deletes did stays counted, whatever happened next.
 			rr.Outcome = rr.Outcome.add(r.outcome)
 			rr.NotDeleted = append(rr.NotDeleted, r.notDeleted...)
+			rr.Skipped = append(rr.Skipped, r.skipped...)
+			switch {
+			case r.err != nil && ctx.Err() != nil:
+				rest = append(rest, r.repo) // interrupted by the budget
+			case r.err != nil:
+				rr.AddFailure(r.repo, r.err)
+			default:
+				rr.Report.Add(r.res)
+			}
 		})
 	}
 	wg.Wait()
 	rr.Sort()
-	return rr
+	slices.Sort(rest)
+	return rr, rest
 }
 
 type repoResult struct {
@@ -209,6 +264,7 @@ type repoResult struct {
 	res        *retention.Result
 	outcome    Outcome
 	notDeleted []NotDeleted
+	skipped    []NotDeleted
 	err        error
 }
 
@@ -225,7 +281,7 @@ func (s *Sweeper) repository(ctx context.Context, run Run, t Target, reg Registr
 		return out
 	}
 	res, err := retention.Select(retention.Input{
-		Repository: repo, Images: imgs, Protected: prot,
+		Repository: repo, Images: slices.Clone(imgs), Protected: prot,
 		Policy: retention.PolicyFor(s.Retention, repo), Now: run.Now,
 	})
 	if err != nil {
@@ -236,11 +292,12 @@ func (s *Sweeper) repository(ctx context.Context, run Run, t Target, reg Registr
 	if run.DryRun || len(res.Batches) == 0 {
 		return out
 	}
-	if s.Audit == nil {
+	if s.Audit == nil || s.Protection == nil {
 		out.err = errNoAudit
 		return out
 	}
-	out.outcome, out.notDeleted, out.err = s.delete(ctx, run, t, reg, res)
+	sel := selected{res: res, images: imgs, protected: prot}
+	out.outcome, out.notDeleted, out.skipped, out.err = s.delete(ctx, run, t, reg, sel)
 	if out.err != nil {
 		// Selection stands; the deletions that went through are in the audit trail.
 		out.err = fmt.Errorf("delete in %s: %w", repo, out.err)
@@ -326,10 +383,20 @@ func (s *Sweeper) readManifests(ctx context.Context, run Run, reg Registry, repo
 	return imgs, nil
 }
 
-// delete runs the batches in order. Each image's audit entry is written before the
-// call that deletes it, so no deletion is ever missing from the trail; a refused
-// delete gets a second entry saying so.
-func (s *Sweeper) delete(ctx context.Context, run Run, t Target, reg Registry, res *retention.Result) (Outcome, []NotDeleted, error) {
+// selected is one repository's selection and what it was made from.
+type selected struct {
+	res       *retention.Result
+	images    []retention.Image
+	protected retention.Protected
+}
+
+// delete runs the batches in order. Before each call it reads the repository's
+// protections again and leaves out what is protected since the selection; after
+// it, each image's audit entry says what the call did (deleted, already gone,
+// refused, or the call failed as a whole), under IDs that a retry of the same run
+// reuses, so a retried batch adds nothing to the trail.
+func (s *Sweeper) delete(ctx context.Context, run Run, t Target, reg Registry, sel selected) (Outcome, []NotDeleted, []NotDeleted, error) {
+	res := sel.res
 	dec := make(map[string]*retention.Decision, res.Deleted)
 	for i := range res.Decisions {
 		if d := &res.Decisions[i]; d.Action == retention.Delete {
@@ -339,16 +406,33 @@ func (s *Sweeper) delete(ctx context.Context, run Run, t Target, reg Registry, r
 	var (
 		out     Outcome
 		refused []NotDeleted
+		skipped []NotDeleted
 		retry   []Referenced // refused while every parent named is one this sweep removed
 		removed = map[string]bool{}
+		kept    = map[string]bool{} // protected since the selection
 	)
 	apply := func(batch []string) error {
-		if err := s.Audit.AppendAudits(ctx, s.auditEntries(run, t, res.Repository, batch, dec)); err != nil {
-			return fmt.Errorf("audit before deleting: %w", err)
+		batch, err := s.recheck(ctx, run, &sel, batch, removed, kept, &skipped)
+		if err != nil {
+			return err
+		}
+		out.Skipped = len(skipped)
+		if len(batch) == 0 {
+			return nil
 		}
 		d, err := reg.DeleteImages(ctx, res.Repository, batch)
 		if err != nil {
+			// Nothing is known deleted: each image gets a failure entry, none a deletion.
+			if aerr := s.Audit.AppendAudits(ctx, s.failedCall(run, t, res.Repository, batch, err)); aerr != nil {
+				return errors.Join(err, fmt.Errorf("audit the failed delete call: %w", aerr))
+			}
 			return err
+		}
+		entries := s.auditEntries(run, t, res.Repository, d.Deleted, dec, event.ActionImageDeleted, "")
+		entries = append(entries, s.auditEntries(run, t, res.Repository, d.NotFound, dec, event.ActionImageGone,
+			"already gone when the sweep deleted it (an earlier attempt of this run, or someone else)")...)
+		if err := s.Audit.AppendAudits(ctx, entries); err != nil {
+			return fmt.Errorf("audit deletions: %w", err)
 		}
 		for _, g := range d.Deleted {
 			removed[g] = true
@@ -377,7 +461,7 @@ func (s *Sweeper) delete(ctx context.Context, run Run, t Target, reg Registry, r
 	}
 	for _, batch := range res.Batches {
 		if err := apply(batch); err != nil {
-			return out, refused, err
+			return out, refused, skipped, err
 		}
 	}
 	for attempt := 1; len(retry) > 0; attempt++ {
@@ -387,10 +471,10 @@ func (s *Sweeper) delete(ctx context.Context, run Run, t Target, reg Registry, r
 				failed = append(failed, NotDeleted{Repository: res.Repository, Digest: r.Digest, Code: "ImageReferencedByManifestList",
 					Reason: "still listed by deleted manifest list " + joinShort(r.Parents) + " after 3 retries: " + r.Reason})
 			}
-			return out, refused, s.refuse(ctx, run, t, &refused, failed)
+			return out, refused, skipped, s.refuse(ctx, run, t, &refused, failed)
 		}
 		if err := s.pause(ctx, attempt); err != nil {
-			return out, refused, err
+			return out, refused, skipped, err
 		}
 		batch := make([]string, len(retry))
 		for i, r := range retry {
@@ -399,11 +483,52 @@ func (s *Sweeper) delete(ctx context.Context, run Run, t Target, reg Registry, r
 		retry = nil
 		for chunk := range slices.Chunk(batch, retention.MaxBatch) {
 			if err := apply(chunk); err != nil {
-				return out, refused, err
+				return out, refused, skipped, err
 			}
 		}
 	}
-	return out, refused, nil
+	return out, refused, skipped, nil
+}
+
+// recheck reads the repository's protections again and drops from batch what they
+// keep now that they did not at selection (with the reason selection gives now).
+// Unchanged protections (the usual case) cost the reads and nothing else.
+func (s *Sweeper) recheck(ctx context.Context, run Run, sel *selected, batch []string, removed, kept map[string]bool, skipped *[]NotDeleted) ([]string, error) {
+	repo := sel.res.Repository
+	fresh, err := RepositoryProtections(ctx, s.Protection, s.Environments, repo, run.Now)
+	if err != nil {
+		return nil, err
+	}
+	if !sameProtection(fresh, sel.protected) {
+		now, err := retention.Select(retention.Input{
+			Repository: repo, Images: slices.Clone(sel.images), Protected: fresh,
+			Policy: retention.PolicyFor(s.Retention, repo), Now: run.Now,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("select again in %s: %w", repo, err)
+		}
+		for _, d := range now.Decisions {
+			if d.Action == retention.Delete || kept[d.Digest] || removed[d.Digest] || !selectedToDelete(sel.res, d.Digest) {
+				continue
+			}
+			kept[d.Digest] = true
+			*skipped = append(*skipped, NotDeleted{Repository: repo, Digest: d.Digest, Code: "ProtectedSinceSelection", Reason: d.Reason})
+			if s.Log != nil {
+				s.Log.Info("sweep skipped an image protected since the selection", "repository", repo, "digest", d.Digest, "reason", d.Reason)
+			}
+		}
+		sel.protected = fresh
+	}
+	if len(kept) == 0 {
+		return batch, nil
+	}
+	return slices.DeleteFunc(slices.Clone(batch), func(d string) bool { return kept[d] }), nil
+}
+
+// selectedToDelete says whether the selection chose digest.
+func selectedToDelete(res *retention.Result, digest string) bool {
+	i, ok := slices.BinarySearchFunc(res.Decisions, digest, func(d retention.Decision, g string) int { return strings.Compare(d.Digest, g) })
+	return ok && res.Decisions[i].Action == retention.Delete
 }
 
 func (s *Sweeper) refuse(ctx context.Context, run Run, t Target, refused *[]NotDeleted, failed []NotDeleted) error {
@@ -440,21 +565,25 @@ func (s *Sweeper) pause(ctx context.Context, attempt int) error {
 }
 
 // auditID is deterministic per run, registry and digest, so a retried sweep
-// rewrites the same entry instead of adding one.
+// finds its entry written and adds none (audit writes never overwrite).
 func auditID(run Run, t Target, digest string) string {
 	return run.ID + "#" + t.Key() + "#" + digest
 }
 
-func (s *Sweeper) auditEntries(run Run, t Target, repo string, batch []string, dec map[string]*retention.Decision) []regflow.AuditEntry {
-	out := make([]regflow.AuditEntry, len(batch))
-	for i, d := range batch {
+func (s *Sweeper) auditEntries(run Run, t Target, repo string, digests []string, dec map[string]*retention.Decision, action, reason string) []regflow.AuditEntry {
+	out := make([]regflow.AuditEntry, len(digests))
+	for i, d := range digests {
 		e := regflow.AuditEntry{
 			Subject: repo + "@" + d, ID: auditID(run, t, d), Time: run.Now,
-			Action: event.ActionImageDeleted, Actor: Actor,
+			Action: action, Actor: Actor, Reason: reason,
 			Details: map[string]string{"run": run.ID, "registry": t.Name, "account": t.Account, "region": t.Region},
 		}
 		if x := dec[d]; x != nil {
-			e.Reason = x.Reason
+			if e.Reason == "" {
+				e.Reason = x.Reason
+			} else {
+				e.Details["selected"] = x.Reason
+			}
 			e.Details["code"] = string(x.Code)
 			e.Details["batch"] = strconv.Itoa(x.Batch)
 			if len(x.Tags) > 0 {
@@ -462,6 +591,21 @@ func (s *Sweeper) auditEntries(run Run, t Target, repo string, batch []string, d
 			}
 		}
 		out[i] = e
+	}
+	return out
+}
+
+// failedCall is the audit of a delete call that failed as a whole: one failure
+// entry per image, under an ID of its own, so the entry for a later deletion of the
+// image is still written and a retry that fails again adds nothing.
+func (s *Sweeper) failedCall(run Run, t Target, repo string, digests []string, err error) []regflow.AuditEntry {
+	out := make([]regflow.AuditEntry, len(digests))
+	for i, d := range digests {
+		out[i] = regflow.AuditEntry{
+			Subject: repo + "@" + d, ID: auditID(run, t, d) + "#call-failed", Time: run.Now,
+			Action: event.ActionDeleteFailed, Actor: Actor, Reason: "the delete call failed as a whole, nothing known deleted: " + err.Error(),
+			Details: map[string]string{"run": run.ID, "registry": t.Name, "account": t.Account, "region": t.Region},
+		}
 	}
 	return out
 }
@@ -489,4 +633,4 @@ func joinShort(ds []string) string {
 }
 
 // errNoAudit guards real runs configured without an audit trail.
-var errNoAudit = errors.New("sweep: a run that deletes needs an audit trail (Sweeper.Audit)")
+var errNoAudit = errors.New("sweep: a run that deletes needs an audit trail and protection data read before each delete (Sweeper.Audit, Sweeper.Protection)")

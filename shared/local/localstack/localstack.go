@@ -283,12 +283,19 @@ func (r localRegistries) Promotion(_ context.Context, env, _ string) (promoter.E
 	return promoter.Endpoint{Registry: c, Host: r.envs[env].Registry, Insecure: true}, nil
 }
 
+// Sweep reaches the local ECR of the registry (account, region) names, and no other:
+// Registry's fallback to the account's first environment would sweep the wrong region.
 func (r localRegistries) Sweep(_ context.Context, t sweep.Target) (sweep.Registry, error) {
-	c, err := r.Registry(t.Account, t.Region)
-	if err != nil {
-		return nil, fmt.Errorf("sweep %s: %w", t, err)
+	for _, name := range r.cfg.PromotionPath {
+		if e := r.cfg.Environments[name]; e.Account == t.Account && e.Region == t.Region {
+			c, err := r.env(name)
+			if err != nil {
+				return nil, fmt.Errorf("sweep %s: %w", t, err)
+			}
+			return ecr.SweepRegistry(c), nil
+		}
 	}
-	return ecr.SweepRegistry(c), nil
+	return nil, fmt.Errorf("sweep %s: no configured environment lives in account %s in %s", t, t.Account, t.Region)
 }
 
 // Info describes the running stack.

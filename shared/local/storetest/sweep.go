@@ -32,8 +32,10 @@ func RunSweep(t *testing.T, newAny func(t *testing.T) store.Store) {
 	t.Run("SweepBatchCountedOnce", func(t *testing.T) { testSweepBatchOnce(t, newStore(t)) })
 	t.Run("SweepBatchesConcurrent", func(t *testing.T) { testSweepConcurrent(t, newStore(t)) })
 	t.Run("SweepParts", func(t *testing.T) { testSweepParts(t, newStore(t)) })
+	t.Run("SweepContinue", func(t *testing.T) { testSweepContinue(t, newStore(t)) })
 	t.Run("ManifestInfos", func(t *testing.T) { testManifestInfos(t, newStore(t)) })
 	t.Run("AppendAudits", func(t *testing.T) { testAppendAudits(t, newAny(t)) })
+	t.Run("AppendAuditsNeverOverwrite", func(t *testing.T) { testAppendAuditsNeverOverwrite(t, newAny(t)) })
 }
 
 func sweepRun(id string) store.SweepRun {

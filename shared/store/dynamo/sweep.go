@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -195,29 +196,46 @@ type manifestItem struct {
 	TTL int64 `json:"ttl,omitempty"`
 }
 
-// AppendAudits writes entries with BatchWriteItem, 25 a call. A batch write cannot be
-// conditional, but an entry's key (subject, time, ID) determines its content, so
-// writing an existing entry again leaves it as it was.
+// AppendAudits writes each entry with AppendAudit's conditional put (a few at a
+// time): an entry that exists is never overwritten, so a retried sweep batch leaves
+// the first attempt's record of each image as it was. BatchWriteItem would be
+// fewer calls but takes no condition.
 func (s *Store) AppendAudits(ctx context.Context, entries []regflow.AuditEntry) error {
-	items := make([]map[string]types.AttributeValue, 0, len(entries))
 	seen := map[string]bool{}
+	var todo []regflow.AuditEntry
 	for _, e := range entries {
-		pk, sk := store.AuditPK(e.Subject), store.AuditSK(e.Time, e.ID)
-		if seen[pk+"\x00"+sk] {
-			continue
+		k := store.AuditPK(e.Subject) + "\x00" + store.AuditSK(e.Time, e.ID)
+		if !seen[k] {
+			seen[k] = true
+			todo = append(todo, e)
 		}
-		seen[pk+"\x00"+sk] = true
-		item, err := marshalMap(auditItem{keyed{pk, sk}, e})
-		if err != nil {
-			return fmt.Errorf("encode audit entry %s: %w", e.ID, err)
-		}
-		items = append(items, item)
 	}
-	if err := s.batchWrite(ctx, items); err != nil {
-		return fmt.Errorf("append %d audit entries: %w", len(entries), err)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	sem := make(chan struct{}, auditWriters)
+	for _, e := range todo {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if _, err := s.AppendAudit(ctx, e); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("append %d audit entries (%d failed): %w", len(todo), len(errs), err)
 	}
 	return nil
 }
+
+// auditWriters bounds the conditional puts of one AppendAudits call in flight.
+const auditWriters = 8
 
 // batchWrite puts items with BatchWriteItem, 25 a call, retrying unprocessed ones.
 func (s *Store) batchWrite(ctx context.Context, items []map[string]types.AttributeValue) error {

@@ -22,6 +22,10 @@ import (
 // maxBatch is the most entries SendMessageBatch takes.
 const maxBatch = 10
 
+// MinTimeLeft is the least time before its deadline in which the handler starts a
+// record: less would leave the worker no time to sweep, record and hand on.
+const MinTimeLeft = 2 * time.Second
+
 // API is the part of the SQS client the queue uses.
 type API interface {
 	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
@@ -83,7 +87,18 @@ func Handler(w *sweep.Worker) func(context.Context, events.SQSEvent) (events.SQS
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		// An empty list, not null: "nothing failed" in the partial batch response.
 		resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
-		for _, rec := range ev.Records {
+		for i, rec := range ev.Records {
+			// Too close to the Lambda deadline to sweep anything: the records not started
+			// go back to the queue untouched, instead of dying with the invocation.
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < MinTimeLeft {
+				for _, r := range ev.Records[i:] {
+					resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
+				}
+				if w.Log != nil {
+					w.Log.Warn("sweep worker near its deadline: returning batches unstarted", "records", len(ev.Records)-i, "timeLeft", time.Until(dl).String())
+				}
+				break
+			}
 			msg, err := sweep.ParseMessage([]byte(rec.Body))
 			if err != nil {
 				if w.Log != nil {
