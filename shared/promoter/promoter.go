@@ -77,10 +77,11 @@ const Actor = "regflow/promoter"
 
 // Result says what Promote did.
 type Result struct {
-	RequestID string          `json:"requestId"`
-	Outcome   string          `json:"outcome"` // promoted, already-promoted, refused, tag-conflict
-	Reason    string          `json:"reason,omitempty"`
-	Copy      *ocicopy.Result `json:"copy,omitempty"` // nil when nothing was copied
+	RequestID string `json:"requestId"`
+	// Outcome is promoted, already-promoted, superseded, already-superseded, refused or tag-conflict.
+	Outcome string          `json:"outcome"`
+	Reason  string          `json:"reason,omitempty"`
+	Copy    *ocicopy.Result `json:"copy,omitempty"` // nil when nothing was copied
 }
 
 // Invoke handles a "Promotion Approved" event: only its request id is trusted.
@@ -119,6 +120,10 @@ func (p *Promoter) Promote(ctx context.Context, id string) (Result, error) {
 	case regflow.StatusPromoted:
 		res.Outcome = "already-promoted"
 		log.Info("already promoted; nothing to do")
+		return res, nil
+	case regflow.StatusSuperseded:
+		res.Outcome = "already-superseded"
+		log.Info("already superseded by a newer approval; nothing to do")
 		return res, nil
 	case regflow.StatusApproved:
 	default:
@@ -191,14 +196,25 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 		approvers = append(approvers, v.User)
 	}
 	now := p.Now()
+	// The pointer only moves forward in approval order: a newer approval already holding
+	// it means this one finished late (a slow or retried copy), and it must not move back.
+	var newer *regflow.Release
 	previous, err := p.movePointer(ctx, req.Env, req.Repository, func(cur regflow.Release) (regflow.Release, bool) {
+		newer = nil
 		if cur.Digest == req.Digest {
 			return cur, false
 		}
-		return cur.MoveTo(req.Digest, req.Tag, strings.Join(approvers, ","), now, p.Config.Retention.KeepReleases), true
+		if cur.Supersedes(req.Mark()) {
+			newer = &cur
+			return cur, false
+		}
+		return cur.Promote(req, strings.Join(approvers, ","), now, p.Config.Retention.KeepReleases), true
 	})
 	if err != nil {
 		return res, err
+	}
+	if newer != nil {
+		return p.superseded(ctx, req, *newer, res)
 	}
 	req, err = store.ChangeRequest(ctx, p.Store, req.ID, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
 		if cur.Status == regflow.StatusPromoted {
@@ -250,6 +266,43 @@ func (p *Promoter) movePointer(ctx context.Context, env, repo string, change fun
 		return before.Previous[0], nil
 	}
 	return "", nil
+}
+
+// superseded records that req's copy finished after a newer approval took the pointer:
+// the request ends superseded, audited, announced and its message updated, once each;
+// the copy stays in the registry for a rollback to point at.
+func (p *Promoter) superseded(ctx context.Context, req regflow.ApprovalRequest, cur regflow.Release, res Result) (Result, error) {
+	reason := fmt.Sprintf("superseded: %s already runs %s from a newer approval (%s); the copy is left in place",
+		req.Env, regflow.ShortDigest(cur.Digest), cur.ApprovalID)
+	res.Outcome, res.Reason = "superseded", reason
+	p.Log.Warn("promotion superseded; release pointer left where it is", "request", req.ID, "env", req.Env,
+		"repository", req.Repository, "digest", req.Digest, "current", cur.Digest, "currentRequest", cur.ApprovalID)
+	req, err := store.ChangeRequest(ctx, p.Store, req.ID, func(r regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
+		if r.Status != regflow.StatusApproved {
+			return r, false
+		}
+		return r.Transition(regflow.StatusSuperseded, reason), true
+	})
+	if err != nil {
+		return res, err
+	}
+	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + req.ID + "/superseded", Time: decidedAt(req),
+		Action: event.ActionPromotionSuperseded, Actor: Actor, Reason: reason,
+		Details: map[string]string{"env": req.Env, "current": cur.Digest, "currentRequest": cur.ApprovalID}}); err != nil {
+		return res, err
+	}
+	if err := p.once(ctx, "event/superseded/"+req.ID, func() error {
+		return p.publish(ctx, "superseded/"+req.ID, p.Now(), event.PromotionSuperseded{RequestID: req.ID, Env: req.Env, Repository: req.Repository,
+			Digest: req.Digest, Tag: req.Tag, Current: cur.Digest, CurrentRequestID: cur.ApprovalID})
+	}); err != nil {
+		return res, fmt.Errorf("announce superseded promotion: %w", err)
+	}
+	note := fmt.Sprintf("Superseded: copied into %s, but %s already runs `%s` from a newer approval; the release pointer stayed. Roll back to use this copy.",
+		req.Env, req.Env, regflow.ShortDigest(cur.Digest))
+	if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: note}); err != nil {
+		p.Log.Warn("could not update the approval message", "error", err)
+	}
+	return res, nil
 }
 
 func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest, c *ocicopy.TagConflictError, res Result) (Result, error) {
