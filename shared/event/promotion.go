@@ -5,6 +5,8 @@ package event
 const (
 	// ActionPromotionSuperseded: the copy finished, but the pointer held a newer approval.
 	ActionPromotionSuperseded = "promotion.superseded"
+	// ActionRollbackRefused: a "Rollback Requested" with no stored rollback behind it.
+	ActionRollbackRefused = "rollback.refused"
 )
 
 // PromotionSuperseded is the detail of "Promotion Superseded": an approved digest was

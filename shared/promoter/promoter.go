@@ -50,6 +50,7 @@ type Store interface {
 	PutRelease(ctx context.Context, next regflow.Release) error
 	AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, error)
 	store.Claimer
+	store.RollbackStore
 }
 
 // Messenger updates the approval message.
@@ -78,7 +79,8 @@ const Actor = "regflow/promoter"
 // Result says what Promote did.
 type Result struct {
 	RequestID string `json:"requestId"`
-	// Outcome is promoted, already-promoted, superseded, already-superseded, refused or tag-conflict.
+	// Outcome is promoted, already-promoted, superseded, already-superseded, refused or
+	// tag-conflict; for a rollback, rolled-back, already-rolled-back, stale or refused.
 	Outcome string          `json:"outcome"`
 	Reason  string          `json:"reason,omitempty"`
 	Copy    *ocicopy.Result `json:"copy,omitempty"` // nil when nothing was copied
@@ -332,139 +334,6 @@ func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest,
 	})
 	// A tag conflict will not resolve itself on retry: report it, do not fail the invocation.
 	return res, err
-}
-
-func (p *Promoter) invokeRollback(ctx context.Context, ev event.Envelope) (Result, error) {
-	var d event.RollbackRequested
-	if err := json.Unmarshal(ev.Detail, &d); err != nil || d.Env == "" || d.Repository == "" || d.From == "" || d.By == "" {
-		return Result{}, fmt.Errorf("%w: %s detail needs env, repository, from and by", event.ErrMalformed, event.TypeRollbackRequested)
-	}
-	res := Result{RequestID: d.RequestID}
-	// The event only names a promoted request; what it may roll back comes from the store.
-	req, err := p.Store.GetRequest(ctx, d.RequestID)
-	if err != nil || req.Status != regflow.StatusPromoted || req.Env != d.Env || req.Repository != d.Repository || req.Digest != d.From {
-		res.Outcome, res.Reason = "refused", "the event names no promoted request for that environment, repository and digest"
-		p.Log.Warn("refusing rollback", "request", d.RequestID, "env", d.Env, "repository", d.Repository, "error", err)
-		return res, nil
-	}
-	moved, err := p.rollback(ctx, req.Env, req.Repository, req.Digest, "", d.By)
-	if errors.Is(err, ErrMoved) {
-		res.Outcome, res.Reason = "already-rolled-back", err.Error()
-		return res, nil
-	}
-	if err != nil {
-		return res, err
-	}
-	res.Outcome, res.Reason = "rolled-back", fmt.Sprintf("%s/%s now runs %s", d.Env, d.Repository, regflow.ShortDigest(moved.Digest))
-	note := fmt.Sprintf("Rolled back by %s at %s: %s runs %s again", d.By, p.Now().UTC().Format(time.RFC3339), d.Env, regflow.ShortDigest(moved.Digest))
-	if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: note}); err != nil {
-		p.Log.Warn("could not update the approval message after a rollback", "error", err)
-	}
-	return res, nil
-}
-
-// SlackRollback is the approvals function's Rollback port: the Roll back button on a promoted
-// message asks the promoter, through the bus, to move the pointer back. The approvals function
-// stays quick and holds no registry roles.
-type SlackRollback struct {
-	Store interface {
-		GetRelease(ctx context.Context, env, repo string) (regflow.Release, error)
-	}
-	Publisher event.Publisher
-	Now       func() time.Time
-}
-
-// Rollback asks for env to leave the request's digest, if it still runs it.
-func (s SlackRollback) Rollback(ctx context.Context, r regflow.ApprovalRequest, user string) (string, error) {
-	cur, err := s.Store.GetRelease(ctx, r.Env, r.Repository)
-	if err != nil {
-		return "", fmt.Errorf("read %s release of %s: %w", r.Env, r.Repository, err)
-	}
-	if cur.Digest != r.Digest {
-		return fmt.Sprintf("*%s* no longer runs `%s` (it runs `%s`); nothing to roll back from here. Use `regflow rollback %s %s --to <digest>`.",
-			r.Env, regflow.ShortDigest(r.Digest), regflow.ShortDigest(cur.Digest), r.Env, r.Repository), nil
-	}
-	if len(cur.Previous) == 0 {
-		return fmt.Sprintf("*%s* has no earlier release of %s to roll back to.", r.Env, r.Repository), nil
-	}
-	ask := event.RollbackRequested{RequestID: r.ID, Env: r.Env, Repository: r.Repository, From: cur.Digest, By: "slack:" + user}
-	if err := s.Publisher.Publish(ctx, event.Message{Detail: ask, Key: "rollback/" + r.ID + "/" + cur.Digest, At: s.Now()}); err != nil {
-		return "", fmt.Errorf("ask the promoter to roll back: %w", err)
-	}
-	return fmt.Sprintf("Rolling *%s* %s back from `%s` to `%s`: a pointer change, nothing is copied.",
-		r.Env, r.Repository, regflow.ShortDigest(cur.Digest), regflow.ShortDigest(cur.Previous[0])), nil
-}
-
-// Rollback moves env's release pointer of repo back to toDigest (or the previous release)
-// after checking the digest is in env's registry. Nothing is copied or rebuilt.
-func (p *Promoter) Rollback(ctx context.Context, env, repo, toDigest, by string) (regflow.Release, error) {
-	return p.rollback(ctx, env, repo, "", toDigest, by)
-}
-
-// ErrMoved means the release pointer changed since the rollback was asked for; nothing was done.
-var ErrMoved = errors.New("the release pointer moved since the rollback was asked for")
-
-// rollback moves env's pointer from fromDigest (or whatever it names now, when empty) to
-// toDigest (or the previous release). The move is conditional on the pointer still naming
-// the digest read here, so a duplicate request or a concurrent promotion is not undone.
-func (p *Promoter) rollback(ctx context.Context, env, repo, fromDigest, toDigest, by string) (regflow.Release, error) {
-	if _, ok := p.Config.Environments[env]; !ok {
-		return regflow.Release{}, fmt.Errorf("environment %q is not configured", env)
-	}
-	cur, err := p.Store.GetRelease(ctx, env, repo)
-	if err != nil {
-		return regflow.Release{}, fmt.Errorf("%s has no release of %s to roll back: %w", env, repo, err)
-	}
-	if fromDigest != "" && cur.Digest != fromDigest {
-		return cur, fmt.Errorf("%s/%s runs %s, not %s: %w", env, repo, regflow.ShortDigest(cur.Digest), regflow.ShortDigest(fromDigest), ErrMoved)
-	}
-	if toDigest == "" {
-		if len(cur.Previous) == 0 {
-			return cur, fmt.Errorf("%s/%s has no previous release to roll back to; pass a digest", env, repo)
-		}
-		toDigest = cur.Previous[0]
-	}
-	if toDigest == cur.Digest {
-		return cur, fmt.Errorf("%s/%s already runs %s", env, repo, regflow.ShortDigest(toDigest))
-	}
-	ep, err := p.Endpoints(ctx, env, "rollback")
-	if err != nil {
-		return cur, err
-	}
-	img, err := ep.Registry.DescribeImage(ctx, repo, toDigest)
-	if err != nil {
-		return cur, fmt.Errorf("roll back %s/%s to %s: the digest must already be in %s's registry: %w", env, repo, regflow.ShortDigest(toDigest), env, err)
-	}
-	tag := ""
-	if len(img.Tags) > 0 {
-		tag = img.Tags[0]
-	}
-	now := p.Now()
-	from := cur.Digest
-	var moved regflow.Release
-	stale := false
-	if _, err := p.movePointer(ctx, env, repo, func(c regflow.Release) (regflow.Release, bool) {
-		if c.Digest != from {
-			stale = true
-			return c, false
-		}
-		moved = c.MoveTo(toDigest, tag, by, now, p.Config.Retention.KeepReleases)
-		return moved, true
-	}); err != nil {
-		return cur, err
-	}
-	if stale {
-		return cur, fmt.Errorf("%s/%s no longer runs %s: %w", env, repo, regflow.ShortDigest(from), ErrMoved)
-	}
-	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: repo + "@" + toDigest, ID: fmt.Sprintf("rollback/%s/%d", env, moved.Version), Time: now,
-		Action: event.ActionReleaseRolledBack, Actor: by, Reason: fmt.Sprintf("%s rolled back from %s", env, regflow.ShortDigest(from)),
-		Details: map[string]string{"env": env, "from": from}}); err != nil {
-		return moved, err
-	}
-	if err := p.publish(ctx, fmt.Sprintf("rollback/%s/%s/%d", env, repo, moved.Version), now, event.ReleaseRolledBack{Env: env, Repository: repo, From: from, To: toDigest, By: by}); err != nil {
-		return moved, fmt.Errorf("announce rollback: %w", err)
-	}
-	return moved, nil
 }
 
 func (p *Promoter) publish(ctx context.Context, key string, at time.Time, detail event.Detail) error {
