@@ -5,6 +5,8 @@ package event
 const (
 	// ActionPromotionSuperseded: the copy finished, but the pointer held a newer approval.
 	ActionPromotionSuperseded = "promotion.superseded"
+	// ActionPromotionFailed: the last attempt failed; the request ended failed.
+	ActionPromotionFailed = "promotion.failed"
 	// ActionRollbackRefused: a "Rollback Requested" with no stored rollback behind it.
 	ActionRollbackRefused = "rollback.refused"
 )

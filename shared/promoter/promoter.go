@@ -117,62 +117,177 @@ func (p *Promoter) Promote(ctx context.Context, id string) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	log := p.Log.With("request", id, "env", req.Env, "repository", req.Repository, "digest", req.Digest)
-	switch req.Status {
-	case regflow.StatusPromoted:
-		res.Outcome = "already-promoted"
-		log.Info("already promoted; nothing to do")
-		return res, nil
-	case regflow.StatusSuperseded:
-		res.Outcome = "already-superseded"
-		log.Info("already superseded by a newer approval; nothing to do")
-		return res, nil
-	case regflow.StatusApproved:
-	default:
-		res.Outcome, res.Reason = "refused", fmt.Sprintf("request is %s, not approved", req.Status)
-		log.Warn("refusing promotion", "reason", res.Reason)
-		_, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + id + "/refused/" + req.Status, Time: decidedAt(req),
-			Action: event.ActionPromotionRefused, Actor: Actor, Reason: res.Reason, Details: map[string]string{"env": req.Env, "request": id}})
+	if res, done, err := p.closed(ctx, req, res); done {
 		return res, err
+	}
+	// Count this try before making it: a try the Lambda timeout kills still counts, so the
+	// approval cannot stay approved (and protected) forever.
+	req, err = store.ChangeRequest(ctx, p.Store, id, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
+		if cur.Status != regflow.StatusApproved {
+			return cur, false
+		}
+		next := cur
+		next.Attempts++
+		next.Version++
+		return next, true
+	})
+	if err != nil {
+		return res, err
+	}
+	if res, done, err := p.closed(ctx, req, res); done {
+		return res, err
+	}
+	limit := p.maxAttempts()
+	if req.Attempts > limit {
+		// Delivered again after the last try (a duplicate, a redrive): unless that try
+		// moved the pointer before dying, end it here.
+		if rel, err := p.Store.GetRelease(ctx, req.Env, req.Repository); err == nil && rel.ApprovalID == req.ID {
+			return p.finish(ctx, req, res)
+		}
+		return p.fail(ctx, req, res, fmt.Errorf("delivered again after its %d attempts", limit))
+	}
+	res, cp, err := p.copy(ctx, req, res)
+	var conflict *ocicopy.TagConflictError
+	switch {
+	case errors.As(err, &conflict):
+		return p.tagConflict(ctx, req, conflict, res)
+	case err != nil:
+		now := p.Now()
+		// Recorded even when the copy used up the invocation's context.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = p.Store.AppendAudit(rctx, regflow.AuditEntry{Subject: req.Ref(), ID: fmt.Sprintf("promote/%s/attempt/%d", id, req.Attempts), Time: now,
+			Action: event.ActionPromotionAttemptFailed, Actor: Actor, Reason: err.Error(),
+			Details: map[string]string{"env": req.Env, "attempt": fmt.Sprint(req.Attempts), "of": fmt.Sprint(limit)}})
+		if req.Attempts >= limit {
+			return p.fail(ctx, req, res, err)
+		}
+		return res, fmt.Errorf("copy %s to %s (attempt %d of %d): %w", req.Ref(), req.Env, req.Attempts, limit, err)
+	}
+	p.Log.Info("copied", "request", id, "env", req.Env, "repository", req.Repository, "digest", req.Digest,
+		"bytes", cp.BytesMoved, "blobsCopied", cp.BlobsCopied, "blobsSkipped", cp.BlobsSkipped, "referrers", cp.Referrers)
+	return p.finish(ctx, req, res)
+}
+
+// closed says what a request that is not (or no longer) approved gets: done is false only
+// for an approved request, which the promoter goes on to copy.
+func (p *Promoter) closed(ctx context.Context, req regflow.ApprovalRequest, res Result) (Result, bool, error) {
+	log := p.Log.With("request", req.ID, "env", req.Env, "repository", req.Repository, "digest", req.Digest)
+	switch req.Status {
+	case regflow.StatusApproved:
+		return res, false, nil
+	case regflow.StatusPromoted, regflow.StatusSuperseded, regflow.StatusFailed:
+		res.Outcome = "already-" + req.Status
+		log.Info("request already " + req.Status + "; nothing to do")
+		return res, true, nil
+	}
+	res.Outcome, res.Reason = "refused", fmt.Sprintf("request is %s, not approved", req.Status)
+	log.Warn("refusing promotion", "reason", res.Reason)
+	_, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + req.ID + "/refused/" + req.Status, Time: decidedAt(req),
+		Action: event.ActionPromotionRefused, Actor: Actor, Reason: res.Reason, Details: map[string]string{"env": req.Env, "request": req.ID}})
+	return res, true, err
+}
+
+// copyReserve is the part of the invocation's deadline kept back from the copy, so a copy
+// that runs out of time still leaves time to record the failed attempt.
+const copyReserve = 15 * time.Second
+
+// copy prepares the target repository and copies the request's digest into it, verified.
+func (p *Promoter) copy(ctx context.Context, req regflow.ApprovalRequest, res Result) (Result, ocicopy.Result, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		reserve := min(copyReserve, time.Until(dl)/5)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
+		defer cancel()
 	}
 	srcEnv, ok := p.Config.Previous(req.Env)
 	if !ok {
-		return res, fmt.Errorf("environment %s has no previous environment to promote from", req.Env)
+		return res, ocicopy.Result{}, fmt.Errorf("environment %s has no previous environment to promote from", req.Env)
 	}
-	src, err := p.Endpoints(ctx, srcEnv, id)
+	src, err := p.Endpoints(ctx, srcEnv, req.ID)
 	if err != nil {
-		return res, fmt.Errorf("reach %s registry: %w", srcEnv, err)
+		return res, ocicopy.Result{}, fmt.Errorf("reach %s registry: %w", srcEnv, err)
 	}
-	dst, err := p.Endpoints(ctx, req.Env, id)
+	dst, err := p.Endpoints(ctx, req.Env, req.ID)
 	if err != nil {
-		return res, fmt.Errorf("reach %s registry: %w", req.Env, err)
+		return res, ocicopy.Result{}, fmt.Errorf("reach %s registry: %w", req.Env, err)
 	}
 	envCfg := p.Config.Environments[req.Env]
 	if _, err := dst.Registry.EnsureRepository(ctx, req.Repository, regflow.RepositorySettings{
 		Mutability: regflow.WantImmutable(p.Config.TagPolicy.MutableTags), KMSKey: envCfg.KMSKey,
 	}); err != nil {
-		return res, fmt.Errorf("prepare %s repository %s: %w", req.Env, req.Repository, err)
+		return res, ocicopy.Result{}, fmt.Errorf("prepare %s repository %s: %w", req.Env, req.Repository, err)
 	}
 	opts, err := p.copyOptions(ctx, req.Tag, src, dst)
 	if err != nil {
-		return res, err
+		return res, ocicopy.Result{}, err
 	}
 	cp, err := ocicopy.Copy(ctx, src.Host+"/"+req.Repository+"@"+req.Digest, dst.Host+"/"+req.Repository, opts...)
 	res.Copy = &cp
-	var conflict *ocicopy.TagConflictError
-	if errors.As(err, &conflict) {
-		return p.tagConflict(ctx, req, conflict, res)
-	}
 	if err != nil {
-		_, _ = p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + id + "/attempt/" + p.Now().Format(time.RFC3339Nano), Time: p.Now(),
-			Action: event.ActionPromotionAttemptFailed, Actor: Actor, Reason: err.Error(), Details: map[string]string{"env": req.Env}})
-		return res, fmt.Errorf("copy %s to %s: %w", req.Ref(), req.Env, err)
+		return res, cp, err
 	}
 	if cp.Digest.String() != req.Digest {
-		return res, fmt.Errorf("copy of %s produced %s in %s: %w", req.Ref(), cp.Digest, req.Env, ocicopy.ErrVerification)
+		return res, cp, fmt.Errorf("copy of %s produced %s in %s: %w", req.Ref(), cp.Digest, req.Env, ocicopy.ErrVerification)
 	}
-	log.Info("copied", "bytes", cp.BytesMoved, "blobsCopied", cp.BlobsCopied, "blobsSkipped", cp.BlobsSkipped, "referrers", cp.Referrers)
-	return p.finish(ctx, req, res)
+	return res, cp, nil
+}
+
+func (p *Promoter) maxAttempts() int {
+	if n := p.Config.Promotion.MaxAttempts; n > 0 {
+		return n
+	}
+	return 1
+}
+
+// fail ends an approved request failed after its last attempt: audited, announced ("Promotion
+// Failed"), alerted and its message updated, once each. Its digest stays protected from the
+// sweep for promotion.failedGrace, then is released. Nothing is left to retry, so the
+// invocation succeeds.
+func (p *Promoter) fail(ctx context.Context, req regflow.ApprovalRequest, res Result, cause error) (Result, error) {
+	now := p.Now()
+	reason := fmt.Sprintf("promotion to %s failed after %d attempts: %v", req.Env, min(req.Attempts, p.maxAttempts()), cause)
+	res.Outcome, res.Reason = "failed", reason
+	p.Log.Error("promotion failed; giving up", "request", req.ID, "env", req.Env, "repository", req.Repository, "digest", req.Digest, "error", cause)
+	req, err := store.ChangeRequest(ctx, p.Store, req.ID, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
+		if cur.Status != regflow.StatusApproved {
+			return cur, false
+		}
+		return cur.Fail(reason, now, p.Config.Promotion.FailedGrace.D()), true
+	})
+	if err != nil {
+		return res, err
+	}
+	if req.Status != regflow.StatusFailed {
+		res.Outcome = "already-" + req.Status
+		return res, nil
+	}
+	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + req.ID + "/failed", Time: decidedAt(req),
+		Action: event.ActionPromotionFailed, Actor: Actor, Reason: req.Reason,
+		Details: map[string]string{"env": req.Env, "attempts": fmt.Sprint(req.Attempts), "protectedUntil": req.ProtectedUntil.Format(time.RFC3339)}}); err != nil {
+		return res, err
+	}
+	if err := p.once(ctx, "event/failed/"+req.ID, func() error {
+		return p.publish(ctx, "failed/"+req.ID, now, event.PromotionFailed{RequestID: req.ID, Env: req.Env, Reason: req.Reason})
+	}); err != nil {
+		return res, fmt.Errorf("announce failed promotion: %w", err)
+	}
+	if err := p.once(ctx, "alert/failed/"+req.ID, func() error {
+		return p.Notifier.Notify(ctx, regflow.Alert{
+			Kind: "promotion-failed", Title: fmt.Sprintf("Promotion to %s failed: %s", req.Env, req.Repository),
+			Text: req.Reason, Repository: req.Repository, Digest: req.Digest,
+			Fields: []regflow.Field{{Label: "Digest", Value: regflow.ShortDigest(req.Digest)}, {Label: "Attempts", Value: fmt.Sprint(req.Attempts)},
+				{Label: "Protected from the sweep until", Value: req.ProtectedUntil.Format("2006-01-02 15:04 MST")}},
+		})
+	}); err != nil {
+		return res, fmt.Errorf("alert failed promotion: %w", err)
+	}
+	note := fmt.Sprintf("Promotion failed after %d attempts; nothing changed in %s. The digest stays protected from the retention sweep until %s.",
+		req.Attempts, req.Env, req.ProtectedUntil.Format("2006-01-02 15:04 MST"))
+	if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: note}); err != nil {
+		p.Log.Warn("could not update the approval message", "error", err)
+	}
+	return res, nil
 }
 
 func (p *Promoter) copyOptions(ctx context.Context, tag string, src, dst Endpoint) ([]ocicopy.Option, error) {
@@ -318,7 +433,7 @@ func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest,
 		if cur.Status != regflow.StatusApproved {
 			return cur, false
 		}
-		return cur.Transition(regflow.StatusFailed, "tag conflict: "+c.Tag+" already names "+c.Existing.String()), true
+		return cur.Fail("tag conflict: "+c.Tag+" already names "+c.Existing.String(), p.Now(), p.Config.Promotion.FailedGrace.D()), true
 	}); err != nil {
 		return res, err
 	}

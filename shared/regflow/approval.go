@@ -82,6 +82,10 @@ type ApprovalRequest struct {
 	// SlackChannel and SlackTS locate the approval message so it can be updated.
 	SlackChannel string `json:"slackChannel,omitempty"`
 	SlackTS      string `json:"slackTs,omitempty"`
+	// Attempts counts the promoter's tries at copying an approved request.
+	Attempts int `json:"attempts,omitempty"`
+	// ProtectedUntil keeps a failed request's digest from the sweep for a grace period.
+	ProtectedUntil time.Time `json:"protectedUntil,omitzero"`
 	// Version increments on every write; writes are conditional on it.
 	Version int `json:"version"`
 }
