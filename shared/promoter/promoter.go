@@ -215,6 +215,8 @@ func (p *Promoter) copy(ctx context.Context, req regflow.ApprovalRequest, res Re
 	envCfg := p.Config.Environments[req.Env]
 	if _, err := dst.Registry.EnsureRepository(ctx, req.Repository, regflow.RepositorySettings{
 		Mutability: regflow.WantImmutable(p.Config.TagPolicy.MutableTags), KMSKey: envCfg.KMSKey,
+		// Only the promotion role may push here: what runs in this environment got here by promotion.
+		PushRole: envCfg.PromotionRole,
 	}); err != nil {
 		return res, ocicopy.Result{}, fmt.Errorf("prepare %s repository %s: %w", req.Env, req.Repository, err)
 	}
