@@ -58,19 +58,39 @@ func TestRollbackClickIsStoredAndAppliedOnce(t *testing.T) {
 	publishApproved(t, st, secondID)
 	before, _ := st.Store.GetRelease(ctx, "staging", "shop/web")
 
-	if res, err := st.Click(ctx, "U0BOB", slackmsg.ActionRollback, secondID); err != nil || res.Status != 200 {
-		t.Fatalf("click: %+v, %v", res, err)
+	// A double click, and another approver clicking at the same moment, before the promoter
+	// acts: each click is recorded (the same user's twice as one), the pointer moves once.
+	for _, user := range []string{"U0BOB", "U0BOB", "U0CAROL"} {
+		if res, err := st.Click(ctx, user, slackmsg.ActionRollback, secondID); err != nil || res.Status != 200 {
+			t.Fatalf("click by %s: %+v, %v", user, res, err)
+		}
 	}
 	if err := st.Settle(ctx); err != nil {
 		t.Fatal(err)
 	}
-	id := regflow.NewRollback(before, "", secondID, "slack:U0BOB", regflow.ViaSlack, time.Time{}).ID
-	rb, err := st.Store.GetRollback(ctx, id)
-	if err != nil {
-		t.Fatalf("the click must be recorded before the promoter acts: %v", err)
+	// Bob's click is recorded first; whichever stored rollback the promoter reaches first
+	// applies, and the other (if Carol's click came before the move) is settled stale.
+	var rb regflow.Rollback
+	applied := 0
+	for _, by := range []string{"slack:U0BOB", "slack:U0CAROL"} {
+		got, err := st.Store.GetRollback(ctx, regflow.NewRollback(before, "", secondID, by, regflow.ViaSlack, time.Time{}).ID)
+		if by == "slack:U0BOB" && err != nil {
+			t.Fatalf("the click must be recorded before the promoter acts: %v", err)
+		}
+		switch {
+		case err != nil:
+		case got.Status == regflow.RollbackApplied:
+			applied++
+			rb = got
+		case got.Status != regflow.RollbackStale:
+			t.Fatalf("stored rollback left %s: %+v", got.Status, got)
+		}
 	}
-	if rb.By != "slack:U0BOB" || rb.Via != regflow.ViaSlack || rb.RequestID != secondID || rb.At.IsZero() || rb.From != second.String() ||
-		rb.Status != regflow.RollbackApplied || rb.Result != first.String() {
+	if applied != 1 {
+		t.Fatalf("%d stored rollbacks applied, want 1", applied)
+	}
+	id := rb.ID
+	if rb.Via != regflow.ViaSlack || rb.RequestID != secondID || rb.At.IsZero() || rb.From != second.String() || rb.Result != first.String() {
 		t.Fatalf("stored rollback = %+v", rb)
 	}
 	rel, _ := st.Store.GetRelease(ctx, "staging", "shop/web")
@@ -80,7 +100,7 @@ func TestRollbackClickIsStoredAndAppliedOnce(t *testing.T) {
 
 	// The same stored rollback, delivered again (EventBridge at least once) and clicked
 	// again, applies once.
-	again, _ := event.Message{Detail: event.RollbackRequested{RollbackID: id, RequestID: secondID, Env: "staging", Repository: "shop/web", From: second.String(), By: "slack:U0BOB"},
+	again, _ := event.Message{Detail: event.RollbackRequested{RollbackID: id, RequestID: secondID, Env: "staging", Repository: "shop/web", From: second.String(), By: "slack:U0MALLORY"},
 		Key: "rollback/" + id, At: st.Clock.Now()}.Encode()
 	for range 2 {
 		res, err := st.Promoter.Invoke(ctx, again)
@@ -98,7 +118,7 @@ func TestRollbackClickIsStoredAndAppliedOnce(t *testing.T) {
 	for _, e := range audit(t, st, "shop/web@"+first.String()) {
 		if e.Action == event.ActionReleaseRolledBack {
 			rolled++
-			if e.Actor != "slack:U0BOB" {
+			if e.Actor != rb.By {
 				t.Errorf("rollback audited as %q, want the verified clicker", e.Actor)
 			}
 		}
@@ -108,7 +128,7 @@ func TestRollbackClickIsStoredAndAppliedOnce(t *testing.T) {
 	}
 
 	// A stored rollback whose pointer has moved since is settled stale, not applied.
-	stale := regflow.NewRollback(before, "", secondID, "slack:U0CAROL", regflow.ViaSlack, st.Clock.Now())
+	stale := regflow.NewRollback(before, "", secondID, "slack:U0ALICE", regflow.ViaSlack, st.Clock.Now())
 	if _, err := st.Store.CreateRollback(ctx, stale); err != nil {
 		t.Fatal(err)
 	}
