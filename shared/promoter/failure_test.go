@@ -2,6 +2,7 @@ package promoter_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +114,39 @@ func TestAttemptLeavesTimeToRecord(t *testing.T) {
 	}
 	if got.Attempts != 1 || got.Status != regflow.StatusApproved || !recorded {
 		t.Fatalf("after a cut attempt: %d attempts, %s, audited %v; want 1, approved, true", got.Attempts, got.Status, recorded)
+	}
+}
+
+// TestDuplicateDuringAttemptNeitherCopiesNorCounts: EventBridge may deliver an approval twice
+// at once; the second delivery leaves the running try alone and does not use up an attempt.
+func TestDuplicateDuringAttemptNeitherCopiesNorCounts(t *testing.T) {
+	st, _ := start(t)
+	ctx := context.Background()
+	digest, _ := pushSigned(t, st, "dev", "shop/web", sha1, 33)
+	req := approveAt(t, st, "staging", "shop/web", digest, sha1, st.Clock.Now())
+	st.ECR["staging"].SetFault(localecr.OpManifestPut, localecr.Fault{Latency: 300 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() {
+		res, err := st.Promoter.Promote(ctx, req.ID)
+		if err == nil && res.Outcome != "promoted" {
+			err = errors.New("first delivery: " + res.Outcome)
+		}
+		done <- err
+	}()
+	for {
+		if got, _ := st.Store.GetRequest(ctx, req.ID); got.Attempts == 1 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	res, err := st.Promoter.Promote(ctx, req.ID)
+	if err != nil || res.Outcome != "in-progress" || res.Copy != nil {
+		t.Fatalf("duplicate during the attempt: %+v, %v", res, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.Store.GetRequest(ctx, req.ID); got.Attempts != 1 || got.Status != regflow.StatusPromoted {
+		t.Fatalf("after both deliveries: %d attempts, %s; want 1, promoted", got.Attempts, got.Status)
 	}
 }

@@ -120,6 +120,18 @@ func (p *Promoter) Promote(ctx context.Context, id string) (Result, error) {
 	if res, done, err := p.closed(ctx, req, res); done {
 		return res, err
 	}
+	// One try at a time: a duplicate delivery while another try runs neither copies nor
+	// counts (the running try's own retries carry the request on).
+	held, err := p.holdAttempt(ctx, id)
+	if err != nil {
+		return res, err
+	}
+	if held == nil {
+		res.Outcome = "in-progress"
+		p.Log.Info("another attempt is copying this request; nothing to do", "request", id)
+		return res, nil
+	}
+	defer held()
 	// Count this try before making it: a try the Lambda timeout kills still counts, so the
 	// approval cannot stay approved (and protected) forever.
 	req, err = store.ChangeRequest(ctx, p.Store, id, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
@@ -186,6 +198,29 @@ func (p *Promoter) closed(ctx context.Context, req regflow.ApprovalRequest, res 
 	_, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + req.ID + "/refused/" + req.Status, Time: decidedAt(req),
 		Action: event.ActionPromotionRefused, Actor: Actor, Reason: res.Reason, Details: map[string]string{"env": req.Env, "request": req.ID}})
 	return res, true, err
+}
+
+// holdAttempt claims the request's attempt until the invocation's deadline (when a killed
+// try is certainly over) and returns the function giving it back, or nil if another try
+// holds it.
+func (p *Promoter) holdAttempt(ctx context.Context, id string) (func(), error) {
+	now := p.Now()
+	until := now.Add(store.DefaultLease)
+	if dl, ok := ctx.Deadline(); ok {
+		until = now.Add(time.Until(dl))
+	}
+	key := "promote/attempt/" + id
+	won, err := p.Store.Claim(ctx, key, now, until)
+	if err != nil || !won {
+		return nil, err
+	}
+	return func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := p.Store.Release(rctx, key); err != nil {
+			p.Log.Warn("could not give back the attempt claim; the next try waits for its expiry", "request", id, "error", err)
+		}
+	}, nil
 }
 
 // copyReserve is the part of the invocation's deadline kept back from the copy, so a copy
@@ -336,7 +371,7 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 		return p.superseded(ctx, req, *newer, res)
 	}
 	req, err = store.ChangeRequest(ctx, p.Store, req.ID, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
-		if cur.Status == regflow.StatusPromoted {
+		if cur.Status != regflow.StatusApproved {
 			return cur, false
 		}
 		return cur.Transition(regflow.StatusPromoted, fmt.Sprintf("promoted to %s (%s moved)", cur.Env, regflow.Bytes(copied(res)))), true

@@ -194,6 +194,8 @@ func (p *Promoter) apply(ctx context.Context, id string) (regflow.Release, strin
 			}
 			return cur, "refused", err
 		}
+		// moved may be a twin delivery's move of this same rollback: the steps below are
+		// idempotent, so both complete it.
 	}
 	now := p.Now()
 	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: repo + "@" + moved.Digest, ID: "rollback/" + rb.ID, Time: rb.At,
@@ -247,6 +249,10 @@ func (p *Promoter) movePointerBack(ctx context.Context, rb regflow.Rollback, cur
 	stale := false
 	if _, err := p.movePointer(ctx, env, repo, func(c regflow.Release) (regflow.Release, bool) {
 		stale = false
+		if c.RollbackID == rb.ID { // a twin delivery of this rollback moved it meanwhile
+			moved = c
+			return c, false
+		}
 		if c.Version != rb.FromVersion || c.Digest != rb.From {
 			stale = true
 			return c, false

@@ -2,6 +2,7 @@ package promoter_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,5 +143,47 @@ func TestRollbackClickIsStoredAndAppliedOnce(t *testing.T) {
 	}
 	if got, _ := st.Store.GetRelease(ctx, "staging", "shop/web"); got.Version != rel.Version {
 		t.Fatalf("a stale rollback moved the pointer: %+v", got)
+	}
+}
+
+// TestConcurrentDeliveriesOfOneRollback: the same stored rollback delivered four times at
+// once moves the pointer once and ends applied, not stale.
+func TestConcurrentDeliveriesOfOneRollback(t *testing.T) {
+	st, ev := start(t)
+	ctx := context.Background()
+	first, _ := pushSigned(t, st, "dev", "shop/web", sha1, 25)
+	publishApproved(t, st, approve(t, st, "staging", "shop/web", first, sha1))
+	second, _ := pushSigned(t, st, "dev", "shop/web", sha2, 26)
+	publishApproved(t, st, approve(t, st, "staging", "shop/web", second, sha2))
+	rb, err := st.Promoter.RecordRollback(ctx, "staging", "shop/web", "", "oncall@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := event.Message{Detail: event.RollbackRequested{RollbackID: rb.ID, Env: "staging", Repository: "shop/web", From: second.String()}, Key: rb.ID, At: st.Clock.Now()}.Encode()
+	var wg sync.WaitGroup
+	outcomes := make(chan string, 4)
+	for range 4 {
+		wg.Go(func() {
+			res, err := st.Promoter.Invoke(ctx, raw)
+			if err != nil {
+				t.Error(err)
+			}
+			outcomes <- res.Outcome
+		})
+	}
+	wg.Wait()
+	close(outcomes)
+	for o := range outcomes {
+		if o != "rolled-back" && o != "already-rolled-back" {
+			t.Errorf("a twin delivery ended %q", o)
+		}
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := st.Store.GetRelease(ctx, "staging", "shop/web")
+	got, _ := st.Store.GetRollback(ctx, rb.ID)
+	if rel.Digest != first.String() || rel.Version != rb.FromVersion+1 || got.Status != regflow.RollbackApplied || ev.count(event.TypeReleaseRolledBack) != 1 {
+		t.Fatalf("after 4 deliveries: pointer %+v, rollback %s, %d announcements; want one move, applied, 1", rel, got.Status, ev.count(event.TypeReleaseRolledBack))
 	}
 }
