@@ -124,6 +124,13 @@ func (p *Promoter) RecordRollback(ctx context.Context, env, repo, toDigest, by s
 	if err != nil {
 		return regflow.Rollback{}, fmt.Errorf("%s has no release of %s to roll back: %w", env, repo, err)
 	}
+	// What can be refused without the registry is refused before anything is recorded.
+	if toDigest == "" && len(cur.Previous) == 0 {
+		return regflow.Rollback{}, fmt.Errorf("%s/%s has no previous release to roll back to; pass a digest", env, repo)
+	}
+	if toDigest == cur.Digest {
+		return regflow.Rollback{}, fmt.Errorf("%s/%s already runs %s", env, repo, regflow.ShortDigest(toDigest))
+	}
 	rb := regflow.NewRollback(cur, toDigest, "", by, regflow.ViaCLI, p.Now())
 	created, err := p.Store.CreateRollback(ctx, rb)
 	if err != nil {
