@@ -20,6 +20,8 @@ type rolledBack struct {
 	By         string    `json:"by"`
 	At         time.Time `json:"at"`
 	Version    int       `json:"version"`
+	// Rollback is the stored rollback this command recorded and the promoter applied.
+	Rollback string `json:"rollback"`
 }
 
 func newRollbackCmd(g *globals) *cobra.Command {
@@ -29,7 +31,9 @@ func newRollbackCmd(g *globals) *cobra.Command {
 		Short: "Point an environment back at a digest already there: no copy, no rebuild",
 		Long: `Moves an environment's release pointer of a repository back to a digest already in that
 environment's registry: the previous release by default, or --to <digest>. Nothing is copied
-or rebuilt; the move is audited and announced on the regflow bus ("Release Rolled Back").
+or rebuilt. The rollback is recorded in regflow's store with your identity (--as, your AWS
+identity, or $USER@local) before the pointer moves; the move is audited and announced on the
+regflow bus ("Release Rolled Back").
 Running it again without --to moves the pointer again (back to what ran before).`,
 		Example: `  regflow rollback prod shop/web
   regflow rollback prod shop/web --to sha256:3b4c0f…`,
@@ -56,7 +60,13 @@ Running it again without --to moves the pointer again (back to what ran before).
 			}
 			progress(cmd, "rolling %s %s back to %s…", envName, repo, target)
 			before, _ := b.store.GetRelease(ctx, envName, repo)
-			moved, err := b.app.Promoter.Rollback(ctx, envName, repo, to, who)
+			// Recorded first, with the caller's identity: the promoter applies only stored
+			// rollbacks, once each.
+			rb, err := b.app.Promoter.RecordRollback(ctx, envName, repo, to, who)
+			if err != nil {
+				return b.explain(fmt.Errorf("rollback: %w", err))
+			}
+			moved, err := b.app.Promoter.ApplyRollback(ctx, rb.ID)
 			if err != nil && moved.Version > before.Version && before.Version > 0 {
 				// The pointer moved and only the announcement failed: running rollback again
 				// would move it once more, so say exactly where things stand.
@@ -70,7 +80,7 @@ Running it again without --to moves the pointer again (back to what ran before).
 			if len(moved.Previous) > 0 {
 				from = moved.Previous[0]
 			}
-			out := rolledBack{Env: envName, Repository: repo, From: from, To: moved.Digest, Tag: moved.Tag, By: moved.By, At: moved.At, Version: moved.Version}
+			out := rolledBack{Env: envName, Repository: repo, From: from, To: moved.Digest, Tag: moved.Tag, By: moved.By, At: moved.At, Version: moved.Version, Rollback: rb.ID}
 			return g.emit(cmd, out, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "%s %s: %s → %s (tag %s), by %s. Release pointer moved; nothing copied.\n",
 					envName, repo, regflow.ShortDigest(from), regflow.ShortDigest(moved.Digest), orDash(moved.Tag), who)

@@ -38,10 +38,11 @@ import (
 // `regflow invoke` use.
 var Functions = []string{route.Tagguard, route.Scangate, route.Approvals, route.Promoter, route.Sweeper, route.Sweepworker}
 
-// Store is everything regflow persists, sweep runs included.
+// Store is everything regflow persists, sweep runs and stored rollbacks included.
 type Store interface {
 	store.Store
 	store.SweepStore
+	store.RollbackStore
 }
 
 // Registries reach registries with the rights each use asks for.

@@ -37,6 +37,7 @@ type Config struct {
 	Alerts       Alerts    `json:"alerts"`
 	Approvals    Approvals `json:"approvals"`
 	Retention    Retention `json:"retention"`
+	Promotion    Promotion `json:"promotion"`
 	// Allowlist exempts known findings from every gate until they expire.
 	Allowlist []AllowedFinding `json:"allowlist"`
 }
@@ -246,6 +247,7 @@ func (c *Config) applyDefaults() {
 	if c.Approvals.Expiry == 0 {
 		c.Approvals.Expiry = Duration(72 * time.Hour)
 	}
+	c.Promotion.applyDefaults()
 	r := &c.Retention
 	if r.MaxAge == 0 {
 		r.MaxAge = Duration(90 * 24 * time.Hour)

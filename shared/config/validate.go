@@ -168,6 +168,8 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	c.Promotion.validate(bad)
+
 	for i, a := range c.Allowlist {
 		f := fmt.Sprintf("allowlist[%d]", i)
 		if strings.TrimSpace(a.ID) == "" {

@@ -44,7 +44,7 @@ func (c *Client) EnsureRepository(ctx context.Context, repo string, s regflow.Re
 	var exists *types.RepositoryAlreadyExistsException
 	switch {
 	case err == nil:
-		return true, nil
+		return true, c.ensurePushPolicy(ctx, repo, s.PushRole, true)
 	case !errors.As(err, &exists):
 		return false, fmt.Errorf("create repository %s: %w", repo, err)
 	}
@@ -57,7 +57,7 @@ func (c *Client) EnsureRepository(ctx context.Context, repo string, s regflow.Re
 			return false, err
 		}
 	}
-	return false, nil
+	return false, c.ensurePushPolicy(ctx, repo, s.PushRole, false)
 }
 
 // Authenticator returns registry credentials from GetAuthorizationToken ("AWS:<password>").

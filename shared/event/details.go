@@ -105,6 +105,9 @@ func (PromotionFailed) DetailType() string { return TypePromotionFailed }
 // digest the person saw as current. It names that digest so a redelivered event
 // changes nothing.
 type RollbackRequested struct {
+	// RollbackID names the stored rollback to apply: the promoter acts on that record
+	// (who asked, from what), not on this event's other fields.
+	RollbackID string `json:"rollbackId"`
 	RequestID  string `json:"requestId"`
 	Env        string `json:"env"`
 	Repository string `json:"repository"`

@@ -50,6 +50,7 @@ type Store interface {
 	PutRelease(ctx context.Context, next regflow.Release) error
 	AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, error)
 	store.Claimer
+	store.RollbackStore
 }
 
 // Messenger updates the approval message.
@@ -77,10 +78,12 @@ const Actor = "regflow/promoter"
 
 // Result says what Promote did.
 type Result struct {
-	RequestID string          `json:"requestId"`
-	Outcome   string          `json:"outcome"` // promoted, already-promoted, refused, tag-conflict
-	Reason    string          `json:"reason,omitempty"`
-	Copy      *ocicopy.Result `json:"copy,omitempty"` // nil when nothing was copied
+	RequestID string `json:"requestId"`
+	// Outcome is promoted, already-promoted, superseded, already-superseded, refused or
+	// tag-conflict; for a rollback, rolled-back, already-rolled-back, stale or refused.
+	Outcome string          `json:"outcome"`
+	Reason  string          `json:"reason,omitempty"`
+	Copy    *ocicopy.Result `json:"copy,omitempty"` // nil when nothing was copied
 }
 
 // Invoke handles a "Promotion Approved" event: only its request id is trusted.
@@ -114,58 +117,214 @@ func (p *Promoter) Promote(ctx context.Context, id string) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	log := p.Log.With("request", id, "env", req.Env, "repository", req.Repository, "digest", req.Digest)
-	switch req.Status {
-	case regflow.StatusPromoted:
-		res.Outcome = "already-promoted"
-		log.Info("already promoted; nothing to do")
-		return res, nil
-	case regflow.StatusApproved:
-	default:
-		res.Outcome, res.Reason = "refused", fmt.Sprintf("request is %s, not approved", req.Status)
-		log.Warn("refusing promotion", "reason", res.Reason)
-		_, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + id + "/refused/" + req.Status, Time: decidedAt(req),
-			Action: event.ActionPromotionRefused, Actor: Actor, Reason: res.Reason, Details: map[string]string{"env": req.Env, "request": id}})
+	if res, done, err := p.closed(ctx, req, res); done {
 		return res, err
+	}
+	// One try at a time: a duplicate delivery while another try runs neither copies nor
+	// counts (the running try's own retries carry the request on).
+	held, err := p.holdAttempt(ctx, id)
+	if err != nil {
+		return res, err
+	}
+	if held == nil {
+		res.Outcome = "in-progress"
+		p.Log.Info("another attempt is copying this request; nothing to do", "request", id)
+		return res, nil
+	}
+	defer held()
+	// Count this try before making it: a try the Lambda timeout kills still counts, so the
+	// approval cannot stay approved (and protected) forever.
+	req, err = store.ChangeRequest(ctx, p.Store, id, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
+		if cur.Status != regflow.StatusApproved {
+			return cur, false
+		}
+		next := cur
+		next.Attempts++
+		next.Version++
+		return next, true
+	})
+	if err != nil {
+		return res, err
+	}
+	if res, done, err := p.closed(ctx, req, res); done {
+		return res, err
+	}
+	limit := p.maxAttempts()
+	if req.Attempts > limit {
+		// Delivered again after the last try (a duplicate, a redrive): unless that try
+		// moved the pointer before dying, end it here.
+		if rel, err := p.Store.GetRelease(ctx, req.Env, req.Repository); err == nil && rel.ApprovalID == req.ID {
+			return p.finish(ctx, req, res)
+		}
+		return p.fail(ctx, req, res, fmt.Errorf("delivered again after its %d attempts", limit))
+	}
+	res, cp, err := p.copy(ctx, req, res)
+	var conflict *ocicopy.TagConflictError
+	switch {
+	case errors.As(err, &conflict):
+		return p.tagConflict(ctx, req, conflict, res)
+	case err != nil:
+		now := p.Now()
+		// Recorded even when the copy used up the invocation's context.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = p.Store.AppendAudit(rctx, regflow.AuditEntry{Subject: req.Ref(), ID: fmt.Sprintf("promote/%s/attempt/%d", id, req.Attempts), Time: now,
+			Action: event.ActionPromotionAttemptFailed, Actor: Actor, Reason: err.Error(),
+			Details: map[string]string{"env": req.Env, "attempt": fmt.Sprint(req.Attempts), "of": fmt.Sprint(limit)}})
+		if req.Attempts >= limit {
+			return p.fail(ctx, req, res, err)
+		}
+		return res, fmt.Errorf("copy %s to %s (attempt %d of %d): %w", req.Ref(), req.Env, req.Attempts, limit, err)
+	}
+	p.Log.Info("copied", "request", id, "env", req.Env, "repository", req.Repository, "digest", req.Digest,
+		"bytes", cp.BytesMoved, "blobsCopied", cp.BlobsCopied, "blobsSkipped", cp.BlobsSkipped, "referrers", cp.Referrers)
+	return p.finish(ctx, req, res)
+}
+
+// closed says what a request that is not (or no longer) approved gets: done is false only
+// for an approved request, which the promoter goes on to copy.
+func (p *Promoter) closed(ctx context.Context, req regflow.ApprovalRequest, res Result) (Result, bool, error) {
+	log := p.Log.With("request", req.ID, "env", req.Env, "repository", req.Repository, "digest", req.Digest)
+	switch req.Status {
+	case regflow.StatusApproved:
+		return res, false, nil
+	case regflow.StatusPromoted, regflow.StatusSuperseded, regflow.StatusFailed:
+		res.Outcome = "already-" + req.Status
+		log.Info("request already " + req.Status + "; nothing to do")
+		return res, true, nil
+	}
+	res.Outcome, res.Reason = "refused", fmt.Sprintf("request is %s, not approved", req.Status)
+	log.Warn("refusing promotion", "reason", res.Reason)
+	_, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + req.ID + "/refused/" + req.Status, Time: decidedAt(req),
+		Action: event.ActionPromotionRefused, Actor: Actor, Reason: res.Reason, Details: map[string]string{"env": req.Env, "request": req.ID}})
+	return res, true, err
+}
+
+// holdAttempt claims the request's attempt until the invocation's deadline (when a killed
+// try is certainly over) and returns the function giving it back, or nil if another try
+// holds it.
+func (p *Promoter) holdAttempt(ctx context.Context, id string) (func(), error) {
+	now := p.Now()
+	until := now.Add(store.DefaultLease)
+	if dl, ok := ctx.Deadline(); ok {
+		until = now.Add(time.Until(dl))
+	}
+	key := "promote/attempt/" + id
+	won, err := p.Store.Claim(ctx, key, now, until)
+	if err != nil || !won {
+		return nil, err
+	}
+	return func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := p.Store.Release(rctx, key); err != nil {
+			p.Log.Warn("could not give back the attempt claim; the next try waits for its expiry", "request", id, "error", err)
+		}
+	}, nil
+}
+
+// copyReserve is the part of the invocation's deadline kept back from the copy, so a copy
+// that runs out of time still leaves time to record the failed attempt.
+const copyReserve = 15 * time.Second
+
+// copy prepares the target repository and copies the request's digest into it, verified.
+func (p *Promoter) copy(ctx context.Context, req regflow.ApprovalRequest, res Result) (Result, ocicopy.Result, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		reserve := min(copyReserve, time.Until(dl)/5)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
+		defer cancel()
 	}
 	srcEnv, ok := p.Config.Previous(req.Env)
 	if !ok {
-		return res, fmt.Errorf("environment %s has no previous environment to promote from", req.Env)
+		return res, ocicopy.Result{}, fmt.Errorf("environment %s has no previous environment to promote from", req.Env)
 	}
-	src, err := p.Endpoints(ctx, srcEnv, id)
+	src, err := p.Endpoints(ctx, srcEnv, req.ID)
 	if err != nil {
-		return res, fmt.Errorf("reach %s registry: %w", srcEnv, err)
+		return res, ocicopy.Result{}, fmt.Errorf("reach %s registry: %w", srcEnv, err)
 	}
-	dst, err := p.Endpoints(ctx, req.Env, id)
+	dst, err := p.Endpoints(ctx, req.Env, req.ID)
 	if err != nil {
-		return res, fmt.Errorf("reach %s registry: %w", req.Env, err)
+		return res, ocicopy.Result{}, fmt.Errorf("reach %s registry: %w", req.Env, err)
 	}
 	envCfg := p.Config.Environments[req.Env]
 	if _, err := dst.Registry.EnsureRepository(ctx, req.Repository, regflow.RepositorySettings{
 		Mutability: regflow.WantImmutable(p.Config.TagPolicy.MutableTags), KMSKey: envCfg.KMSKey,
+		// Only the promotion role may push here: what runs in this environment got here by promotion.
+		PushRole: envCfg.PromotionRole,
 	}); err != nil {
-		return res, fmt.Errorf("prepare %s repository %s: %w", req.Env, req.Repository, err)
+		return res, ocicopy.Result{}, fmt.Errorf("prepare %s repository %s: %w", req.Env, req.Repository, err)
 	}
 	opts, err := p.copyOptions(ctx, req.Tag, src, dst)
 	if err != nil {
-		return res, err
+		return res, ocicopy.Result{}, err
 	}
 	cp, err := ocicopy.Copy(ctx, src.Host+"/"+req.Repository+"@"+req.Digest, dst.Host+"/"+req.Repository, opts...)
 	res.Copy = &cp
-	var conflict *ocicopy.TagConflictError
-	if errors.As(err, &conflict) {
-		return p.tagConflict(ctx, req, conflict, res)
-	}
 	if err != nil {
-		_, _ = p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + id + "/attempt/" + p.Now().Format(time.RFC3339Nano), Time: p.Now(),
-			Action: event.ActionPromotionAttemptFailed, Actor: Actor, Reason: err.Error(), Details: map[string]string{"env": req.Env}})
-		return res, fmt.Errorf("copy %s to %s: %w", req.Ref(), req.Env, err)
+		return res, cp, err
 	}
 	if cp.Digest.String() != req.Digest {
-		return res, fmt.Errorf("copy of %s produced %s in %s: %w", req.Ref(), cp.Digest, req.Env, ocicopy.ErrVerification)
+		return res, cp, fmt.Errorf("copy of %s produced %s in %s: %w", req.Ref(), cp.Digest, req.Env, ocicopy.ErrVerification)
 	}
-	log.Info("copied", "bytes", cp.BytesMoved, "blobsCopied", cp.BlobsCopied, "blobsSkipped", cp.BlobsSkipped, "referrers", cp.Referrers)
-	return p.finish(ctx, req, res)
+	return res, cp, nil
+}
+
+func (p *Promoter) maxAttempts() int {
+	if n := p.Config.Promotion.MaxAttempts; n > 0 {
+		return n
+	}
+	return 1
+}
+
+// fail ends an approved request failed after its last attempt: audited, announced ("Promotion
+// Failed"), alerted and its message updated, once each. Its digest stays protected from the
+// sweep for promotion.failedGrace, then is released. Nothing is left to retry, so the
+// invocation succeeds.
+func (p *Promoter) fail(ctx context.Context, req regflow.ApprovalRequest, res Result, cause error) (Result, error) {
+	now := p.Now()
+	reason := fmt.Sprintf("promotion to %s failed after %d attempts: %v", req.Env, min(req.Attempts, p.maxAttempts()), cause)
+	res.Outcome, res.Reason = "failed", reason
+	p.Log.Error("promotion failed; giving up", "request", req.ID, "env", req.Env, "repository", req.Repository, "digest", req.Digest, "error", cause)
+	req, err := store.ChangeRequest(ctx, p.Store, req.ID, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
+		if cur.Status != regflow.StatusApproved {
+			return cur, false
+		}
+		return cur.Fail(reason, now, p.Config.Promotion.FailedGrace.D()), true
+	})
+	if err != nil {
+		return res, err
+	}
+	if req.Status != regflow.StatusFailed {
+		res.Outcome = "already-" + req.Status
+		return res, nil
+	}
+	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + req.ID + "/failed", Time: decidedAt(req),
+		Action: event.ActionPromotionFailed, Actor: Actor, Reason: req.Reason,
+		Details: map[string]string{"env": req.Env, "attempts": fmt.Sprint(req.Attempts), "protectedUntil": req.ProtectedUntil.Format(time.RFC3339)}}); err != nil {
+		return res, err
+	}
+	if err := p.once(ctx, "event/failed/"+req.ID, func() error {
+		return p.publish(ctx, "failed/"+req.ID, now, event.PromotionFailed{RequestID: req.ID, Env: req.Env, Reason: req.Reason})
+	}); err != nil {
+		return res, fmt.Errorf("announce failed promotion: %w", err)
+	}
+	if err := p.once(ctx, "alert/failed/"+req.ID, func() error {
+		return p.Notifier.Notify(ctx, regflow.Alert{
+			Kind: "promotion-failed", Title: fmt.Sprintf("Promotion to %s failed: %s", req.Env, req.Repository),
+			Text: req.Reason, Repository: req.Repository, Digest: req.Digest,
+			Fields: []regflow.Field{{Label: "Digest", Value: regflow.ShortDigest(req.Digest)}, {Label: "Attempts", Value: fmt.Sprint(req.Attempts)},
+				{Label: "Protected from the sweep until", Value: req.ProtectedUntil.Format("2006-01-02 15:04 MST")}},
+		})
+	}); err != nil {
+		return res, fmt.Errorf("alert failed promotion: %w", err)
+	}
+	note := fmt.Sprintf("Promotion failed after %d attempts; nothing changed in %s. The digest stays protected from the retention sweep until %s.",
+		req.Attempts, req.Env, req.ProtectedUntil.Format("2006-01-02 15:04 MST"))
+	if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: note}); err != nil {
+		p.Log.Warn("could not update the approval message", "error", err)
+	}
+	return res, nil
 }
 
 func (p *Promoter) copyOptions(ctx context.Context, tag string, src, dst Endpoint) ([]ocicopy.Option, error) {
@@ -191,17 +350,28 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 		approvers = append(approvers, v.User)
 	}
 	now := p.Now()
+	// The pointer only moves forward in approval order: a newer approval already holding
+	// it means this one finished late (a slow or retried copy), and it must not move back.
+	var newer *regflow.Release
 	previous, err := p.movePointer(ctx, req.Env, req.Repository, func(cur regflow.Release) (regflow.Release, bool) {
+		newer = nil
 		if cur.Digest == req.Digest {
 			return cur, false
 		}
-		return cur.MoveTo(req.Digest, req.Tag, strings.Join(approvers, ","), now, p.Config.Retention.KeepReleases), true
+		if cur.Supersedes(req.Mark()) {
+			newer = &cur
+			return cur, false
+		}
+		return cur.Promote(req, strings.Join(approvers, ","), now, p.Config.Retention.KeepReleases), true
 	})
 	if err != nil {
 		return res, err
 	}
+	if newer != nil {
+		return p.superseded(ctx, req, *newer, res)
+	}
 	req, err = store.ChangeRequest(ctx, p.Store, req.ID, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
-		if cur.Status == regflow.StatusPromoted {
+		if cur.Status != regflow.StatusApproved {
 			return cur, false
 		}
 		return cur.Transition(regflow.StatusPromoted, fmt.Sprintf("promoted to %s (%s moved)", cur.Env, regflow.Bytes(copied(res)))), true
@@ -252,6 +422,43 @@ func (p *Promoter) movePointer(ctx context.Context, env, repo string, change fun
 	return "", nil
 }
 
+// superseded records that req's copy finished after a newer approval took the pointer:
+// the request ends superseded, audited, announced and its message updated, once each;
+// the copy stays in the registry for a rollback to point at.
+func (p *Promoter) superseded(ctx context.Context, req regflow.ApprovalRequest, cur regflow.Release, res Result) (Result, error) {
+	reason := fmt.Sprintf("superseded: %s already runs %s from a newer approval (%s); the copy is left in place",
+		req.Env, regflow.ShortDigest(cur.Digest), cur.ApprovalID)
+	res.Outcome, res.Reason = "superseded", reason
+	p.Log.Warn("promotion superseded; release pointer left where it is", "request", req.ID, "env", req.Env,
+		"repository", req.Repository, "digest", req.Digest, "current", cur.Digest, "currentRequest", cur.ApprovalID)
+	req, err := store.ChangeRequest(ctx, p.Store, req.ID, func(r regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
+		if r.Status != regflow.StatusApproved {
+			return r, false
+		}
+		return r.Transition(regflow.StatusSuperseded, reason), true
+	})
+	if err != nil {
+		return res, err
+	}
+	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "promote/" + req.ID + "/superseded", Time: decidedAt(req),
+		Action: event.ActionPromotionSuperseded, Actor: Actor, Reason: reason,
+		Details: map[string]string{"env": req.Env, "current": cur.Digest, "currentRequest": cur.ApprovalID}}); err != nil {
+		return res, err
+	}
+	if err := p.once(ctx, "event/superseded/"+req.ID, func() error {
+		return p.publish(ctx, "superseded/"+req.ID, p.Now(), event.PromotionSuperseded{RequestID: req.ID, Env: req.Env, Repository: req.Repository,
+			Digest: req.Digest, Tag: req.Tag, Current: cur.Digest, CurrentRequestID: cur.ApprovalID})
+	}); err != nil {
+		return res, fmt.Errorf("announce superseded promotion: %w", err)
+	}
+	note := fmt.Sprintf("Superseded: copied into %s, but %s already runs `%s` from a newer approval; the release pointer stayed. Roll back to use this copy.",
+		req.Env, req.Env, regflow.ShortDigest(cur.Digest))
+	if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: note}); err != nil {
+		p.Log.Warn("could not update the approval message", "error", err)
+	}
+	return res, nil
+}
+
 func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest, c *ocicopy.TagConflictError, res Result) (Result, error) {
 	res.Outcome, res.Reason = "tag-conflict", c.Error()
 	p.Log.Error("tag conflict; nothing overwritten", "error", c)
@@ -263,7 +470,7 @@ func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest,
 		if cur.Status != regflow.StatusApproved {
 			return cur, false
 		}
-		return cur.Transition(regflow.StatusFailed, "tag conflict: "+c.Tag+" already names "+c.Existing.String()), true
+		return cur.Fail("tag conflict: "+c.Tag+" already names "+c.Existing.String(), p.Now(), p.Config.Promotion.FailedGrace.D()), true
 	}); err != nil {
 		return res, err
 	}
@@ -279,139 +486,6 @@ func (p *Promoter) tagConflict(ctx context.Context, req regflow.ApprovalRequest,
 	})
 	// A tag conflict will not resolve itself on retry: report it, do not fail the invocation.
 	return res, err
-}
-
-func (p *Promoter) invokeRollback(ctx context.Context, ev event.Envelope) (Result, error) {
-	var d event.RollbackRequested
-	if err := json.Unmarshal(ev.Detail, &d); err != nil || d.Env == "" || d.Repository == "" || d.From == "" || d.By == "" {
-		return Result{}, fmt.Errorf("%w: %s detail needs env, repository, from and by", event.ErrMalformed, event.TypeRollbackRequested)
-	}
-	res := Result{RequestID: d.RequestID}
-	// The event only names a promoted request; what it may roll back comes from the store.
-	req, err := p.Store.GetRequest(ctx, d.RequestID)
-	if err != nil || req.Status != regflow.StatusPromoted || req.Env != d.Env || req.Repository != d.Repository || req.Digest != d.From {
-		res.Outcome, res.Reason = "refused", "the event names no promoted request for that environment, repository and digest"
-		p.Log.Warn("refusing rollback", "request", d.RequestID, "env", d.Env, "repository", d.Repository, "error", err)
-		return res, nil
-	}
-	moved, err := p.rollback(ctx, req.Env, req.Repository, req.Digest, "", d.By)
-	if errors.Is(err, ErrMoved) {
-		res.Outcome, res.Reason = "already-rolled-back", err.Error()
-		return res, nil
-	}
-	if err != nil {
-		return res, err
-	}
-	res.Outcome, res.Reason = "rolled-back", fmt.Sprintf("%s/%s now runs %s", d.Env, d.Repository, regflow.ShortDigest(moved.Digest))
-	note := fmt.Sprintf("Rolled back by %s at %s: %s runs %s again", d.By, p.Now().UTC().Format(time.RFC3339), d.Env, regflow.ShortDigest(moved.Digest))
-	if err := p.Messenger.Update(ctx, req, slackmsg.Context{Note: note}); err != nil {
-		p.Log.Warn("could not update the approval message after a rollback", "error", err)
-	}
-	return res, nil
-}
-
-// SlackRollback is the approvals function's Rollback port: the Roll back button on a promoted
-// message asks the promoter, through the bus, to move the pointer back. The approvals function
-// stays quick and holds no registry roles.
-type SlackRollback struct {
-	Store interface {
-		GetRelease(ctx context.Context, env, repo string) (regflow.Release, error)
-	}
-	Publisher event.Publisher
-	Now       func() time.Time
-}
-
-// Rollback asks for env to leave the request's digest, if it still runs it.
-func (s SlackRollback) Rollback(ctx context.Context, r regflow.ApprovalRequest, user string) (string, error) {
-	cur, err := s.Store.GetRelease(ctx, r.Env, r.Repository)
-	if err != nil {
-		return "", fmt.Errorf("read %s release of %s: %w", r.Env, r.Repository, err)
-	}
-	if cur.Digest != r.Digest {
-		return fmt.Sprintf("*%s* no longer runs `%s` (it runs `%s`); nothing to roll back from here. Use `regflow rollback %s %s --to <digest>`.",
-			r.Env, regflow.ShortDigest(r.Digest), regflow.ShortDigest(cur.Digest), r.Env, r.Repository), nil
-	}
-	if len(cur.Previous) == 0 {
-		return fmt.Sprintf("*%s* has no earlier release of %s to roll back to.", r.Env, r.Repository), nil
-	}
-	ask := event.RollbackRequested{RequestID: r.ID, Env: r.Env, Repository: r.Repository, From: cur.Digest, By: "slack:" + user}
-	if err := s.Publisher.Publish(ctx, event.Message{Detail: ask, Key: "rollback/" + r.ID + "/" + cur.Digest, At: s.Now()}); err != nil {
-		return "", fmt.Errorf("ask the promoter to roll back: %w", err)
-	}
-	return fmt.Sprintf("Rolling *%s* %s back from `%s` to `%s`: a pointer change, nothing is copied.",
-		r.Env, r.Repository, regflow.ShortDigest(cur.Digest), regflow.ShortDigest(cur.Previous[0])), nil
-}
-
-// Rollback moves env's release pointer of repo back to toDigest (or the previous release)
-// after checking the digest is in env's registry. Nothing is copied or rebuilt.
-func (p *Promoter) Rollback(ctx context.Context, env, repo, toDigest, by string) (regflow.Release, error) {
-	return p.rollback(ctx, env, repo, "", toDigest, by)
-}
-
-// ErrMoved means the release pointer changed since the rollback was asked for; nothing was done.
-var ErrMoved = errors.New("the release pointer moved since the rollback was asked for")
-
-// rollback moves env's pointer from fromDigest (or whatever it names now, when empty) to
-// toDigest (or the previous release). The move is conditional on the pointer still naming
-// the digest read here, so a duplicate request or a concurrent promotion is not undone.
-func (p *Promoter) rollback(ctx context.Context, env, repo, fromDigest, toDigest, by string) (regflow.Release, error) {
-	if _, ok := p.Config.Environments[env]; !ok {
-		return regflow.Release{}, fmt.Errorf("environment %q is not configured", env)
-	}
-	cur, err := p.Store.GetRelease(ctx, env, repo)
-	if err != nil {
-		return regflow.Release{}, fmt.Errorf("%s has no release of %s to roll back: %w", env, repo, err)
-	}
-	if fromDigest != "" && cur.Digest != fromDigest {
-		return cur, fmt.Errorf("%s/%s runs %s, not %s: %w", env, repo, regflow.ShortDigest(cur.Digest), regflow.ShortDigest(fromDigest), ErrMoved)
-	}
-	if toDigest == "" {
-		if len(cur.Previous) == 0 {
-			return cur, fmt.Errorf("%s/%s has no previous release to roll back to; pass a digest", env, repo)
-		}
-		toDigest = cur.Previous[0]
-	}
-	if toDigest == cur.Digest {
-		return cur, fmt.Errorf("%s/%s already runs %s", env, repo, regflow.ShortDigest(toDigest))
-	}
-	ep, err := p.Endpoints(ctx, env, "rollback")
-	if err != nil {
-		return cur, err
-	}
-	img, err := ep.Registry.DescribeImage(ctx, repo, toDigest)
-	if err != nil {
-		return cur, fmt.Errorf("roll back %s/%s to %s: the digest must already be in %s's registry: %w", env, repo, regflow.ShortDigest(toDigest), env, err)
-	}
-	tag := ""
-	if len(img.Tags) > 0 {
-		tag = img.Tags[0]
-	}
-	now := p.Now()
-	from := cur.Digest
-	var moved regflow.Release
-	stale := false
-	if _, err := p.movePointer(ctx, env, repo, func(c regflow.Release) (regflow.Release, bool) {
-		if c.Digest != from {
-			stale = true
-			return c, false
-		}
-		moved = c.MoveTo(toDigest, tag, by, now, p.Config.Retention.KeepReleases)
-		return moved, true
-	}); err != nil {
-		return cur, err
-	}
-	if stale {
-		return cur, fmt.Errorf("%s/%s no longer runs %s: %w", env, repo, regflow.ShortDigest(from), ErrMoved)
-	}
-	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: repo + "@" + toDigest, ID: fmt.Sprintf("rollback/%s/%d", env, moved.Version), Time: now,
-		Action: event.ActionReleaseRolledBack, Actor: by, Reason: fmt.Sprintf("%s rolled back from %s", env, regflow.ShortDigest(from)),
-		Details: map[string]string{"env": env, "from": from}}); err != nil {
-		return moved, err
-	}
-	if err := p.publish(ctx, fmt.Sprintf("rollback/%s/%s/%d", env, repo, moved.Version), now, event.ReleaseRolledBack{Env: env, Repository: repo, From: from, To: toDigest, By: by}); err != nil {
-		return moved, fmt.Errorf("announce rollback: %w", err)
-	}
-	return moved, nil
 }
 
 func (p *Promoter) publish(ctx context.Context, key string, at time.Time, detail event.Detail) error {

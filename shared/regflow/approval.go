@@ -19,6 +19,9 @@ const (
 	StatusExpired  = "expired"
 	StatusPromoted = "promoted" // copied into the environment
 	StatusFailed   = "failed"   // promotion failed (may be retried)
+	// StatusSuperseded: copied, but a newer approval already held the release pointer, so
+	// the pointer stayed where it was.
+	StatusSuperseded = "superseded"
 )
 
 // Decision outcomes of one click.
@@ -79,6 +82,10 @@ type ApprovalRequest struct {
 	// SlackChannel and SlackTS locate the approval message so it can be updated.
 	SlackChannel string `json:"slackChannel,omitempty"`
 	SlackTS      string `json:"slackTs,omitempty"`
+	// Attempts counts the promoter's tries at copying an approved request.
+	Attempts int `json:"attempts,omitempty"`
+	// ProtectedUntil keeps a failed request's digest from the sweep for a grace period.
+	ProtectedUntil time.Time `json:"protectedUntil,omitzero"`
 	// Version increments on every write; writes are conditional on it.
 	Version int `json:"version"`
 }
@@ -153,7 +160,14 @@ type Release struct {
 	At         time.Time `json:"at"`
 	// Previous digests, most recent first.
 	Previous []string `json:"previous,omitempty"`
-	Version  int      `json:"version"`
+	// ApprovalID and ApprovedAt name the newest approval promoted into the pointer (its
+	// request and decision time). Rollbacks keep them, so an older approval finishing
+	// late never moves the pointer (see Release.Holds).
+	ApprovalID string    `json:"approvalId,omitempty"`
+	ApprovedAt time.Time `json:"approvedAt,omitzero"`
+	// RollbackID is the stored rollback that set the pointer, if one did.
+	RollbackID string `json:"rollbackId,omitempty"`
+	Version    int    `json:"version"`
 }
 
 // MoveTo returns the pointer moved to digest, keeping up to keep previous digests.
@@ -167,6 +181,7 @@ func (r Release) MoveTo(digest, tag, by string, at time.Time, keep int) Release 
 		next.Previous = prev
 	}
 	next.Digest, next.Tag, next.By, next.At = digest, tag, by, at
+	next.RollbackID = ""
 	next.Version++
 	return next
 }

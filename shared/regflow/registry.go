@@ -102,6 +102,9 @@ type RepositorySettings struct {
 	Mutability TagMutability
 	// KMSKey encrypts the repository with a customer key; empty means AES256.
 	KMSKey string
+	// PushRole, when set, is the only principal the repository policy lets push (the
+	// environment's promotion role): nothing reaches a later environment but by promotion.
+	PushRole string
 }
 
 // MaxDeleteBatch is the most image ids ECR's BatchDeleteImage accepts in one call.

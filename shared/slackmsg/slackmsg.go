@@ -44,6 +44,8 @@ func ApprovalBlocks(r regflow.ApprovalRequest, c Context) []slack.Block {
 		title = fmt.Sprintf("Promoted: %s to %s", r.Repository, r.Env)
 	case regflow.StatusFailed:
 		title = fmt.Sprintf("Promotion failed: %s to %s", r.Repository, r.Env)
+	case regflow.StatusSuperseded:
+		title = fmt.Sprintf("Superseded: %s to %s", r.Repository, r.Env)
 	}
 	md := func(s string) *slack.TextBlockObject {
 		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)

@@ -23,6 +23,7 @@ func TestContract(t *testing.T) {
 	}
 	storetest.Run(t, newStore)
 	storetest.RunSweep(t, newStore)
+	storetest.RunRollbacks(t, newStore)
 }
 
 func TestSecondOpenerIsToldWhy(t *testing.T) {

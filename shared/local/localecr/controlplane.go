@@ -36,6 +36,8 @@ var ecrOps = map[string]ecrOp{
 	"ListTagsForResource":              (*Server).opListTagsForResource,
 	"DescribeRegistry":                 (*Server).opDescribeRegistry,
 	"GetRegistryScanningConfiguration": (*Server).opGetRegistryScanningConfiguration,
+	"SetRepositoryPolicy":              (*Server).opSetRepositoryPolicy,
+	"GetRepositoryPolicy":              (*Server).opGetRepositoryPolicy,
 }
 
 // ECROperations lists the control-plane operations the local ECR implements.

@@ -51,6 +51,8 @@ type repository struct {
 	order       []*image          // ascending seq: the stable order pages follow
 	tags        map[string]*image
 	resourceTag []resourceTag
+	// policy is the repository policy text ("" when none was set).
+	policy string
 }
 
 type resourceTag struct {

@@ -43,6 +43,7 @@ func TestContractAgainstDynamoDBLocal(t *testing.T) {
 	}
 	storetest.Run(t, newStore)
 	storetest.RunSweep(t, newStore)
+	storetest.RunRollbacks(t, newStore)
 }
 
 func TestCreateTableIsIdempotent(t *testing.T) {
