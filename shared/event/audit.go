@@ -12,6 +12,8 @@ const (
 	// scangate
 	ActionVerificationPassed = "verification.passed"
 	ActionVerificationFailed = "verification.failed"
+	// ActionCustodyRefused: a digest that did not reach its environment by promotion opens nothing.
+	ActionCustodyRefused = "custody.refused"
 
 	// approvals
 	ActionApprovalVoted    = "approval.voted"    // one approval of several needed

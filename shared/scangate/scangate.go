@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +41,7 @@ type Store interface {
 	UpdateRequest(ctx context.Context, next regflow.ApprovalRequest) error
 	PutVerification(ctx context.Context, v regflow.Verification) error
 	GetVerification(ctx context.Context, env, repo, digest string) (regflow.Verification, error)
+	GetRelease(ctx context.Context, env, repo string) (regflow.Release, error)
 	AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, error)
 	store.Claimer
 }
@@ -147,6 +149,11 @@ func (g *Gate) Handle(ctx context.Context, ev *ecrevent.ImageScan) (Result, erro
 		log.Info("scan recorded; nothing to gate", "why", subj.skip)
 		res.Ignored, res.Reason = true, subj.skip
 		return res, nil
+	}
+	if ok, err := g.custody(ctx, env, ev.Repository, subj.digest); err != nil {
+		return res, err
+	} else if !ok {
+		return g.refuseCustody(ctx, res, env, ev.Account, ev.Region, ev.Repository, subj.digest, "scan/"+ev.ID, ev.Time.Time)
 	}
 	tag, commit := g.identify(ctx, ev.Repository, subj)
 	var findings []regflow.Finding
@@ -269,6 +276,15 @@ func (g *Gate) Verify(ctx context.Context, v regflow.Verification) (Result, erro
 	}
 	if v.By == "" {
 		return Result{}, errors.New("a verification needs the identity of who reports it")
+	}
+	if next, ok := g.Config.Next(v.Env); ok {
+		if ok, err := g.custody(ctx, v.Env, v.Repository, v.Digest); err != nil {
+			return Result{}, err
+		} else if !ok {
+			// Not even recorded: a pass reported before a digest arrives must not count once it does.
+			e := g.Config.Environments[v.Env]
+			return g.refuseCustody(ctx, Result{Env: v.Env, Next: next}, v.Env, e.Account, e.Region, v.Repository, v.Digest, "verify/"+v.Env, v.At)
+		}
 	}
 	if err := g.Store.PutVerification(ctx, v); err != nil {
 		return Result{}, err
@@ -439,4 +455,68 @@ func requester(v regflow.Verification) string {
 		return v.Requester
 	}
 	return v.By
+}
+
+// custody reports whether digest reached env by promotion: env's release pointer holds it
+// (now or before), or a request into env for it was approved (the promoter copies an
+// approved digest, and the scan of the copy may arrive before the pointer moves). Every
+// digest in the source environment is in custody: CI pushes there, and dev's gate is the
+// first. Digests are content addresses, so an approved digest is the image that was approved.
+func (g *Gate) custody(ctx context.Context, env, repo, digest string) (bool, error) {
+	if env == g.Config.Source() {
+		return true, nil
+	}
+	rel, err := g.Store.GetRelease(ctx, env, repo)
+	switch {
+	case err == nil && (rel.Digest == digest || slices.Contains(rel.Previous, digest)):
+		return true, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return false, fmt.Errorf("read %s's release pointer of %s: %w", env, repo, err)
+	}
+	req, err := g.Store.GetRequest(ctx, regflow.RequestID(env, repo, digest))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read the %s request of %s@%s: %w", env, repo, digest, err)
+	}
+	switch req.Status {
+	case regflow.StatusApproved, regflow.StatusPromoted, regflow.StatusFailed:
+		return true, nil
+	}
+	return false, nil
+}
+
+// refuseCustody opens nothing for a digest that did not come by promotion: it audits the
+// refusal and alerts once per digest and environment.
+func (g *Gate) refuseCustody(ctx context.Context, res Result, env, account, region, repo, digest, cause string, at time.Time) (Result, error) {
+	prev, _ := g.Config.Previous(env)
+	reason := fmt.Sprintf("pushed directly into %s: it did not pass %s's gate", env, prev)
+	res.Ignored, res.Reason = true, reason+"; nothing opens for "+orNone(res.Next)
+	g.Log.Warn("digest not in custody; nothing opens", "env", env, "repository", repo, "digest", digest, "account", account, "region", region)
+	if _, err := g.Store.AppendAudit(ctx, regflow.AuditEntry{
+		Subject: repo + "@" + digest, ID: cause + "/custody", Time: at, Action: event.ActionCustodyRefused, Actor: Actor, Reason: reason,
+		Details: map[string]string{"env": env, "account": account, "region": region, "next": res.Next},
+	}); err != nil {
+		return res, err
+	}
+	alert := regflow.Alert{
+		Kind: "custody-violation", Title: fmt.Sprintf("Not promoted: %s@%s in %s", repo, regflow.ShortDigest(digest), env),
+		Text:       reason + ". regflow opens no request for it; only digests promoted into " + env + " move on.",
+		Repository: repo, Digest: digest,
+		Fields: []regflow.Field{
+			{Label: "Repository", Value: repo},
+			{Label: "Digest", Value: digest},
+			{Label: "Account", Value: account + " " + region},
+		},
+	}
+	err := g.once(ctx, "alert/custody/"+env+"/"+repo+"@"+digest, func() error { return g.Notifier.Notify(ctx, alert) })
+	return res, err
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "any environment"
+	}
+	return s
 }
