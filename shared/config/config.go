@@ -271,9 +271,10 @@ const (
 	ModeReport  = "report"
 )
 
-// Severities returns the severity names ECR and Inspector report, most severe first.
+// Severities returns the severity names ECR and Inspector report, most severe first:
+// basic scanning's UNDEFINED and Inspector's UNTRIAGED (a finding not yet rated) last.
 func Severities() []string {
-	return []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"}
+	return []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED", "UNTRIAGED"}
 }
 
 // Env returns the named environment.

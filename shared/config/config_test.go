@@ -183,3 +183,22 @@ environments:
 		t.Error("an unknown account has no environment")
 	}
 }
+
+// TestGateAcceptsUntriaged: Inspector rates a finding UNTRIAGED until it is triaged; a gate may cap it.
+func TestGateAcceptsUntriaged(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "regflow.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := strings.Replace(string(b), "gate: {CRITICAL: 0, HIGH: 0}", "gate: {CRITICAL: 0, HIGH: 0, UNTRIAGED: 0}", 1)
+	cfg, err := Parse([]byte(in))
+	if err != nil {
+		t.Fatalf("UNTRIAGED in a gate: %v", err)
+	}
+	if n, ok := cfg.Environments["prod"].Gate["UNTRIAGED"]; !ok || n != 0 {
+		t.Fatalf("prod gate = %v", cfg.Environments["prod"].Gate)
+	}
+	if _, err := Parse([]byte(strings.Replace(in, "UNTRIAGED: 0", "UNTRIAGE: 0", 1))); err == nil || !strings.Contains(err.Error(), "UNTRIAGED") {
+		t.Fatalf("a misspelt severity must be refused, naming the valid ones: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,6 +85,11 @@ type ImageScan struct {
 	Tags       []string
 	// Counts holds finding counts by severity; absent severities are zero. Inspector's TOTAL is dropped.
 	Counts map[string]int
+	// Reported lists the severities the event counts, present even when zero ("Inspector2
+	// Scan" counts only CRITICAL, HIGH and MEDIUM; "ECR Image Scan" leaves zeros out).
+	Reported []string
+	// Total is Inspector's TOTAL, or -1 when the event has none.
+	Total int
 }
 
 // Decode parses any event regflow may receive and returns *ImageAction, *ImageScan, or
@@ -197,15 +203,22 @@ func decodeScan(env *Envelope) (*ImageScan, error) {
 		}
 		repo = name
 	}
-	counts := map[string]int{}
+	counts, total := map[string]int{}, -1
+	var reported []string
 	for sev, n := range d.Counts {
 		if n < 0 {
 			return nil, fmt.Errorf("%w: finding-severity-counts.%s is negative", ErrMalformed, sev)
 		}
-		if sev != "TOTAL" && n > 0 {
+		if sev == "TOTAL" {
+			total = n
+			continue
+		}
+		reported = append(reported, sev)
+		if n > 0 {
 			counts[sev] = n
 		}
 	}
+	slices.Sort(reported)
 	return &ImageScan{
 		Envelope:   *env,
 		Enhanced:   env.Source == event.SourceInspector,
@@ -214,6 +227,8 @@ func decodeScan(env *Envelope) (*ImageScan, error) {
 		Digest:     d.ImageDigest,
 		Tags:       d.ImageTags,
 		Counts:     counts,
+		Reported:   reported,
+		Total:      total,
 	}, nil
 }
 

@@ -22,10 +22,10 @@ func TestPublishedSamples(t *testing.T) {
 		"eventbridge-ecr-image-action-delete-success.ecr-userguide.json":                    "action DELETE SUCCESS",
 		"eventbridge-ecr-image-action-archive-update-storage-class.ecr-userguide.json":      "action UPDATE_STORAGE_CLASS SUCCESS ubuntu",
 		"eventbridge-ecr-image-action-restore-update-storage-class.ecr-userguide.json":      "action UPDATE_STORAGE_CLASS",
-		"eventbridge-ecr-image-scan-basic-complete.ecr-userguide.json":                      "scan basic COMPLETE my-repository-name CRITICAL=10 MEDIUM=9",
+		"eventbridge-ecr-image-scan-basic-complete.ecr-userguide.json":                      "scan basic COMPLETE my-repository-name CRITICAL=10 MEDIUM=9 reported=CRITICAL,MEDIUM total=-1",
 		"eventbridge-ecr-image-scan-basic-complete.lambda-go.json":                          "scan basic COMPLETE",
-		"eventbridge-inspector2-scan-ecr-initial-scan-complete.ecr-userguide.json":          "scan enhanced INITIAL_SCAN_COMPLETE amazon/amazon-ecs-sample CRITICAL=7 HIGH=61 MEDIUM=62",
-		"eventbridge-inspector2-scan-ecr-initial-scan-complete.inspector-userguide.json":    "scan enhanced",
+		"eventbridge-inspector2-scan-ecr-initial-scan-complete.ecr-userguide.json":          "scan enhanced INITIAL_SCAN_COMPLETE amazon/amazon-ecs-sample CRITICAL=7 HIGH=61 MEDIUM=62 reported=CRITICAL,HIGH,MEDIUM total=158",
+		"eventbridge-inspector2-scan-ecr-initial-scan-complete.inspector-userguide.json":    "scan enhanced INITIAL_SCAN_COMPLETE inspector2 reported=CRITICAL,HIGH,MEDIUM total=0",
 		"eventbridge-ecr-pull-through-cache-action-success.ecr-userguide.json":              "", // trailing comma as published
 		"eventbridge-ecr-referrer-action-restore.ecr-userguide.json":                        "other ECR Referrer Action",
 		"eventbridge-ecr-replication-action-success.ecr-userguide.json":                     "other ECR Replication Action",
@@ -89,7 +89,7 @@ func summary(ev any) string {
 				s += " " + sev + "=" + strconv.Itoa(n)
 			}
 		}
-		return s
+		return s + " reported=" + strings.Join(e.Reported, ",") + " total=" + strconv.Itoa(e.Total)
 	case *Envelope:
 		return "other " + e.DetailType
 	}

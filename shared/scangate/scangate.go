@@ -158,7 +158,16 @@ func (g *Gate) Handle(ctx context.Context, ev *ecrevent.ImageScan) (Result, erro
 	tag, commit := g.identify(ctx, ev.Repository, subj)
 	var findings []regflow.Finding
 	gate := g.Config.Environments[next].Gate
-	if NeedsFindings(subj.counts, gate) {
+	unreported := Unreported(ev.Enhanced, ev.Reported, ev.Counts, ev.Total, gate)
+	if ev.Enhanced && subj.digest != ev.Digest {
+		// The other platforms' events are not at hand: their TOTALs cannot be checked.
+		unreported = append(unreported, "an index's platforms are gated on their findings")
+	}
+	if NeedsFindings(subj.counts, gate) || len(unreported) > 0 {
+		if len(unreported) > 0 {
+			log.Info("the event's counts cannot decide the gate; reading the findings", "why", strings.Join(unreported, "; "))
+		}
+		findings = []regflow.Finding{} // read, even if there are none
 		for _, d := range subj.scanned {
 			f, err := reg.ScanFindings(ctx, ev.Repository, d)
 			if err != nil {
