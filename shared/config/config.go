@@ -311,21 +311,12 @@ func (c *Config) Source() string {
 	return c.PromotionPath[0]
 }
 
-// EnvFor finds the environment whose registry is account's in region; when several
-// environments share an account, the region tells them apart.
+// EnvFor finds the environment whose registry is account's in region. A registry is an
+// account and a region: several environments may share an account, and a region where none
+// lives is no environment's (never the account's first one, whose registry it is not).
 func (c *Config) EnvFor(account, region string) (string, bool) {
 	for _, n := range c.PromotionPath {
 		if e := c.Environments[n]; e.Account == account && e.Region == region {
-			return n, true
-		}
-	}
-	return c.EnvForAccount(account)
-}
-
-// EnvForAccount finds the (first, in promotion order) environment living in an AWS account.
-func (c *Config) EnvForAccount(account string) (string, bool) {
-	for _, n := range c.PromotionPath {
-		if c.Environments[n].Account == account {
 			return n, true
 		}
 	}

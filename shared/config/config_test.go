@@ -32,8 +32,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	if cfg.Environments["prod"].Approvers.Required != 2 {
 		t.Error("prod needs two approvers")
 	}
-	if env, _ := cfg.EnvForAccount("222222222222"); env != "staging" {
-		t.Errorf("EnvForAccount = %q", env)
+	if env, _ := cfg.EnvFor("222222222222", "us-east-1"); env != "staging" {
+		t.Errorf("EnvFor = %q", env)
 	}
 }
 
@@ -173,14 +173,18 @@ environments:
 	for _, tt := range []struct{ account, region, want string }{
 		{"111111111111", "us-east-1", "dev"},
 		{"111111111111", "eu-west-1", "prod"},
-		{"111111111111", "ap-south-1", "dev"}, // unknown region: the first in promotion order
 	} {
 		if got, ok := cfg.EnvFor(tt.account, tt.region); !ok || got != tt.want {
 			t.Errorf("EnvFor(%s, %s) = %s, want %s", tt.account, tt.region, got, tt.want)
 		}
 	}
-	if _, ok := cfg.EnvFor("999999999999", "us-east-1"); ok {
-		t.Error("an unknown account has no environment")
+	if env, ok := cfg.EnvFor("999999999999", "us-east-1"); ok {
+		t.Errorf("an unknown account has no environment, got %s", env)
+	}
+	// A registry is an account and a region: another region of a known account is no
+	// environment's (it was dev's, whose registry it is not).
+	if env, ok := cfg.EnvFor("111111111111", "ap-south-1"); ok {
+		t.Errorf("an unknown region of a known account has no environment, got %s", env)
 	}
 }
 

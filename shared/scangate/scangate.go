@@ -125,7 +125,7 @@ func (g *Gate) Handle(ctx context.Context, ev *ecrevent.ImageScan) (Result, erro
 	}
 	env, ok := g.Config.EnvFor(ev.Account, ev.Region)
 	if !ok {
-		return Result{}, fmt.Errorf("scan event from account %s, which is no configured environment's", ev.Account)
+		return Result{}, fmt.Errorf("scan event from account %s in %s, which is no configured environment's registry (an environment is an account and a region)", ev.Account, ev.Region)
 	}
 	res := Result{Env: env}
 	if err := g.Store.PutScan(ctx, regflow.Scan{Env: env, Repository: ev.Repository, Digest: ev.Digest, Enhanced: ev.Enhanced, Status: ev.Status, Counts: ev.Counts, At: ev.Time.Time}); err != nil {
