@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/regflow/regflow/shared/glob"
 )
 
 // Environment variables through which a deployment hands the config to a function.
@@ -127,6 +129,31 @@ type Alerts struct {
 type Approvals struct {
 	// Expiry is how long an approval request stays open.
 	Expiry Duration `json:"expiry"`
+	// Requesters map verified AWS identities to Slack users: a promotion asked for by such a
+	// principal (its sts identity running `regflow verify`) records that Slack user as the
+	// requester, who then cannot approve it. Never a name someone types: see RequesterFor.
+	Requesters []RequesterIdentity `json:"requesters"`
+}
+
+// RequesterIdentity is one AWS principal (an IAM ARN glob, such as
+// arn:aws:sts::111111111111:assumed-role/deploy-*/*) and the Slack user it is.
+type RequesterIdentity struct {
+	Principal string `json:"principal"`
+	SlackUser string `json:"slackUser"`
+}
+
+// RequesterFor returns the Slack user of a verified principal ARN (the first matching
+// entry), or "" when the config names none.
+func (c *Config) RequesterFor(principal string) string {
+	if principal == "" {
+		return ""
+	}
+	for _, r := range c.Approvals.Requesters {
+		if glob.Match(r.Principal, principal) {
+			return r.SlackUser
+		}
+	}
+	return ""
 }
 
 // Retention is the sweeper's policy.

@@ -206,3 +206,36 @@ func TestGateAcceptsUntriaged(t *testing.T) {
 		t.Fatalf("a misspelt severity must be refused, naming the valid ones: %v", err)
 	}
 }
+
+func TestRequesters(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "..", "regflow.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := func(entries string) string {
+		return strings.Replace(string(base), "  requesters: []\n", "  requesters:\n"+entries, 1)
+	}
+	cfg, err := Parse([]byte(with("    - {principal: \"arn:aws:sts::111111111111:assumed-role/deploy-*/*\", slackUser: U0ALICE}\n    - {principal: \"arn:aws:iam::111111111111:user/bob\", slackUser: U0BOB}\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ principal, want string }{
+		{"arn:aws:sts::111111111111:assumed-role/deploy-web/alice@example.com", "U0ALICE"},
+		{"arn:aws:iam::111111111111:user/bob", "U0BOB"},
+		{"arn:aws:iam::111111111111:user/bobby", ""},
+		{"arn:aws:sts::222222222222:assumed-role/deploy-web/x", ""},
+		{"", ""},
+	} {
+		if got := cfg.RequesterFor(tt.principal); got != tt.want {
+			t.Errorf("RequesterFor(%q) = %q, want %q", tt.principal, got, tt.want)
+		}
+	}
+	for _, bad := range []struct{ entry, field string }{
+		{"    - {principal: \"\", slackUser: U0ALICE}\n", "approvals.requesters[0].principal"},
+		{"    - {principal: \"arn:aws:iam::111111111111:user/bob\", slackUser: alice}\n", "approvals.requesters[0].slackUser"},
+	} {
+		if _, err := Parse([]byte(with(bad.entry))); err == nil || !strings.Contains(err.Error(), bad.field) {
+			t.Errorf("%s: got %v, want an error naming %s", bad.entry, err, bad.field)
+		}
+	}
+}

@@ -110,9 +110,16 @@ func (g *Gate) invokeVerification(ctx context.Context, env *ecrevent.Envelope) (
 		return Result{}, fmt.Errorf("%s for %s refused: sent from account %s, but only %s's account %s or the pipeline account %s may report on it",
 			event.TypeVerificationResult, d.Env, env.Account, d.Env, target.Account, g.Config.Pipeline.Account)
 	}
+	// The requester counts only from the environment's own deployment pipeline: EventBridge
+	// attests the sending account, and only that account's pipeline deploys there. Anyone in
+	// the pipeline account may put this event, so from there the field names nobody.
+	requester := d.Requester
+	if env.Account != target.Account {
+		requester = ""
+	}
 	return g.Verify(ctx, regflow.Verification{
 		Env: d.Env, Repository: d.Repository, Digest: d.Digest, Passed: *d.Passed, URL: d.URL,
-		By: d.ReportedBy + " (account " + env.Account + ")", Requester: d.Requester, At: env.Time.Time,
+		By: d.ReportedBy + " (account " + env.Account + ")", Requester: requester, At: env.Time.Time,
 	})
 }
 
@@ -457,14 +464,10 @@ func blockedAlert(r regflow.ApprovalRequest, blocking []regflow.Finding) regflow
 	}
 }
 
-// requester is who asked for the promotion: the verification's Slack requester when the
-// pipeline names one, else its reporter (a person's Slack id when given with `verify --as`).
-func requester(v regflow.Verification) string {
-	if v.Requester != "" {
-		return v.Requester
-	}
-	return v.By
-}
+// requester is who asked for the promotion: the verification's requester, which its callers
+// take from a trusted source only (the environment's pipeline, or a verified identity the
+// config maps). Never the reporter's name: that is whatever the reporter wrote.
+func requester(v regflow.Verification) string { return v.Requester }
 
 // custody reports whether digest reached env by promotion: env's release pointer holds it
 // (now or before), or a request into env for it was approved (the promoter copies an

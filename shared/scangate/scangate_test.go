@@ -193,7 +193,7 @@ func TestProdWaitsForVerificationThenOpens(t *testing.T) {
 	if n := len(messages(st, "C0PROD")); n != 0 {
 		t.Fatal("no approval message before verification")
 	}
-	v := regflow.Verification{Env: "staging", Repository: "shop/web", Digest: digest, Passed: true, URL: "https://ci.example/run/42", By: "U0ALICE", At: st.Clock.Now()}
+	v := regflow.Verification{Env: "staging", Repository: "shop/web", Digest: digest, Passed: true, URL: "https://ci.example/run/42", By: "U0ALICE", Requester: "U0ALICE", At: st.Clock.Now()}
 	for range 2 {
 		res, err := st.Gate.Verify(ctx, v)
 		if err != nil || res.Status != regflow.StatusPending {
@@ -463,5 +463,55 @@ func mustRequest(t *testing.T, st *localstack.Stack, digest, status string) {
 		ID: regflow.RequestID("staging", "shop/web", digest), Env: "staging", Repository: "shop/web", Digest: digest, Status: status, Version: 1,
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRequesterComesFromATrustedSource: the requester who may not approve is taken only from
+// the environment's own deployment pipeline (a Verification Result sent from its account, which
+// EventBridge attests), never from a free field: not from a report the pipeline account sends
+// (any principal there may send one), nor from who the reporter says they are.
+func TestRequesterComesFromATrustedSource(t *testing.T) {
+	event := func(account string) func(*testing.T, *localstack.Stack, string) error {
+		return func(t *testing.T, st *localstack.Stack, digest string) error {
+			_, err := st.Gate.Invoke(context.Background(), []byte(`{"version":"0","id":"v-`+account+`","detail-type":"Verification Result","source":"acme.deploy","account":"`+account+
+				`","time":"2026-11-27T09:30:00Z","region":"us-east-1","resources":[],"detail":{"env":"staging","repository":"shop/web","digest":"`+digest+
+				`","passed":true,"reportedBy":"U0BOB","requester":"U0ALICE"}}`))
+			return err
+		}
+	}
+	tests := []struct {
+		name   string
+		report func(*testing.T, *localstack.Stack, string) error
+		want   string
+	}{
+		{"staging's own pipeline names the requester", event("222222222222"), "U0ALICE"},
+		{"a report from the pipeline account names nobody", event("111111111111"), ""},
+		{"the reporter's own word is no requester", func(t *testing.T, st *localstack.Stack, digest string) error {
+			_, err := st.Gate.Verify(context.Background(), regflow.Verification{Env: "staging", Repository: "shop/web", Digest: digest, Passed: true, By: "U0ALICE", At: st.Clock.Now()})
+			return err
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, _ := start(t)
+			ctx := context.Background()
+			digest := pushPromoted(t, st, "staging", "shop/web", sha)
+			if err := st.ECR["staging"].InjectScan("shop/web", digest); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Settle(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.report(t, st, digest); err != nil {
+				t.Fatal(err)
+			}
+			req, err := st.Store.GetRequest(ctx, regflow.RequestID("prod", "shop/web", digest))
+			if err != nil || req.Status != regflow.StatusPending {
+				t.Fatalf("prod request: %+v, %v", req, err)
+			}
+			if req.RequestedBy != tt.want {
+				t.Fatalf("requested by %q, want %q", req.RequestedBy, tt.want)
+			}
+		})
 	}
 }
