@@ -260,3 +260,57 @@ func validDigest(d string) bool {
 	}
 	return true
 }
+
+// PutImageCall is CloudTrail's record of an ecr:PutImage call (every manifest push, through
+// the ECR API or the registry), from an "AWS API Call via CloudTrail" event: who pushed what.
+type PutImageCall struct {
+	Envelope
+	// Principal is userIdentity.arn: the verified identity that made the call.
+	Principal  string
+	Repository string
+	Digest     string
+	Tag        string
+}
+
+// ErrNotPutImage is returned for CloudTrail records of other calls, which regflow ignores.
+var ErrNotPutImage = errors.New("not a successful ecr:PutImage call")
+
+// DecodePutImageCall parses an "AWS API Call via CloudTrail" event of ECR. Other calls, and
+// failed ones (no image in the response), give ErrNotPutImage.
+func DecodePutImageCall(b []byte) (*PutImageCall, error) {
+	env, err := DecodeEnvelope(b)
+	if err != nil {
+		return nil, err
+	}
+	if env.Source != event.SourceECR || env.DetailType != event.TypeAPICall {
+		return nil, fmt.Errorf("%w: expected source %s detail-type %q, got %s %q", ErrMalformed, event.SourceECR, event.TypeAPICall, env.Source, env.DetailType)
+	}
+	var d struct {
+		EventSource  string `json:"eventSource"`
+		EventName    string `json:"eventName"`
+		ErrorCode    string `json:"errorCode"`
+		UserIdentity struct {
+			ARN string `json:"arn"`
+		} `json:"userIdentity"`
+		ResponseElements *struct {
+			Image struct {
+				RepositoryName string `json:"repositoryName"`
+				ImageID        struct {
+					ImageDigest string `json:"imageDigest"`
+					ImageTag    string `json:"imageTag"`
+				} `json:"imageId"`
+			} `json:"image"`
+		} `json:"responseElements"`
+	}
+	if err := strictDetail(env.Detail, &d); err != nil {
+		return nil, fmt.Errorf("%w: %s detail: %w", ErrMalformed, env.DetailType, err)
+	}
+	if d.EventSource != "ecr.amazonaws.com" || d.EventName != "PutImage" || d.ErrorCode != "" || d.ResponseElements == nil {
+		return nil, fmt.Errorf("%w: %s %s", ErrNotPutImage, d.EventSource, d.EventName)
+	}
+	img := d.ResponseElements.Image
+	if d.UserIdentity.ARN == "" || img.RepositoryName == "" || !validDigest(img.ImageID.ImageDigest) {
+		return nil, fmt.Errorf("%w: PutImage record needs userIdentity.arn, and an image with repositoryName and imageDigest", ErrMalformed)
+	}
+	return &PutImageCall{Envelope: *env, Principal: d.UserIdentity.ARN, Repository: img.RepositoryName, Digest: img.ImageID.ImageDigest, Tag: img.ImageID.ImageTag}, nil
+}

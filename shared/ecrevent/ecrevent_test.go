@@ -181,3 +181,31 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestPutImageCall decodes CloudTrail's published PutImage and BatchGetImage records as the
+// detail of an "AWS API Call via CloudTrail" event.
+func TestPutImageCall(t *testing.T) {
+	dir := testenv.RealTestdata(t)
+	wrap := func(file string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []byte(`{"version":"0","id":"ct1","detail-type":"AWS API Call via CloudTrail","source":"aws.ecr","account":"123456789012",` +
+			`"time":"2019-04-15T16:45:00Z","region":"us-east-2","resources":[],"detail":` + string(b) + `}`)
+	}
+	call, err := DecodePutImageCall(wrap("cloudtrail-ecr-put-image.ecr-userguide.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if call.Principal != "arn:aws:sts::123456789012:user/Mary_Major" || call.Repository != "testrepo" || call.Tag != "latest" ||
+		call.Digest != "sha256:98c8b060c21d9adbb6b8c41b916e95e6307102786973ab93a41e8b86d1fc6d3e" {
+		t.Fatalf("decoded %+v", call)
+	}
+	if _, err := DecodePutImageCall(wrap("cloudtrail-ecr-batch-get-image.ecr-userguide.json")); !errors.Is(err, ErrNotPutImage) {
+		t.Fatalf("a pull is no push: %v", err)
+	}
+	if _, err := DecodePutImageCall([]byte(strings.Replace(string(wrap("cloudtrail-ecr-put-image.ecr-userguide.json")), `"arn": "arn:aws:sts::123456789012:user/Mary_Major",`, "", 1))); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a push without an identity is malformed: %v", err)
+	}
+}

@@ -43,6 +43,7 @@ type Store interface {
 	GetVerification(ctx context.Context, env, repo, digest string) (regflow.Verification, error)
 	GetRelease(ctx context.Context, env, repo string) (regflow.Release, error)
 	AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, error)
+	Audit(ctx context.Context, subject string) ([]regflow.AuditEntry, error)
 	store.Claimer
 }
 
@@ -83,6 +84,9 @@ func (g *Gate) Invoke(ctx context.Context, raw json.RawMessage) (Result, error) 
 	env, err := ecrevent.DecodeEnvelope(raw)
 	if err == nil && env.DetailType == event.TypeVerificationResult {
 		return g.invokeVerification(ctx, env)
+	}
+	if err == nil && env.DetailType == event.TypeAPICall {
+		return g.invokePutImage(ctx, raw)
 	}
 	ev, err := ecrevent.DecodeImageScan(raw)
 	if err != nil {
@@ -188,6 +192,14 @@ func (g *Gate) Handle(ctx context.Context, ev *ecrevent.ImageScan) (Result, erro
 		ID: regflow.RequestID(next, ev.Repository, subj.digest), Env: next, Repository: ev.Repository, Digest: subj.digest,
 		Tag: tag, Commit: commit, Required: g.Config.Environments[next].Approvers.Required, Findings: subj.counts,
 		CreatedAt: g.Now(), ExpiresAt: g.Now().Add(g.Config.Approvals.Expiry.D()),
+	}
+	if env == g.Config.Source() {
+		// Who asked for the first promotion is who pushed the image, where CloudTrail says so.
+		by, err := g.pusher(ctx, ev.Repository, subj.digest)
+		if err != nil {
+			return res, err
+		}
+		want.RequestedBy = by
 	}
 	if !verdict.Pass {
 		want.Status, want.Reason = regflow.StatusBlocked, verdict.Reason
@@ -531,4 +543,69 @@ func orNone(s string) string {
 		return "any environment"
 	}
 	return s
+}
+
+// invokePutImage records who pushed an image into the source environment, from CloudTrail's
+// PutImage record (a verified identity, unlike anything a pipeline writes), and makes the
+// Slack user the config maps it to the requester of the image's first promotion.
+func (g *Gate) invokePutImage(ctx context.Context, raw json.RawMessage) (Result, error) {
+	call, err := ecrevent.DecodePutImageCall(raw)
+	if errors.Is(err, ecrevent.ErrNotPutImage) {
+		return Result{Ignored: true, Reason: err.Error()}, nil
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	env, ok := g.Config.EnvFor(call.Account, call.Region)
+	if !ok || env != g.Config.Source() {
+		// Later environments get their images from the promoter; their requester comes from verification.
+		return Result{Ignored: true, Env: env, Reason: "a push outside the source environment names no requester"}, nil
+	}
+	if _, err := g.Store.AppendAudit(ctx, regflow.AuditEntry{
+		Subject: call.Repository + "@" + call.Digest, ID: "cloudtrail/" + call.ID, Time: call.Time.Time, Action: event.ActionImagePushedBy,
+		Actor: call.Principal, Reason: "PutImage recorded by CloudTrail", Details: map[string]string{"account": call.Account, "region": call.Region, "tag": call.Tag},
+	}); err != nil {
+		return Result{}, err
+	}
+	res := Result{Env: env}
+	user := g.Config.RequesterFor(call.Principal)
+	next, ok := g.Config.Next(env)
+	if user == "" || !ok {
+		return res, nil
+	}
+	res.Next = next
+	// The scan may have opened the request already: name its requester now.
+	r, err := store.ChangeRequest(ctx, g.Store, regflow.RequestID(next, call.Repository, call.Digest), func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
+		open := cur.Status == regflow.StatusBlocked || cur.Status == regflow.StatusWaiting || cur.Status == regflow.StatusPending || cur.Status == regflow.StatusExpired
+		if !open || cur.RequestedBy != "" {
+			return cur, false
+		}
+		next := cur
+		next.RequestedBy = user
+		next.Version++
+		return next, true
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return res, nil // the scan opens it, and finds the push entry then
+	}
+	return fill(res, r), err
+}
+
+// pusher is the Slack user the config maps CloudTrail's PutImage identity of repo@digest to, or "".
+func (g *Gate) pusher(ctx context.Context, repo, digest string) (string, error) {
+	if len(g.Config.Approvals.Requesters) == 0 {
+		return "", nil
+	}
+	trail, err := g.Store.Audit(ctx, repo+"@"+digest)
+	if err != nil {
+		return "", fmt.Errorf("read who pushed %s@%s: %w", repo, digest, err)
+	}
+	for _, e := range trail {
+		if e.Action == event.ActionImagePushedBy {
+			if u := g.Config.RequesterFor(e.Actor); u != "" {
+				return u, nil
+			}
+		}
+	}
+	return "", nil
 }
