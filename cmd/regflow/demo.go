@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/localstack"
 	"github.com/regflow/regflow/shared/local/slacklocal"
@@ -215,9 +217,17 @@ func (d *demo) run(ctx context.Context) error {
 	d.say("  ✓ staging scanned both platforms on push (a HIGH in each, allow-listed until its expiry); prod's gate passes and waits for staging's tests")
 
 	d.step("Staging's deployment reports its tests passed → prod's approval opens (2 approvers)")
-	d.say("  $ regflow verify staging %s@%s --passed --url https://ci.example.com/deploy/4711 --as deploy-bot --requester %s", demoRepo, regflow.ShortDigest(digest), alice)
-	if _, err := d.st.Gate.Verify(ctx, regflow.Verification{Env: "staging", Repository: demoRepo, Digest: digest, Passed: true,
-		URL: "https://ci.example.com/deploy/4711", By: "deploy-bot", Requester: alice, At: d.st.Clock.Now()}); err != nil {
+	// The pipeline's own report, sent from staging's account (EventBridge attests it), is
+	// where the requester comes from: never a name typed on a command line.
+	stagingEnv, passed := d.cfg.Environments["staging"], true
+	d.say("  staging's pipeline (account %s) sends \"Verification Result\": %s@%s passed, reported by deploy-bot, requested by %s", stagingEnv.Account, demoRepo, regflow.ShortDigest(digest), alice)
+	report, err := json.Marshal(map[string]any{"version": "0", "id": "demo-verify-4711", "detail-type": event.TypeVerificationResult, "source": "acme.deploy",
+		"account": stagingEnv.Account, "region": stagingEnv.Region, "time": d.st.Clock.Now().UTC().Format(time.RFC3339), "resources": []string{},
+		"detail": event.VerificationResult{Env: "staging", Repository: demoRepo, Digest: digest, Passed: &passed, URL: "https://ci.example.com/deploy/4711", ReportedBy: "deploy-bot", Requester: alice}})
+	if err != nil {
+		return err
+	}
+	if _, err := d.st.Gate.Invoke(ctx, report); err != nil {
 		return err
 	}
 	if err := d.settle(ctx); err != nil {

@@ -144,6 +144,10 @@ func TestInvokeScangateByAccountAndRegion(t *testing.T) {
 	}
 	f.settle(t)
 	digest := digestOf(t, img)
+	// As if promoted there: only a digest that came by promotion moves on.
+	if err := f.st.Store.PutRelease(context.Background(), regflow.Release{Env: "staging", Repository: repo, Digest: digest, Tag: sha, Version: 1}); err != nil {
+		t.Fatal(err)
+	}
 	scan := map[string]any{"version": "0", "id": "8b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e", "detail-type": event.TypeImageScan, "source": event.SourceECR,
 		"account": "111111111111", "time": time.Now().UTC().Format(time.RFC3339), "region": "eu-west-1",
 		"resources": []string{"arn:aws:ecr:eu-west-1:111111111111:repository/" + repo},

@@ -45,7 +45,7 @@ Push with crane or docker to an environment's registry and watch regflow act, e.
 			fmt.Fprintln(out, "regflow local stack is running (Ctrl-C to stop)")
 			for _, n := range names {
 				e := info.Environments[n]
-				fmt.Fprintf(out, "  %-8s account %s  registry %s  ECR API %s\n", n, e.Account, e.Registry, e.ECREndpoint)
+				fmt.Fprintf(out, "  %-8s account %s  region %s  registry %s  ECR API %s\n", n, e.Account, e.Region, e.Registry, e.ECREndpoint)
 			}
 			fmt.Fprintf(out, "  details in %s\n", filepath.Join(g.stateDir, "local.json"))
 			<-cmd.Context().Done()

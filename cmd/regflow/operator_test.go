@@ -327,7 +327,8 @@ func TestOperatorCommands(t *testing.T) {
 	t.Run("verify", func(t *testing.T) {
 		out := f.ok(t, "verify", "staging", repo+"@"+digB, "--passed", "--url", "https://ci.example.com/runs/42", "--as", "ci@example.com")
 		contains(t, out, "passed in staging", "ci@example.com", "prod: approval request "+regflow.RequestID("prod", repo, digB)+" is pending")
-		if r := f.request(t, "prod", digB); r.Status != regflow.StatusPending || r.RequestedBy != "ci@example.com" {
+		// --as signs the report; it names no requester (approvals.requesters maps verified identities).
+		if r := f.request(t, "prod", digB); r.Status != regflow.StatusPending || r.RequestedBy != "" {
 			t.Fatalf("prod request after the pass: %s requested by %q", r.Status, r.RequestedBy)
 		}
 		// The default identity against the local stack is $USER@local; a failure blocks prod.
@@ -340,7 +341,8 @@ func TestOperatorCommands(t *testing.T) {
 		if err != nil || got.Passed || got.By != "tester@local" {
 			t.Fatalf("stored verification %+v %v", got, err)
 		}
-		// Verifying a digest the environment does not run is recorded, with a note.
+		// Verifying a digest the environment does not run says so; one that never reached it by
+		// promotion opens nothing (custody).
 		_, errOut, err := f.cli("verify", "staging", repo+"@"+digC, "--failed")
 		if err != nil || !strings.Contains(errOut, "note: staging runs "+repo+"@"+regflow.ShortDigest(digB)) {
 			t.Fatalf("verify of a digest staging does not run: %v\n%s", err, errOut)
@@ -433,13 +435,13 @@ func TestOperatorCommands(t *testing.T) {
 	t.Run("invoke scangate and tagguard", func(t *testing.T) {
 		verification := map[string]any{"version": "0", "id": "5d6e7f80-9a0b-4c1d-8e2f-3a4b5c6d7e8f", "detail-type": event.TypeVerificationResult,
 			"source": "acme.deploy", "account": "222222222222", "time": time.Now().UTC().Format(time.RFC3339), "region": "us-east-1", "resources": []string{},
-			"detail": map[string]any{"env": "staging", "repository": repo, "digest": digC, "passed": false, "reportedBy": "deploy-pipeline"}}
+			"detail": map[string]any{"env": "staging", "repository": repo, "digest": digD, "passed": false, "reportedBy": "deploy-pipeline"}}
 		var res scangate.Result
 		f.okJSON(t, &res, "invoke", "scangate", "--event", writeJSON(t, verification))
 		if res.Env != "staging" || res.Next != "prod" {
 			t.Fatalf("invoke scangate: %+v", res)
 		}
-		if v, err := f.st.Store.GetVerification(ctx, "staging", repo, digC); err != nil || v.By != "deploy-pipeline (account 222222222222)" {
+		if v, err := f.st.Store.GetVerification(ctx, "staging", repo, digD); err != nil || v.By != "deploy-pipeline (account 222222222222)" {
 			t.Fatalf("verification from the event: %+v %v", v, err)
 		}
 		push := map[string]any{"version": "0", "id": "6e7b1c1a-5d1e-4d3c-9a7e-0c2d3f4a5b61", "detail-type": "ECR Image Action", "source": "aws.ecr",

@@ -30,10 +30,16 @@ func newVerifyCmd(g *globals) *cobra.Command {
 deployment pipeline does at its end. Environments that require verification open their
 approval request only after the previous environment reports a pass; a failure blocks it.
 The report is signed with --as, or your AWS identity (sts:GetCallerIdentity), or $USER@local
-against the local stack.`,
+against the local stack. Who asked for the promotion (and so cannot approve it) is who runs
+this command, by that verified identity, mapped to a Slack user under approvals.requesters.`,
 		Example: `  regflow verify staging shop/web@sha256:3b4c0f… --passed --url https://ci.example.com/runs/42`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if requester != "" {
+				return fmt.Errorf("--requester is no longer accepted: a requester typed in is a free field anyone could fill; " +
+					"regflow takes it from your verified identity (map AWS principals to Slack users under approvals.requesters) " +
+					"or from the Verification Result your deployment pipeline sends from its environment's account")
+			}
 			envName := args[0]
 			repo, digest, err := parseRef(args[1])
 			if err != nil {
@@ -62,7 +68,13 @@ against the local stack.`,
 			if err != nil {
 				return b.explain(err)
 			}
-			v := regflow.Verification{Env: envName, Repository: repo, Digest: digest, Passed: passed, URL: link, By: who, Requester: requester, At: time.Now().UTC()}
+			// Who asked is who runs this, by their verified identity (never --as, which
+			// anyone may write): the config maps it to the Slack user who cannot approve.
+			var asker string
+			if id, err := b.identity(ctx); err == nil {
+				asker = b.cfg.RequesterFor(id)
+			}
+			v := regflow.Verification{Env: envName, Repository: repo, Digest: digest, Passed: passed, URL: link, By: who, Requester: asker, At: time.Now().UTC()}
 			res, err := b.app.ScanGate.Verify(ctx, v)
 			if err != nil {
 				return b.explain(fmt.Errorf("record verification: %w", err))
@@ -93,7 +105,8 @@ against the local stack.`,
 	cmd.Flags().BoolVar(&failed, "failed", false, "the deployment's tests failed")
 	cmd.Flags().StringVar(&link, "url", "", "link to the test run, shown with the approval request")
 	cmd.Flags().StringVar(&as, "as", "", "identity to record (default: your AWS identity, or $USER@local with --local)")
-	cmd.Flags().StringVar(&requester, "requester", "", "Slack user id of who asked for this deployment: they cannot approve the next environment")
+	cmd.Flags().StringVar(&requester, "requester", "", "no longer accepted: the requester comes from your verified identity (approvals.requesters)")
+	_ = cmd.Flags().MarkHidden("requester")
 	cmd.MarkFlagsMutuallyExclusive("passed", "failed")
 	cmd.MarkFlagsOneRequired("passed", "failed")
 	return cmd

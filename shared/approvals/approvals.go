@@ -180,7 +180,7 @@ func (s *Service) Decide(ctx context.Context, c Click) (Outcome, error) {
 		var next regflow.ApprovalRequest
 		var err error
 		if c.Action == slackmsg.ActionApprove {
-			next, err = cur.Approve(c.User, s.now())
+			next, err = cur.ApproveCounting(c.User, s.now(), func(u string) (bool, error) { return s.allowed(ctx, env, u) })
 		} else {
 			next, err = cur.Reject(c.User, s.now())
 		}

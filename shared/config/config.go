@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/regflow/regflow/shared/glob"
 )
 
 // Environment variables through which a deployment hands the config to a function.
@@ -128,6 +130,31 @@ type Alerts struct {
 type Approvals struct {
 	// Expiry is how long an approval request stays open.
 	Expiry Duration `json:"expiry"`
+	// Requesters map verified AWS identities to Slack users: a promotion asked for by such a
+	// principal (its sts identity running `regflow verify`) records that Slack user as the
+	// requester, who then cannot approve it. Never a name someone types: see RequesterFor.
+	Requesters []RequesterIdentity `json:"requesters"`
+}
+
+// RequesterIdentity is one AWS principal (an IAM ARN glob, such as
+// arn:aws:sts::111111111111:assumed-role/deploy-*/*) and the Slack user it is.
+type RequesterIdentity struct {
+	Principal string `json:"principal"`
+	SlackUser string `json:"slackUser"`
+}
+
+// RequesterFor returns the Slack user of a verified principal ARN (the first matching
+// entry), or "" when the config names none.
+func (c *Config) RequesterFor(principal string) string {
+	if principal == "" {
+		return ""
+	}
+	for _, r := range c.Approvals.Requesters {
+		if glob.Match(r.Principal, principal) {
+			return r.SlackUser
+		}
+	}
+	return ""
 }
 
 // Retention is the sweeper's policy.
@@ -273,9 +300,10 @@ const (
 	ModeReport  = "report"
 )
 
-// Severities returns the severity names ECR and Inspector report, most severe first.
+// Severities returns the severity names ECR and Inspector report, most severe first:
+// basic scanning's UNDEFINED and Inspector's UNTRIAGED (a finding not yet rated) last.
 func Severities() []string {
-	return []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"}
+	return []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED", "UNTRIAGED"}
 }
 
 // Env returns the named environment.
@@ -312,21 +340,12 @@ func (c *Config) Source() string {
 	return c.PromotionPath[0]
 }
 
-// EnvFor finds the environment whose registry is account's in region; when several
-// environments share an account, the region tells them apart.
+// EnvFor finds the environment whose registry is account's in region. A registry is an
+// account and a region: several environments may share an account, and a region where none
+// lives is no environment's (never the account's first one, whose registry it is not).
 func (c *Config) EnvFor(account, region string) (string, bool) {
 	for _, n := range c.PromotionPath {
 		if e := c.Environments[n]; e.Account == account && e.Region == region {
-			return n, true
-		}
-	}
-	return c.EnvForAccount(account)
-}
-
-// EnvForAccount finds the (first, in promotion order) environment living in an AWS account.
-func (c *Config) EnvForAccount(account string) (string, bool) {
-	for _, n := range c.PromotionPath {
-		if c.Environments[n].Account == account {
 			return n, true
 		}
 	}

@@ -32,8 +32,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	if cfg.Environments["prod"].Approvers.Required != 2 {
 		t.Error("prod needs two approvers")
 	}
-	if env, _ := cfg.EnvForAccount("222222222222"); env != "staging" {
-		t.Errorf("EnvForAccount = %q", env)
+	if env, _ := cfg.EnvFor("222222222222", "us-east-1"); env != "staging" {
+		t.Errorf("EnvFor = %q", env)
 	}
 }
 
@@ -173,13 +173,69 @@ environments:
 	for _, tt := range []struct{ account, region, want string }{
 		{"111111111111", "us-east-1", "dev"},
 		{"111111111111", "eu-west-1", "prod"},
-		{"111111111111", "ap-south-1", "dev"}, // unknown region: the first in promotion order
 	} {
 		if got, ok := cfg.EnvFor(tt.account, tt.region); !ok || got != tt.want {
 			t.Errorf("EnvFor(%s, %s) = %s, want %s", tt.account, tt.region, got, tt.want)
 		}
 	}
-	if _, ok := cfg.EnvFor("999999999999", "us-east-1"); ok {
-		t.Error("an unknown account has no environment")
+	if env, ok := cfg.EnvFor("999999999999", "us-east-1"); ok {
+		t.Errorf("an unknown account has no environment, got %s", env)
+	}
+	// A registry is an account and a region: another region of a known account is no
+	// environment's (it was dev's, whose registry it is not).
+	if env, ok := cfg.EnvFor("111111111111", "ap-south-1"); ok {
+		t.Errorf("an unknown region of a known account has no environment, got %s", env)
+	}
+}
+
+// TestGateAcceptsUntriaged: Inspector rates a finding UNTRIAGED until it is triaged; a gate may cap it.
+func TestGateAcceptsUntriaged(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "regflow.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := strings.Replace(string(b), "gate: {CRITICAL: 0, HIGH: 0}", "gate: {CRITICAL: 0, HIGH: 0, UNTRIAGED: 0}", 1)
+	cfg, err := Parse([]byte(in))
+	if err != nil {
+		t.Fatalf("UNTRIAGED in a gate: %v", err)
+	}
+	if n, ok := cfg.Environments["prod"].Gate["UNTRIAGED"]; !ok || n != 0 {
+		t.Fatalf("prod gate = %v", cfg.Environments["prod"].Gate)
+	}
+	if _, err := Parse([]byte(strings.Replace(in, "UNTRIAGED: 0", "UNTRIAGE: 0", 1))); err == nil || !strings.Contains(err.Error(), "UNTRIAGED") {
+		t.Fatalf("a misspelt severity must be refused, naming the valid ones: %v", err)
+	}
+}
+
+func TestRequesters(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "..", "regflow.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := func(entries string) string {
+		return strings.Replace(string(base), "  requesters: []\n", "  requesters:\n"+entries, 1)
+	}
+	cfg, err := Parse([]byte(with("    - {principal: \"arn:aws:sts::111111111111:assumed-role/deploy-*/*\", slackUser: U0ALICE}\n    - {principal: \"arn:aws:iam::111111111111:user/bob\", slackUser: U0BOB}\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ principal, want string }{
+		{"arn:aws:sts::111111111111:assumed-role/deploy-web/alice@example.com", "U0ALICE"},
+		{"arn:aws:iam::111111111111:user/bob", "U0BOB"},
+		{"arn:aws:iam::111111111111:user/bobby", ""},
+		{"arn:aws:sts::222222222222:assumed-role/deploy-web/x", ""},
+		{"", ""},
+	} {
+		if got := cfg.RequesterFor(tt.principal); got != tt.want {
+			t.Errorf("RequesterFor(%q) = %q, want %q", tt.principal, got, tt.want)
+		}
+	}
+	for _, bad := range []struct{ entry, field string }{
+		{"    - {principal: \"\", slackUser: U0ALICE}\n", "approvals.requesters[0].principal"},
+		{"    - {principal: \"arn:aws:iam::111111111111:user/bob\", slackUser: alice}\n", "approvals.requesters[0].slackUser"},
+	} {
+		if _, err := Parse([]byte(with(bad.entry))); err == nil || !strings.Contains(err.Error(), bad.field) {
+			t.Errorf("%s: got %v, want an error naming %s", bad.entry, err, bad.field)
+		}
 	}
 }

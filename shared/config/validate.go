@@ -17,6 +17,8 @@ var (
 	roleRE    = regexp.MustCompile(`^arn:aws[a-zA-Z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]+$`)
 	envNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 	hostRE    = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]{1,5})?$`)
+	// slackUserRE is a Slack user id (U…, or W… in Enterprise Grid).
+	slackUserRE = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
 )
 
 // Validate checks every field and reports all problems at once, each naming its field.
@@ -169,6 +171,15 @@ func (c *Config) Validate() error {
 	}
 
 	c.Promotion.validate(bad)
+	for i, r := range c.Approvals.Requesters {
+		f := fmt.Sprintf("approvals.requesters[%d]", i)
+		if err := glob.Valid(r.Principal); err != nil {
+			bad(f+".principal", "%q must be an IAM principal ARN, or a glob of ARNs such as arn:aws:sts::111111111111:assumed-role/deploy-*/*: %v", r.Principal, err)
+		}
+		if !slackUserRE.MatchString(r.SlackUser) {
+			bad(f+".slackUser", "%q must be a Slack user id such as U0123ABCD", r.SlackUser)
+		}
+	}
 
 	for i, a := range c.Allowlist {
 		f := fmt.Sprintf("allowlist[%d]", i)

@@ -107,22 +107,14 @@ func (c *Client) DigestOf(ctx context.Context, repo, tag string) (string, error)
 }
 
 // RemoveTag deletes one tag, only while it still names digest, and reports whether it did.
-// ECR removes just the tag when the image has others, and deletes the image when it was the last.
+// The delete names both, so ECR itself refuses it if the tag was moved to another image in
+// the meantime (ImageTagDoesNotMatchDigest): no look-then-delete race. ECR removes just the
+// tag when the image has others, and deletes the image when it was the last.
 func (c *Client) RemoveTag(ctx context.Context, repo, tag, digest string) (bool, error) {
-	current, err := c.DigestOf(ctx, repo, tag)
-	if errors.Is(err, regflow.ErrImageNotFound) {
-		return false, nil // already removed: a redelivered event
-	}
-	if err != nil {
-		return false, err
-	}
-	if current != digest {
-		return false, fmt.Errorf("%s:%s names %s, not %s: %w", repo, tag, current, digest, regflow.ErrTagMoved)
-	}
 	out, err := c.api.BatchDeleteImage(ctx, &ecrsdk.BatchDeleteImageInput{
 		RegistryId:     c.registryID,
 		RepositoryName: aws.String(repo),
-		ImageIds:       []types.ImageIdentifier{{ImageTag: aws.String(tag)}},
+		ImageIds:       []types.ImageIdentifier{{ImageTag: aws.String(tag), ImageDigest: aws.String(digest)}},
 	})
 	if err != nil {
 		return false, translate(err, repo, tag)
@@ -131,8 +123,11 @@ func (c *Client) RemoveTag(ctx context.Context, repo, tag, digest string) (bool,
 		return true, nil
 	}
 	f := out.Failures[0] // one id was sent, so at most one failure comes back
-	if f.FailureCode == types.ImageFailureCodeImageNotFound {
-		return false, nil // removed between our check and the delete
+	switch f.FailureCode {
+	case types.ImageFailureCodeImageNotFound:
+		return false, nil // already removed: a redelivered event
+	case types.ImageFailureCodeImageTagDoesNotMatchDigest:
+		return false, fmt.Errorf("%s:%s no longer names %s: %w", repo, tag, digest, regflow.ErrTagMoved)
 	}
 	return false, fmt.Errorf("remove tag %s:%s: %s: %s", repo, tag, f.FailureCode, aws.ToString(f.FailureReason))
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,6 +85,11 @@ type ImageScan struct {
 	Tags       []string
 	// Counts holds finding counts by severity; absent severities are zero. Inspector's TOTAL is dropped.
 	Counts map[string]int
+	// Reported lists the severities the event counts, present even when zero ("Inspector2
+	// Scan" counts only CRITICAL, HIGH and MEDIUM; "ECR Image Scan" leaves zeros out).
+	Reported []string
+	// Total is Inspector's TOTAL, or -1 when the event has none.
+	Total int
 }
 
 // Decode parses any event regflow may receive and returns *ImageAction, *ImageScan, or
@@ -197,15 +203,22 @@ func decodeScan(env *Envelope) (*ImageScan, error) {
 		}
 		repo = name
 	}
-	counts := map[string]int{}
+	counts, total := map[string]int{}, -1
+	var reported []string
 	for sev, n := range d.Counts {
 		if n < 0 {
 			return nil, fmt.Errorf("%w: finding-severity-counts.%s is negative", ErrMalformed, sev)
 		}
-		if sev != "TOTAL" && n > 0 {
+		if sev == "TOTAL" {
+			total = n
+			continue
+		}
+		reported = append(reported, sev)
+		if n > 0 {
 			counts[sev] = n
 		}
 	}
+	slices.Sort(reported)
 	return &ImageScan{
 		Envelope:   *env,
 		Enhanced:   env.Source == event.SourceInspector,
@@ -214,6 +227,8 @@ func decodeScan(env *Envelope) (*ImageScan, error) {
 		Digest:     d.ImageDigest,
 		Tags:       d.ImageTags,
 		Counts:     counts,
+		Reported:   reported,
+		Total:      total,
 	}, nil
 }
 
@@ -244,4 +259,58 @@ func validDigest(d string) bool {
 		}
 	}
 	return true
+}
+
+// PutImageCall is CloudTrail's record of an ecr:PutImage call (every manifest push, through
+// the ECR API or the registry), from an "AWS API Call via CloudTrail" event: who pushed what.
+type PutImageCall struct {
+	Envelope
+	// Principal is userIdentity.arn: the verified identity that made the call.
+	Principal  string
+	Repository string
+	Digest     string
+	Tag        string
+}
+
+// ErrNotPutImage is returned for CloudTrail records of other calls, which regflow ignores.
+var ErrNotPutImage = errors.New("not a successful ecr:PutImage call")
+
+// DecodePutImageCall parses an "AWS API Call via CloudTrail" event of ECR. Other calls, and
+// failed ones (no image in the response), give ErrNotPutImage.
+func DecodePutImageCall(b []byte) (*PutImageCall, error) {
+	env, err := DecodeEnvelope(b)
+	if err != nil {
+		return nil, err
+	}
+	if env.Source != event.SourceECR || env.DetailType != event.TypeAPICall {
+		return nil, fmt.Errorf("%w: expected source %s detail-type %q, got %s %q", ErrMalformed, event.SourceECR, event.TypeAPICall, env.Source, env.DetailType)
+	}
+	var d struct {
+		EventSource  string `json:"eventSource"`
+		EventName    string `json:"eventName"`
+		ErrorCode    string `json:"errorCode"`
+		UserIdentity struct {
+			ARN string `json:"arn"`
+		} `json:"userIdentity"`
+		ResponseElements *struct {
+			Image struct {
+				RepositoryName string `json:"repositoryName"`
+				ImageID        struct {
+					ImageDigest string `json:"imageDigest"`
+					ImageTag    string `json:"imageTag"`
+				} `json:"imageId"`
+			} `json:"image"`
+		} `json:"responseElements"`
+	}
+	if err := strictDetail(env.Detail, &d); err != nil {
+		return nil, fmt.Errorf("%w: %s detail: %w", ErrMalformed, env.DetailType, err)
+	}
+	if d.EventSource != "ecr.amazonaws.com" || d.EventName != "PutImage" || d.ErrorCode != "" || d.ResponseElements == nil {
+		return nil, fmt.Errorf("%w: %s %s", ErrNotPutImage, d.EventSource, d.EventName)
+	}
+	img := d.ResponseElements.Image
+	if d.UserIdentity.ARN == "" || img.RepositoryName == "" || !validDigest(img.ImageID.ImageDigest) {
+		return nil, fmt.Errorf("%w: PutImage record needs userIdentity.arn, and an image with repositoryName and imageDigest", ErrMalformed)
+	}
+	return &PutImageCall{Envelope: *env, Principal: d.UserIdentity.ARN, Repository: img.RepositoryName, Digest: img.ImageID.ImageDigest, Tag: img.ImageID.ImageTag}, nil
 }

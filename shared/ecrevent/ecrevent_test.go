@@ -22,10 +22,10 @@ func TestPublishedSamples(t *testing.T) {
 		"eventbridge-ecr-image-action-delete-success.ecr-userguide.json":                    "action DELETE SUCCESS",
 		"eventbridge-ecr-image-action-archive-update-storage-class.ecr-userguide.json":      "action UPDATE_STORAGE_CLASS SUCCESS ubuntu",
 		"eventbridge-ecr-image-action-restore-update-storage-class.ecr-userguide.json":      "action UPDATE_STORAGE_CLASS",
-		"eventbridge-ecr-image-scan-basic-complete.ecr-userguide.json":                      "scan basic COMPLETE my-repository-name CRITICAL=10 MEDIUM=9",
+		"eventbridge-ecr-image-scan-basic-complete.ecr-userguide.json":                      "scan basic COMPLETE my-repository-name CRITICAL=10 MEDIUM=9 reported=CRITICAL,MEDIUM total=-1",
 		"eventbridge-ecr-image-scan-basic-complete.lambda-go.json":                          "scan basic COMPLETE",
-		"eventbridge-inspector2-scan-ecr-initial-scan-complete.ecr-userguide.json":          "scan enhanced INITIAL_SCAN_COMPLETE amazon/amazon-ecs-sample CRITICAL=7 HIGH=61 MEDIUM=62",
-		"eventbridge-inspector2-scan-ecr-initial-scan-complete.inspector-userguide.json":    "scan enhanced",
+		"eventbridge-inspector2-scan-ecr-initial-scan-complete.ecr-userguide.json":          "scan enhanced INITIAL_SCAN_COMPLETE amazon/amazon-ecs-sample CRITICAL=7 HIGH=61 MEDIUM=62 reported=CRITICAL,HIGH,MEDIUM total=158",
+		"eventbridge-inspector2-scan-ecr-initial-scan-complete.inspector-userguide.json":    "scan enhanced INITIAL_SCAN_COMPLETE inspector2 reported=CRITICAL,HIGH,MEDIUM total=0",
 		"eventbridge-ecr-pull-through-cache-action-success.ecr-userguide.json":              "", // trailing comma as published
 		"eventbridge-ecr-referrer-action-restore.ecr-userguide.json":                        "other ECR Referrer Action",
 		"eventbridge-ecr-replication-action-success.ecr-userguide.json":                     "other ECR Replication Action",
@@ -89,7 +89,7 @@ func summary(ev any) string {
 				s += " " + sev + "=" + strconv.Itoa(n)
 			}
 		}
-		return s
+		return s + " reported=" + strings.Join(e.Reported, ",") + " total=" + strconv.Itoa(e.Total)
 	case *Envelope:
 		return "other " + e.DetailType
 	}
@@ -180,4 +180,32 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPutImageCall decodes CloudTrail's published PutImage and BatchGetImage records as the
+// detail of an "AWS API Call via CloudTrail" event.
+func TestPutImageCall(t *testing.T) {
+	dir := testenv.RealTestdata(t)
+	wrap := func(file string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []byte(`{"version":"0","id":"ct1","detail-type":"AWS API Call via CloudTrail","source":"aws.ecr","account":"123456789012",` +
+			`"time":"2019-04-15T16:45:00Z","region":"us-east-2","resources":[],"detail":` + string(b) + `}`)
+	}
+	call, err := DecodePutImageCall(wrap("cloudtrail-ecr-put-image.ecr-userguide.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if call.Principal != "arn:aws:sts::123456789012:user/Mary_Major" || call.Repository != "testrepo" || call.Tag != "latest" ||
+		call.Digest != "sha256:98c8b060c21d9adbb6b8c41b916e95e6307102786973ab93a41e8b86d1fc6d3e" {
+		t.Fatalf("decoded %+v", call)
+	}
+	if _, err := DecodePutImageCall(wrap("cloudtrail-ecr-batch-get-image.ecr-userguide.json")); !errors.Is(err, ErrNotPutImage) {
+		t.Fatalf("a pull is no push: %v", err)
+	}
+	if _, err := DecodePutImageCall([]byte(strings.Replace(string(wrap("cloudtrail-ecr-put-image.ecr-userguide.json")), `"arn": "arn:aws:sts::123456789012:user/Mary_Major",`, "", 1))); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a push without an identity is malformed: %v", err)
+	}
 }

@@ -12,6 +12,10 @@ const (
 	// scangate
 	ActionVerificationPassed = "verification.passed"
 	ActionVerificationFailed = "verification.failed"
+	// ActionCustodyRefused: a digest that did not reach its environment by promotion opens nothing.
+	ActionCustodyRefused = "custody.refused"
+	// ActionImagePushedBy records CloudTrail's PutImage identity (the entry's Actor).
+	ActionImagePushedBy = "image.pushed"
 
 	// approvals
 	ActionApprovalVoted    = "approval.voted"    // one approval of several needed

@@ -52,6 +52,8 @@ const (
 	TypeInspectorScan  = "Inspector2 Scan"             // source aws.inspector2 (enhanced scanning)
 	TypeECSDeployment  = "ECS Deployment State Change" // source aws.ecs
 	TypeScheduledEvent = "Scheduled Event"             // source aws.events
+	// TypeAPICall is CloudTrail's record of an API call (source aws.ecr for ECR's PutImage).
+	TypeAPICall = "AWS API Call via CloudTrail"
 )
 
 // Envelope is an EventBridge event as targets receive it.

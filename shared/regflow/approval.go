@@ -120,6 +120,42 @@ func (r ApprovalRequest) Approve(user string, now time.Time) (ApprovalRequest, e
 	return next, nil
 }
 
+// ApproveCounting is Approve with a recount when the vote would close the request: only votes
+// of users allowed now count (allowed says whether a user may approve the request's
+// environment, users and user groups as configured today), never the requester's. Votes that
+// no longer count are dropped, and the request stays pending if too few remain. user is the
+// clicking user, authorized just before.
+func (r ApprovalRequest) ApproveCounting(user string, now time.Time, allowed func(user string) (bool, error)) (ApprovalRequest, error) {
+	next, err := r.Approve(user, now)
+	if err != nil || next.Status != StatusApproved || allowed == nil {
+		return next, err
+	}
+	kept := make([]Vote, 0, len(next.Approvals))
+	for _, v := range next.Approvals {
+		if v.User == r.RequestedBy && r.RequestedBy != "" {
+			continue
+		}
+		if v.User != user {
+			ok, err := allowed(v.User)
+			if err != nil {
+				return r, fmt.Errorf("recount the approval of %s: %w", v.User, err)
+			}
+			if !ok {
+				continue
+			}
+		}
+		kept = append(kept, v)
+	}
+	if len(kept) == len(next.Approvals) {
+		return next, nil
+	}
+	next.Approvals = kept
+	if len(kept) < max(r.Required, 1) {
+		next.Status, next.DecidedBy, next.DecidedAt = StatusPending, "", time.Time{}
+	}
+	return next, nil
+}
+
 // Reject closes the request; one rejection is enough.
 func (r ApprovalRequest) Reject(user string, now time.Time) (ApprovalRequest, error) {
 	if err := r.open(now); err != nil {

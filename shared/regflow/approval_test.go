@@ -2,6 +2,7 @@ package regflow
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -101,5 +102,54 @@ func TestCommitFromTags(t *testing.T) {
 		if got := CommitFromTags(tt.tags); got != tt.want {
 			t.Errorf("CommitFromTags(%v) = %q", tt.tags, got)
 		}
+	}
+}
+
+// TestApproveCounting: when a click would close a request, only the votes of users still
+// allowed count; the others are dropped, and the request stays open if too few remain.
+func TestApproveCounting(t *testing.T) {
+	voted := func(required int, users ...string) ApprovalRequest {
+		r := pending(required)
+		for _, u := range users {
+			r.Approvals = append(r.Approvals, Vote{User: u, At: t0})
+		}
+		return r
+	}
+	only := func(allowed ...string) func(string) (bool, error) {
+		return func(u string) (bool, error) { return slices.Contains(allowed, u), nil }
+	}
+	tests := []struct {
+		name       string
+		req        ApprovalRequest
+		user       string
+		allowed    func(string) (bool, error)
+		wantErr    bool
+		wantStatus string
+		wantVotes  []string
+	}{
+		{"all still allowed: closes", voted(2, "U0A"), "U0B", only("U0A", "U0B"), false, StatusApproved, []string{"U0A", "U0B"}},
+		{"an earlier approver was removed: stays open", voted(2, "U0A"), "U0B", only("U0B"), false, StatusPending, []string{"U0B"}},
+		{"removed approver, enough others: closes without them", voted(2, "U0A", "U0C"), "U0B", only("U0B", "U0C"), false, StatusApproved, []string{"U0C", "U0B"}},
+		{"not closing: nothing recounted", voted(3, "U0A"), "U0B", only("U0B"), false, StatusPending, []string{"U0A", "U0B"}},
+		{"the requester's earlier vote never counts", voted(2, "U0REQ"), "U0B", only("U0REQ", "U0B"), false, StatusPending, []string{"U0B"}},
+		{"lookup fails: no decision", voted(2, "U0A"), "U0B", func(string) (bool, error) { return false, errors.New("slack down") }, true, StatusPending, []string{"U0A"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.req.ApproveCounting(tt.user, t0, tt.allowed)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			var users []string
+			for _, v := range got.Approvals {
+				users = append(users, v.User)
+			}
+			if got.Status != tt.wantStatus || !slices.Equal(users, tt.wantVotes) {
+				t.Fatalf("status %s votes %v, want %s %v", got.Status, users, tt.wantStatus, tt.wantVotes)
+			}
+			if got.Status == StatusPending && (got.DecidedBy != "" || !got.DecidedAt.IsZero()) {
+				t.Errorf("an open request has no decider: %+v", got)
+			}
+		})
 	}
 }

@@ -53,3 +53,55 @@ func TestEvaluate(t *testing.T) {
 		t.Fatal("NeedsFindings")
 	}
 }
+
+func TestUnreported(t *testing.T) {
+	inspector := []string{"CRITICAL", "HIGH", "MEDIUM"}
+	tests := []struct {
+		name     string
+		enhanced bool
+		reported []string
+		counts   map[string]int
+		total    int
+		gate     map[string]int
+		want     int
+	}{
+		{"basic event lists every severity it found", false, []string{"HIGH"}, map[string]int{"HIGH": 1}, -1, map[string]int{"LOW": 0}, 0},
+		{"inspector, reported caps only", true, inspector, map[string]int{"HIGH": 1}, 1, map[string]int{"CRITICAL": 0, "HIGH": 2}, 0},
+		{"inspector, LOW capped", true, inspector, nil, 0, map[string]int{"LOW": 0}, 1},
+		{"inspector, UNTRIAGED and INFORMATIONAL capped", true, inspector, nil, 0, map[string]int{"UNTRIAGED": 0, "INFORMATIONAL": 3}, 2},
+		{"TOTAL beyond the sum", true, inspector, map[string]int{"CRITICAL": 7, "HIGH": 61, "MEDIUM": 62}, 158, map[string]int{"CRITICAL": 10}, 1},
+		{"TOTAL equal to the sum", true, inspector, map[string]int{"CRITICAL": 7}, 7, map[string]int{"CRITICAL": 10}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Unreported(tt.enhanced, tt.reported, tt.counts, tt.total, tt.gate); len(got) != tt.want {
+				t.Fatalf("Unreported = %q, want %d reasons", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEvaluateWithReadFindings(t *testing.T) {
+	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	allow := []config.AllowedFinding{{ID: "CVE-1", Reason: "r", Expires: "2027-01-01"}}
+	tests := []struct {
+		name     string
+		counts   map[string]int
+		findings []regflow.Finding
+		gate     map[string]int
+		pass     bool
+	}{
+		{"read, none listed, nothing counted", map[string]int{}, []regflow.Finding{}, map[string]int{"LOW": 0}, true},
+		{"LOW listed though the event did not count it", map[string]int{}, []regflow.Finding{{ID: "CVE-2", Severity: "LOW"}}, map[string]int{"LOW": 0}, false},
+		{"counted beyond the listed findings still counts", map[string]int{"CRITICAL": 2}, []regflow.Finding{{ID: "CVE-1", Severity: "CRITICAL"}}, map[string]int{"CRITICAL": 0}, false},
+		{"allow-listed, counts match", map[string]int{"CRITICAL": 1}, []regflow.Finding{{ID: "CVE-1", Severity: "CRITICAL"}}, map[string]int{"CRITICAL": 0}, true},
+		{"UNTRIAGED capped", map[string]int{}, []regflow.Finding{{ID: "CVE-3", Severity: "untriaged"}}, map[string]int{"UNTRIAGED": 0}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if v := Evaluate("prod", tt.counts, tt.findings, tt.gate, allow, "app", now); v.Pass != tt.pass {
+				t.Fatalf("verdict = %+v", v)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +41,9 @@ type Store interface {
 	UpdateRequest(ctx context.Context, next regflow.ApprovalRequest) error
 	PutVerification(ctx context.Context, v regflow.Verification) error
 	GetVerification(ctx context.Context, env, repo, digest string) (regflow.Verification, error)
+	GetRelease(ctx context.Context, env, repo string) (regflow.Release, error)
 	AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, error)
+	Audit(ctx context.Context, subject string) ([]regflow.AuditEntry, error)
 	store.Claimer
 }
 
@@ -82,6 +85,9 @@ func (g *Gate) Invoke(ctx context.Context, raw json.RawMessage) (Result, error) 
 	if err == nil && env.DetailType == event.TypeVerificationResult {
 		return g.invokeVerification(ctx, env)
 	}
+	if err == nil && env.DetailType == event.TypeAPICall {
+		return g.invokePutImage(ctx, raw)
+	}
 	ev, err := ecrevent.DecodeImageScan(raw)
 	if err != nil {
 		g.Log.Error("refusing event", "error", err)
@@ -108,9 +114,16 @@ func (g *Gate) invokeVerification(ctx context.Context, env *ecrevent.Envelope) (
 		return Result{}, fmt.Errorf("%s for %s refused: sent from account %s, but only %s's account %s or the pipeline account %s may report on it",
 			event.TypeVerificationResult, d.Env, env.Account, d.Env, target.Account, g.Config.Pipeline.Account)
 	}
+	// The requester counts only from the environment's own deployment pipeline: EventBridge
+	// attests the sending account, and only that account's pipeline deploys there. Anyone in
+	// the pipeline account may put this event, so from there the field names nobody.
+	requester := d.Requester
+	if env.Account != target.Account {
+		requester = ""
+	}
 	return g.Verify(ctx, regflow.Verification{
 		Env: d.Env, Repository: d.Repository, Digest: d.Digest, Passed: *d.Passed, URL: d.URL,
-		By: d.ReportedBy + " (account " + env.Account + ")", Requester: d.Requester, At: env.Time.Time,
+		By: d.ReportedBy + " (account " + env.Account + ")", Requester: requester, At: env.Time.Time,
 	})
 }
 
@@ -123,7 +136,7 @@ func (g *Gate) Handle(ctx context.Context, ev *ecrevent.ImageScan) (Result, erro
 	}
 	env, ok := g.Config.EnvFor(ev.Account, ev.Region)
 	if !ok {
-		return Result{}, fmt.Errorf("scan event from account %s, which is no configured environment's", ev.Account)
+		return Result{}, fmt.Errorf("scan event from account %s in %s, which is no configured environment's registry (an environment is an account and a region)", ev.Account, ev.Region)
 	}
 	res := Result{Env: env}
 	if err := g.Store.PutScan(ctx, regflow.Scan{Env: env, Repository: ev.Repository, Digest: ev.Digest, Enhanced: ev.Enhanced, Status: ev.Status, Counts: ev.Counts, At: ev.Time.Time}); err != nil {
@@ -148,10 +161,24 @@ func (g *Gate) Handle(ctx context.Context, ev *ecrevent.ImageScan) (Result, erro
 		res.Ignored, res.Reason = true, subj.skip
 		return res, nil
 	}
+	if ok, err := g.custody(ctx, env, ev.Repository, subj.digest); err != nil {
+		return res, err
+	} else if !ok {
+		return g.refuseCustody(ctx, res, env, ev.Account, ev.Region, ev.Repository, subj.digest, "scan/"+ev.ID, ev.Time.Time)
+	}
 	tag, commit := g.identify(ctx, ev.Repository, subj)
 	var findings []regflow.Finding
 	gate := g.Config.Environments[next].Gate
-	if NeedsFindings(subj.counts, gate) {
+	unreported := Unreported(ev.Enhanced, ev.Reported, ev.Counts, ev.Total, gate)
+	if ev.Enhanced && subj.digest != ev.Digest {
+		// The other platforms' events are not at hand: their TOTALs cannot be checked.
+		unreported = append(unreported, "an index's platforms are gated on their findings")
+	}
+	if NeedsFindings(subj.counts, gate) || len(unreported) > 0 {
+		if len(unreported) > 0 {
+			log.Info("the event's counts cannot decide the gate; reading the findings", "why", strings.Join(unreported, "; "))
+		}
+		findings = []regflow.Finding{} // read, even if there are none
 		for _, d := range subj.scanned {
 			f, err := reg.ScanFindings(ctx, ev.Repository, d)
 			if err != nil {
@@ -165,6 +192,14 @@ func (g *Gate) Handle(ctx context.Context, ev *ecrevent.ImageScan) (Result, erro
 		ID: regflow.RequestID(next, ev.Repository, subj.digest), Env: next, Repository: ev.Repository, Digest: subj.digest,
 		Tag: tag, Commit: commit, Required: g.Config.Environments[next].Approvers.Required, Findings: subj.counts,
 		CreatedAt: g.Now(), ExpiresAt: g.Now().Add(g.Config.Approvals.Expiry.D()),
+	}
+	if env == g.Config.Source() {
+		// Who asked for the first promotion is who pushed the image, where CloudTrail says so.
+		by, err := g.pusher(ctx, ev.Repository, subj.digest)
+		if err != nil {
+			return res, err
+		}
+		want.RequestedBy = by
 	}
 	if !verdict.Pass {
 		want.Status, want.Reason = regflow.StatusBlocked, verdict.Reason
@@ -269,6 +304,15 @@ func (g *Gate) Verify(ctx context.Context, v regflow.Verification) (Result, erro
 	}
 	if v.By == "" {
 		return Result{}, errors.New("a verification needs the identity of who reports it")
+	}
+	if next, ok := g.Config.Next(v.Env); ok {
+		if ok, err := g.custody(ctx, v.Env, v.Repository, v.Digest); err != nil {
+			return Result{}, err
+		} else if !ok {
+			// Not even recorded: a pass reported before a digest arrives must not count once it does.
+			e := g.Config.Environments[v.Env]
+			return g.refuseCustody(ctx, Result{Env: v.Env, Next: next}, v.Env, e.Account, e.Region, v.Repository, v.Digest, "verify/"+v.Env, v.At)
+		}
 	}
 	if err := g.Store.PutVerification(ctx, v); err != nil {
 		return Result{}, err
@@ -432,11 +476,136 @@ func blockedAlert(r regflow.ApprovalRequest, blocking []regflow.Finding) regflow
 	}
 }
 
-// requester is who asked for the promotion: the verification's Slack requester when the
-// pipeline names one, else its reporter (a person's Slack id when given with `verify --as`).
-func requester(v regflow.Verification) string {
-	if v.Requester != "" {
-		return v.Requester
+// requester is who asked for the promotion: the verification's requester, which its callers
+// take from a trusted source only (the environment's pipeline, or a verified identity the
+// config maps). Never the reporter's name: that is whatever the reporter wrote.
+func requester(v regflow.Verification) string { return v.Requester }
+
+// custody reports whether digest reached env by promotion: env's release pointer holds it
+// (now or before), or a request into env for it was approved (the promoter copies an
+// approved digest, and the scan of the copy may arrive before the pointer moves). Every
+// digest in the source environment is in custody: CI pushes there, and dev's gate is the
+// first. Digests are content addresses, so an approved digest is the image that was approved.
+func (g *Gate) custody(ctx context.Context, env, repo, digest string) (bool, error) {
+	if env == g.Config.Source() {
+		return true, nil
 	}
-	return v.By
+	rel, err := g.Store.GetRelease(ctx, env, repo)
+	switch {
+	case err == nil && (rel.Digest == digest || slices.Contains(rel.Previous, digest)):
+		return true, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return false, fmt.Errorf("read %s's release pointer of %s: %w", env, repo, err)
+	}
+	req, err := g.Store.GetRequest(ctx, regflow.RequestID(env, repo, digest))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read the %s request of %s@%s: %w", env, repo, digest, err)
+	}
+	switch req.Status {
+	case regflow.StatusApproved, regflow.StatusPromoted, regflow.StatusFailed:
+		return true, nil
+	}
+	return false, nil
+}
+
+// refuseCustody opens nothing for a digest that did not come by promotion: it audits the
+// refusal and alerts once per digest and environment.
+func (g *Gate) refuseCustody(ctx context.Context, res Result, env, account, region, repo, digest, cause string, at time.Time) (Result, error) {
+	prev, _ := g.Config.Previous(env)
+	reason := fmt.Sprintf("pushed directly into %s: it did not pass %s's gate", env, prev)
+	res.Ignored, res.Reason = true, reason+"; nothing opens for "+orNone(res.Next)
+	g.Log.Warn("digest not in custody; nothing opens", "env", env, "repository", repo, "digest", digest, "account", account, "region", region)
+	if _, err := g.Store.AppendAudit(ctx, regflow.AuditEntry{
+		Subject: repo + "@" + digest, ID: cause + "/custody", Time: at, Action: event.ActionCustodyRefused, Actor: Actor, Reason: reason,
+		Details: map[string]string{"env": env, "account": account, "region": region, "next": res.Next},
+	}); err != nil {
+		return res, err
+	}
+	alert := regflow.Alert{
+		Kind: "custody-violation", Title: fmt.Sprintf("Not promoted: %s@%s in %s", repo, regflow.ShortDigest(digest), env),
+		Text:       reason + ". regflow opens no request for it; only digests promoted into " + env + " move on.",
+		Repository: repo, Digest: digest,
+		Fields: []regflow.Field{
+			{Label: "Repository", Value: repo},
+			{Label: "Digest", Value: digest},
+			{Label: "Account", Value: account + " " + region},
+		},
+	}
+	err := g.once(ctx, "alert/custody/"+env+"/"+repo+"@"+digest, func() error { return g.Notifier.Notify(ctx, alert) })
+	return res, err
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "any environment"
+	}
+	return s
+}
+
+// invokePutImage records who pushed an image into the source environment, from CloudTrail's
+// PutImage record (a verified identity, unlike anything a pipeline writes), and makes the
+// Slack user the config maps it to the requester of the image's first promotion.
+func (g *Gate) invokePutImage(ctx context.Context, raw json.RawMessage) (Result, error) {
+	call, err := ecrevent.DecodePutImageCall(raw)
+	if errors.Is(err, ecrevent.ErrNotPutImage) {
+		return Result{Ignored: true, Reason: err.Error()}, nil
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	env, ok := g.Config.EnvFor(call.Account, call.Region)
+	if !ok || env != g.Config.Source() {
+		// Later environments get their images from the promoter; their requester comes from verification.
+		return Result{Ignored: true, Env: env, Reason: "a push outside the source environment names no requester"}, nil
+	}
+	if _, err := g.Store.AppendAudit(ctx, regflow.AuditEntry{
+		Subject: call.Repository + "@" + call.Digest, ID: "cloudtrail/" + call.ID, Time: call.Time.Time, Action: event.ActionImagePushedBy,
+		Actor: call.Principal, Reason: "PutImage recorded by CloudTrail", Details: map[string]string{"account": call.Account, "region": call.Region, "tag": call.Tag},
+	}); err != nil {
+		return Result{}, err
+	}
+	res := Result{Env: env}
+	user := g.Config.RequesterFor(call.Principal)
+	next, ok := g.Config.Next(env)
+	if user == "" || !ok {
+		return res, nil
+	}
+	res.Next = next
+	// The scan may have opened the request already: name its requester now.
+	r, err := store.ChangeRequest(ctx, g.Store, regflow.RequestID(next, call.Repository, call.Digest), func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
+		open := cur.Status == regflow.StatusBlocked || cur.Status == regflow.StatusWaiting || cur.Status == regflow.StatusPending || cur.Status == regflow.StatusExpired
+		if !open || cur.RequestedBy != "" {
+			return cur, false
+		}
+		next := cur
+		next.RequestedBy = user
+		next.Version++
+		return next, true
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return res, nil // the scan opens it, and finds the push entry then
+	}
+	return fill(res, r), err
+}
+
+// pusher is the Slack user the config maps CloudTrail's PutImage identity of repo@digest to, or "".
+func (g *Gate) pusher(ctx context.Context, repo, digest string) (string, error) {
+	if len(g.Config.Approvals.Requesters) == 0 {
+		return "", nil
+	}
+	trail, err := g.Store.Audit(ctx, repo+"@"+digest)
+	if err != nil {
+		return "", fmt.Errorf("read who pushed %s@%s: %w", repo, digest, err)
+	}
+	for _, e := range trail {
+		if e.Action == event.ActionImagePushedBy {
+			if u := g.Config.RequesterFor(e.Actor); u != "" {
+				return u, nil
+			}
+		}
+	}
+	return "", nil
 }

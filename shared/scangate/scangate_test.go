@@ -77,6 +77,17 @@ func push(t *testing.T, st *localstack.Stack, env, repo, tag string) string {
 	return d.String()
 }
 
+// pushPromoted pushes into a later environment and moves its release pointer, as the
+// promoter does: only a digest that reached an environment by promotion moves on.
+func pushPromoted(t *testing.T, st *localstack.Stack, env, repo, tag string) string {
+	t.Helper()
+	digest := push(t, st, env, repo, tag)
+	if err := st.Store.PutRelease(context.Background(), regflow.Release{Env: env, Repository: repo, Digest: digest, Tag: tag, By: "regflow/promoter", At: st.Clock.Now(), Version: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return digest
+}
+
 func high(id string) localecr.Finding {
 	return localecr.Finding{Name: id, Severity: "HIGH", Attributes: []localecr.Attribute{{Key: "package_name", Value: "openssl"}}}
 }
@@ -166,7 +177,7 @@ func TestCriticalBlocksWithAlertNamingFindings(t *testing.T) {
 func TestProdWaitsForVerificationThenOpens(t *testing.T) {
 	st, _ := start(t)
 	ctx := context.Background()
-	digest := push(t, st, "staging", "shop/web", sha)
+	digest := pushPromoted(t, st, "staging", "shop/web", sha)
 	// Allow-listed HIGH only: prod's HIGH 0 gate passes after the allow-list.
 	if err := st.ECR["staging"].InjectScan("shop/web", digest, high("CVE-2023-0000")); err != nil {
 		t.Fatal(err)
@@ -182,7 +193,7 @@ func TestProdWaitsForVerificationThenOpens(t *testing.T) {
 	if n := len(messages(st, "C0PROD")); n != 0 {
 		t.Fatal("no approval message before verification")
 	}
-	v := regflow.Verification{Env: "staging", Repository: "shop/web", Digest: digest, Passed: true, URL: "https://ci.example/run/42", By: "U0ALICE", At: st.Clock.Now()}
+	v := regflow.Verification{Env: "staging", Repository: "shop/web", Digest: digest, Passed: true, URL: "https://ci.example/run/42", By: "U0ALICE", Requester: "U0ALICE", At: st.Clock.Now()}
 	for range 2 {
 		res, err := st.Gate.Verify(ctx, v)
 		if err != nil || res.Status != regflow.StatusPending {
@@ -212,7 +223,7 @@ func TestProdWaitsForVerificationThenOpens(t *testing.T) {
 func TestFailedVerificationBlocks(t *testing.T) {
 	st, _ := start(t)
 	ctx := context.Background()
-	digest := push(t, st, "staging", "shop/web", sha)
+	digest := pushPromoted(t, st, "staging", "shop/web", sha)
 	if err := st.ECR["staging"].InjectScan("shop/web", digest); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +242,7 @@ func TestFailedVerificationBlocks(t *testing.T) {
 func TestVerificationEvent(t *testing.T) {
 	st, _ := start(t)
 	ctx := context.Background()
-	digest := push(t, st, "staging", "shop/web", sha)
+	digest := pushPromoted(t, st, "staging", "shop/web", sha)
 	ev := func(detail string) []byte {
 		return []byte(`{"version":"0","id":"v1","detail-type":"Verification Result","source":"acme.deploy","account":"222222222222","time":"2026-11-27T09:30:00Z","region":"us-east-1","resources":[],"detail":` + detail + `}`)
 	}
@@ -316,7 +327,7 @@ func TestPlatformScansGateTheIndex(t *testing.T) {
 func TestVerificationThroughTheBus(t *testing.T) {
 	st, _ := start(t)
 	ctx := context.Background()
-	digest := push(t, st, "staging", "shop/web", sha)
+	digest := pushPromoted(t, st, "staging", "shop/web", sha)
 	if err := st.ECR["staging"].InjectScan("shop/web", digest); err != nil {
 		t.Fatal(err)
 	}
@@ -380,5 +391,127 @@ func TestExpiredRequestReopens(t *testing.T) {
 	}
 	if res, err := st.Click(ctx, "U0BOB", "regflow_approve", id); err != nil || res.Outcome != "approved" {
 		t.Fatalf("approval after reopening: %+v, %v", res, err)
+	}
+}
+
+// TestCustody: a scan in a later environment opens the next request only for a digest that
+// came by promotion; anything else is audited and alerted once, however often it is scanned.
+func TestCustody(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, st *localstack.Stack, digest string)
+		opens bool
+	}{
+		{"pushed directly", func(*testing.T, *localstack.Stack, string) {}, false},
+		{"current release", func(t *testing.T, st *localstack.Stack, d string) {
+			mustRelease(t, st, regflow.Release{Env: "staging", Repository: "shop/web", Digest: d, Version: 1})
+		}, true},
+		{"previous release", func(t *testing.T, st *localstack.Stack, d string) {
+			mustRelease(t, st, regflow.Release{Env: "staging", Repository: "shop/web", Digest: "sha256:other", Previous: []string{d}, Version: 1})
+		}, true},
+		{"approved request, pointer not moved yet", func(t *testing.T, st *localstack.Stack, d string) {
+			mustRequest(t, st, d, regflow.StatusApproved)
+		}, true},
+		{"promoted request", func(t *testing.T, st *localstack.Stack, d string) { mustRequest(t, st, d, regflow.StatusPromoted) }, true},
+		{"rejected request", func(t *testing.T, st *localstack.Stack, d string) { mustRequest(t, st, d, regflow.StatusRejected) }, false},
+		{"pending request", func(t *testing.T, st *localstack.Stack, d string) { mustRequest(t, st, d, regflow.StatusPending) }, false},
+		{"another digest runs there", func(t *testing.T, st *localstack.Stack, _ string) {
+			mustRelease(t, st, regflow.Release{Env: "staging", Repository: "shop/web", Digest: "sha256:other", Version: 1})
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, _ := start(t)
+			ctx := context.Background()
+			digest := push(t, st, "staging", "shop/web", sha)
+			tt.setup(t, st, digest)
+			for range 2 { // a rescan, or a redelivery, changes nothing
+				if err := st.ECR["staging"].InjectScan("shop/web", digest); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.Settle(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := st.Store.GetRequest(ctx, regflow.RequestID("prod", "shop/web", digest))
+			if opened := err == nil; opened != tt.opens {
+				t.Fatalf("prod request opened = %v (%v), want %v", opened, err, tt.opens)
+			}
+			var alerts int
+			for _, m := range messages(st, "C0ALERTS") {
+				if strings.Contains(m.Text, "pushed directly into staging") {
+					alerts++
+				}
+			}
+			if want := map[bool]int{true: 0, false: 1}[tt.opens]; alerts != want {
+				t.Fatalf("%d custody alerts, want %d", alerts, want)
+			}
+		})
+	}
+}
+
+func mustRelease(t *testing.T, st *localstack.Stack, r regflow.Release) {
+	t.Helper()
+	if err := st.Store.PutRelease(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustRequest(t *testing.T, st *localstack.Stack, digest, status string) {
+	t.Helper()
+	if _, err := st.Store.CreateRequest(context.Background(), regflow.ApprovalRequest{
+		ID: regflow.RequestID("staging", "shop/web", digest), Env: "staging", Repository: "shop/web", Digest: digest, Status: status, Version: 1,
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRequesterComesFromATrustedSource: the requester who may not approve is taken only from
+// the environment's own deployment pipeline (a Verification Result sent from its account, which
+// EventBridge attests), never from a free field: not from a report the pipeline account sends
+// (any principal there may send one), nor from who the reporter says they are.
+func TestRequesterComesFromATrustedSource(t *testing.T) {
+	event := func(account string) func(*testing.T, *localstack.Stack, string) error {
+		return func(t *testing.T, st *localstack.Stack, digest string) error {
+			_, err := st.Gate.Invoke(context.Background(), []byte(`{"version":"0","id":"v-`+account+`","detail-type":"Verification Result","source":"acme.deploy","account":"`+account+
+				`","time":"2026-11-27T09:30:00Z","region":"us-east-1","resources":[],"detail":{"env":"staging","repository":"shop/web","digest":"`+digest+
+				`","passed":true,"reportedBy":"U0BOB","requester":"U0ALICE"}}`))
+			return err
+		}
+	}
+	tests := []struct {
+		name   string
+		report func(*testing.T, *localstack.Stack, string) error
+		want   string
+	}{
+		{"staging's own pipeline names the requester", event("222222222222"), "U0ALICE"},
+		{"a report from the pipeline account names nobody", event("111111111111"), ""},
+		{"the reporter's own word is no requester", func(t *testing.T, st *localstack.Stack, digest string) error {
+			_, err := st.Gate.Verify(context.Background(), regflow.Verification{Env: "staging", Repository: "shop/web", Digest: digest, Passed: true, By: "U0ALICE", At: st.Clock.Now()})
+			return err
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, _ := start(t)
+			ctx := context.Background()
+			digest := pushPromoted(t, st, "staging", "shop/web", sha)
+			if err := st.ECR["staging"].InjectScan("shop/web", digest); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Settle(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.report(t, st, digest); err != nil {
+				t.Fatal(err)
+			}
+			req, err := st.Store.GetRequest(ctx, regflow.RequestID("prod", "shop/web", digest))
+			if err != nil || req.Status != regflow.StatusPending {
+				t.Fatalf("prod request: %+v, %v", req, err)
+			}
+			if req.RequestedBy != tt.want {
+				t.Fatalf("requested by %q, want %q", req.RequestedBy, tt.want)
+			}
+		})
 	}
 }

@@ -127,7 +127,7 @@ func (g *Guard) ensureImmutable(ctx context.Context, ev *ecrevent.ImageAction, r
 	// repository already immutable and never write the entry.
 	if _, err := g.Store.AppendAudit(ctx, regflow.AuditEntry{
 		Subject: repo, ID: ev.ID + "/immutable", Time: ev.Time.Time, Action: event.ActionRepoImmutable, Actor: Actor,
-		Reason: reason, Details: map[string]string{"from": have.Mode, "to": want.Mode},
+		Reason: reason, Details: map[string]string{"from": have.Mode, "to": want.Mode, "account": ev.Account, "region": ev.Region},
 	}); err != nil {
 		return false, err
 	}
@@ -157,7 +157,7 @@ func (g *Guard) handleViolation(ctx context.Context, ev *ecrevent.ImageAction, d
 	subject := repo + "@" + digest
 	if _, err := g.Store.AppendAudit(ctx, regflow.AuditEntry{
 		Subject: subject, ID: ev.ID + "/tag", Time: ev.Time.Time, Action: action, Actor: Actor, Reason: d.Reason,
-		Details: map[string]string{"tag": tag, "rule": d.Rule, "outcome": outcome},
+		Details: map[string]string{"tag": tag, "rule": d.Rule, "outcome": outcome, "account": ev.Account, "region": ev.Region},
 	}); err != nil {
 		return removed, false, err
 	}
@@ -219,7 +219,7 @@ func (g *Guard) record(ctx context.Context, ev *ecrevent.ImageAction, d tagpolic
 	}); err != nil {
 		return false, err
 	}
-	details := map[string]string{"tags": strings.Join(info.Tags, ","), "account": ev.Account}
+	details := map[string]string{"tags": strings.Join(info.Tags, ","), "account": ev.Account, "region": ev.Region}
 	if commit != "" {
 		details["commit"] = commit
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/regflow/regflow/shared/config"
@@ -22,7 +23,9 @@ import (
 	"github.com/regflow/regflow/shared/ecrevent"
 	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/embedded"
+	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/slacklocal"
+	"github.com/regflow/regflow/shared/local/sweeptest"
 	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/slackbot"
@@ -55,14 +58,13 @@ func policy(t *testing.T, p config.TagPolicy) *tagpolicy.Policy {
 	return pol
 }
 
-// TestAgainstMoto runs the guard with its real adapters: ECR on moto, the embedded store, slacktest.
-func TestAgainstMoto(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs moto_server")
-	}
+// TestAgainstLocalECR runs the guard with its real adapters: ECR on the local ECR, the
+// embedded store, slacktest. Not moto: the guard removes a tag by tag and digest together,
+// which moto treats as a delete of the whole image (localecr's TestMotoDiffers_TagDigestMismatch).
+func TestAgainstLocalECR(t *testing.T) {
 	ctx := context.Background()
-	moto := testenv.MotoServer(t)
-	api := ecrsdk.NewFromConfig(testenv.AWSConfig(moto.Endpoint))
+	srv := sweeptest.StartECR(t, localecr.Options{})
+	api := sweeptest.Client(srv)
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
@@ -75,15 +77,27 @@ func TestAgainstMoto(t *testing.T) {
 		Notifier: slackbot.New(slackbot.Options{Token: func(context.Context) (string, error) { return "xoxb", nil }, APIURL: sl.APIURL(), AlertChannel: "C0ALERTS"}),
 		Now:      func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
+	images := map[int]string{} // n -> digest
 	put := func(repo, tag string, n int) string {
 		t.Helper()
-		_, _ = api.CreateRepository(ctx, &ecrsdk.CreateRepositoryInput{RepositoryName: aws.String(repo)})
-		m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":%d,"digest":"sha256:%064x"},"layers":[]}`, n, n)
-		out, err := api.PutImage(ctx, &ecrsdk.PutImageInput{RepositoryName: aws.String(repo), ImageManifest: aws.String(m), ImageTag: aws.String(tag)})
-		if err != nil {
+		d, ok := images[n]
+		if !ok {
+			ds, err := srv.Seed(repo, localecr.SeedImage{Tags: []string{tag}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			images[n] = ds[0]
+			return ds[0]
+		}
+		// Another tag on an existing image, through the ECR API as a client would.
+		m, err := api.BatchGetImage(ctx, &ecrsdk.BatchGetImageInput{RepositoryName: aws.String(repo), ImageIds: []types.ImageIdentifier{{ImageDigest: aws.String(d)}}})
+		if err != nil || len(m.Images) != 1 {
+			t.Fatalf("read %s@%s: %v", repo, d, err)
+		}
+		if _, err := api.PutImage(ctx, &ecrsdk.PutImageInput{RepositoryName: aws.String(repo), ImageManifest: m.Images[0].ImageManifest, ImageTag: aws.String(tag)}); err != nil {
 			t.Fatal(err)
 		}
-		return aws.ToString(out.Image.ImageId.ImageDigest)
+		return d
 	}
 	tags := func(repo, digest string) []string {
 		img, err := ecr.New(api, "").DescribeImage(ctx, repo, digest)
@@ -110,7 +124,7 @@ func TestAgainstMoto(t *testing.T) {
 		t.Fatalf("repository is %s, want IMMUTABLE", m.Mode)
 	}
 
-	// moto, like ECR, refuses a new tag on an immutable repository only when it moves; adding
+	// ECR refuses a new tag on an immutable repository only when it moves; adding
 	// latest to the same digest is allowed, which is exactly the violation to catch.
 	put("app", "latest", 1)
 	for i := range 2 { // the same event delivered twice

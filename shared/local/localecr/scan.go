@@ -35,6 +35,8 @@ type ScanResult struct {
 	CompletedAt                  time.Time
 	VulnerabilitySourceUpdatedAt time.Time
 	Findings                     []Finding
+	// Enhanced marks an Inspector scan: DescribeImageScanFindings returns enhancedFindings.
+	Enhanced bool
 }
 
 func (r *ScanResult) severityCounts() map[string]int {
@@ -76,6 +78,63 @@ func (s *Server) InjectScan(repo, digest string, findings ...Finding) error {
 	}
 	s.emitScan(repo, digest, slices.Clone(img.tags), img.scan.severityCounts())
 	return nil
+}
+
+// inspectorSeverities are the severities Inspector (enhanced scanning) assigns.
+var inspectorSeverities = []string{"INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL", "UNTRIAGED"}
+
+// InjectEnhancedScan records a completed Inspector (enhanced) scan of repo@digest, which
+// DescribeImageScanFindings then returns as enhancedFindings. As with enhanced scanning in
+// ECR, no "ECR Image Scan" event is emitted: Inspector sends its own "Inspector2 Scan".
+func (s *Server) InjectEnhancedScan(repo, digest string, findings ...Finding) error {
+	for i, f := range findings {
+		if !slices.Contains(inspectorSeverities, f.Severity) {
+			return fmt.Errorf("inject enhanced scan of %s@%s: finding %d (%s) has severity %q, want one of %v", repo, digest, i, f.Name, f.Severity, inspectorSeverities)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.repos[repo]
+	if !ok {
+		return fmt.Errorf("inject enhanced scan: repository %q does not exist in local ECR %s", repo, s.account)
+	}
+	img, ok := r.images[digest]
+	if !ok {
+		return fmt.Errorf("inject enhanced scan: image %s does not exist in repository %q of local ECR %s", digest, repo, s.account)
+	}
+	now := s.clock.Now()
+	img.scan = &ScanResult{
+		Status: ScanComplete, Description: "The scan was completed successfully.", CompletedAt: now,
+		VulnerabilitySourceUpdatedAt: now, Findings: slices.Clone(findings), Enhanced: true,
+	}
+	return nil
+}
+
+// enhancedFinding is a finding in DescribeImageScanFindings' enhancedFindings shape.
+type enhancedFinding struct {
+	Title                       string         `json:"title"`
+	Severity                    string         `json:"severity"`
+	Status                      string         `json:"status"`
+	Type                        string         `json:"type"`
+	PackageVulnerabilityDetails map[string]any `json:"packageVulnerabilityDetails"`
+}
+
+func enhanced(fs []Finding) []enhancedFinding {
+	out := make([]enhancedFinding, 0, len(fs))
+	for _, f := range fs {
+		details := map[string]any{"vulnerabilityId": f.Name, "sourceUrl": f.URI}
+		for _, a := range f.Attributes {
+			if a.Key == "package_name" {
+				details["vulnerablePackages"] = []map[string]string{{"name": a.Value}}
+			}
+		}
+		title := f.Name
+		if f.Description != "" {
+			title += " - " + f.Description
+		}
+		out = append(out, enhancedFinding{Title: title, Severity: f.Severity, Status: "ACTIVE", Type: "PACKAGE_VULNERABILITY", PackageVulnerabilityDetails: details})
+	}
+	return out
 }
 
 // queueScan runs Options.Scanner for a pushed image in the background. Callers hold s.mu.
@@ -200,11 +259,16 @@ func (s *Server) opDescribeImageScanFindings(body []byte) (any, *apiError) {
 	if end < len(sc.Findings) {
 		resp["nextToken"] = encodeToken(uint64(end), "")
 	}
-	resp["imageScanFindings"] = map[string]any{
+	findings := map[string]any{
 		"findings":                     page,
 		"imageScanCompletedAt":         epochTime(sc.CompletedAt),
 		"vulnerabilitySourceUpdatedAt": epochTime(sc.VulnerabilitySourceUpdatedAt),
 		"findingSeverityCounts":        sc.severityCounts(),
 	}
+	if sc.Enhanced {
+		delete(findings, "findings")
+		findings["enhancedFindings"] = enhanced(page)
+	}
+	resp["imageScanFindings"] = findings
 	return resp, nil
 }
