@@ -19,16 +19,13 @@ import (
 // registry: an image kept for prod is kept in dev and staging too.
 type Protections map[string]retention.Protected
 
-// protectedStatuses are the approval request states whose digest must stay:
-// pending (awaiting approvers), waiting (awaiting verification in the previous
-// environment) and approved (about to be copied from the previous environment).
-var protectedStatuses = []string{regflow.StatusPending, regflow.StatusWaiting, regflow.StatusApproved}
+// protectedStatuses are the approval request states whose digest may need to stay
+// (regflow.ApprovalRequest.Protects says until when): pending, waiting, approved, and
+// failed for its grace.
+var protectedStatuses = regflow.ProtectingStatuses()
 
-// protects says whether an open request keeps its digest at now: a pending request
-// past its expiry can no longer be approved, so it protects nothing.
-func protects(r regflow.ApprovalRequest, now time.Time) bool {
-	return r.Status != regflow.StatusPending || r.ExpiresAt.IsZero() || now.Before(r.ExpiresAt)
-}
+// protects says whether a request keeps its digest at now.
+func protects(r regflow.ApprovalRequest, now time.Time) bool { return r.Protects(now) }
 
 // LoadProtections reads every release pointer and open approval request once.
 func LoadProtections(ctx context.Context, p Protection, now time.Time) (Protections, error) {
