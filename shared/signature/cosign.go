@@ -67,9 +67,9 @@ func (r *keyRequirement) label() string { return r.name }
 
 func (r *keyRequirement) accepts(k Kind) bool { return k == KindCosign || k == KindBundle }
 
-func (r *keyRequirement) verify(ctx context.Context, reg Registry, repo string, target artifact, sig found) (string, error) {
+func (r *keyRequirement) verify(ctx context.Context, reg Registry, repo string, sig found) (string, error) {
 	policy := []verify.PolicyOption{verify.WithKey()}
-	if err := verifyCosign(ctx, reg, repo, target, sig, r.verifier, policy, false); err != nil {
+	if err := verifyCosign(ctx, reg, repo, sig, r.verifier, policy, material{key: true}); err != nil {
 		return "", err
 	}
 	return r.fingerprint, nil
@@ -125,10 +125,10 @@ func (r *keylessRequirement) label() string { return r.name }
 
 func (r *keylessRequirement) accepts(k Kind) bool { return k == KindCosign || k == KindBundle }
 
-func (r *keylessRequirement) verify(ctx context.Context, reg Registry, repo string, target artifact, sig found) (string, error) {
+func (r *keylessRequirement) verify(ctx context.Context, reg Registry, repo string, sig found) (string, error) {
 	var who string
 	policy := []verify.PolicyOption{verify.WithCertificateIdentity(r.identity)}
-	err := verifyCosign(ctx, reg, repo, target, sig, r.verifier, policy, r.tlog, func(res *verify.VerificationResult) {
+	err := verifyCosign(ctx, reg, repo, sig, r.verifier, policy, material{tlog: r.tlog}, func(res *verify.VerificationResult) {
 		if res.Signature != nil && res.Signature.Certificate != nil {
 			c := res.Signature.Certificate
 			who = fmt.Sprintf("%s (issuer %s)", c.SubjectAlternativeName, c.Extensions.Issuer)
@@ -137,17 +137,23 @@ func (r *keylessRequirement) verify(ctx context.Context, reg Registry, repo stri
 	return who, err
 }
 
+// material says what a requirement verifies with: a configured key, or certificates
+// (then, with tlog, dated by a transparency log entry).
+type material struct {
+	key, tlog bool
+}
+
 // verifyCosign verifies each layer of a cosign or bundle manifest until one passes.
-func verifyCosign(ctx context.Context, reg Registry, repo string, target artifact, sig found, v *verify.Verifier, policy []verify.PolicyOption, tlog bool, seen ...func(*verify.VerificationResult)) error {
+func verifyCosign(ctx context.Context, reg Registry, repo string, sig found, v *verify.Verifier, policy []verify.PolicyOption, m material, seen ...func(*verify.VerificationResult)) error {
 	var errs []error
 	for _, l := range sig.manifest.Layers {
 		var res *verify.VerificationResult
 		var err error
 		switch sig.manifest.Kind {
 		case KindCosign:
-			res, err = verifySimpleSigning(ctx, reg, repo, target, l, v, policy, tlog)
+			res, err = verifySimpleSigning(ctx, reg, repo, sig.subject, l, v, policy, m)
 		case KindBundle:
-			res, err = verifyBundle(ctx, reg, repo, target, l, v, policy)
+			res, err = verifyBundle(ctx, reg, repo, sig.subject, l, v, policy, m)
 		default:
 			err = fmt.Errorf("%s is not a cosign format", sig.manifest.Kind)
 		}
@@ -177,8 +183,8 @@ type simpleSigning struct {
 
 // verifySimpleSigning checks a cosign simple-signing layer: its signature over the payload
 // (through sigstore-go, as a message-signature bundle) and that the payload names target.
-func verifySimpleSigning(ctx context.Context, reg Registry, repo string, target artifact, l Layer, v *verify.Verifier, policy []verify.PolicyOption, tlog bool) (*verify.VerificationResult, error) {
-	if tlog {
+func verifySimpleSigning(ctx context.Context, reg Registry, repo string, target artifact, l Layer, v *verify.Verifier, policy []verify.PolicyOption, m material) (*verify.VerificationResult, error) {
+	if m.tlog {
 		return nil, errors.New("a transparency log entry is required, and regflow checks those only in Sigstore bundles (cosign sign --new-bundle-format)")
 	}
 	payload, err := readBlob(ctx, reg, repo, l.Digest)
@@ -222,11 +228,30 @@ func verifySimpleSigning(ctx context.Context, reg Registry, repo string, target 
 	if err != nil {
 		return nil, fmt.Errorf("signature material: %v", err)
 	}
+	if err := m.fits(b); err != nil {
+		return nil, err
+	}
 	res, err := v.Verify(b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(payload)), policy...))
 	if err != nil {
-		return nil, explain(err)
+		return nil, explain(b, m, err)
 	}
 	return res, nil
+}
+
+// fits refuses, with a plain reason, material of the other kind: a key signature for a
+// keyless requirement, a certificate for a key.
+func (m material) fits(b *bundle.Bundle) error {
+	vc, err := b.VerificationContent()
+	if err != nil {
+		return fmt.Errorf("signature material: %v", err)
+	}
+	switch {
+	case m.key && vc.Certificate() != nil:
+		return errors.New("signed with a certificate (keyless), not with the trusted key")
+	case !m.key && vc.Certificate() == nil:
+		return errors.New("signed with a key, not with a certificate for the trusted identity")
+	}
+	return nil
 }
 
 const (
@@ -235,7 +260,7 @@ const (
 )
 
 // verifyBundle checks a Sigstore bundle layer against the target digest.
-func verifyBundle(ctx context.Context, reg Registry, repo string, target artifact, l Layer, v *verify.Verifier, policy []verify.PolicyOption) (*verify.VerificationResult, error) {
+func verifyBundle(ctx context.Context, reg Registry, repo string, target artifact, l Layer, v *verify.Verifier, policy []verify.PolicyOption, m material) (*verify.VerificationResult, error) {
 	raw, err := readBlob(ctx, reg, repo, l.Digest)
 	if err != nil {
 		return nil, err
@@ -244,13 +269,16 @@ func verifyBundle(ctx context.Context, reg Registry, repo string, target artifac
 	if err != nil {
 		return nil, err
 	}
+	if err := m.fits(b); err != nil {
+		return nil, err
+	}
 	digest, err := hex.DecodeString(target.digest.Hex)
 	if err != nil {
 		return nil, fmt.Errorf("target digest: %v", err)
 	}
 	res, err := v.Verify(b, verify.NewPolicy(verify.WithArtifactDigest("sha256", digest), policy...))
 	if err != nil {
-		return nil, explain(err)
+		return nil, explain(b, m, err)
 	}
 	return res, nil
 }
@@ -268,8 +296,21 @@ func ParseBundle(raw []byte) (*bundle.Bundle, error) {
 }
 
 // explain shortens sigstore-go's errors to what an operator acts on.
-func explain(err error) error {
+func explain(b *bundle.Bundle, m material, err error) error {
 	msg := err.Error()
+	if vc, verr := b.VerificationContent(); verr == nil && !m.tlog {
+		// Without a log entry the certificate is checked at the current time: say so
+		// when that is why it failed.
+		if c := vc.Certificate(); c != nil {
+			now := time.Now()
+			switch {
+			case now.After(c.NotAfter):
+				return fmt.Errorf("certificate expired at %s (no transparency log entry dates the signature): %w", c.NotAfter.UTC().Format(time.RFC3339), err)
+			case now.Before(c.NotBefore):
+				return fmt.Errorf("certificate is not valid before %s: %w", c.NotBefore.UTC().Format(time.RFC3339), err)
+			}
+		}
+	}
 	for _, c := range []struct{ has, say string }{
 		{"failed to verify certificate identity", "certificate identity does not match"},
 		{"expected key signature, not certificate", "signed with a certificate (keyless), not with the trusted key"},

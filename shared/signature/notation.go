@@ -73,7 +73,8 @@ func (r *notationRequirement) label() string { return r.name }
 
 func (r *notationRequirement) accepts(k Kind) bool { return k == KindNotation }
 
-func (r *notationRequirement) verify(ctx context.Context, reg Registry, repo string, target artifact, sig found) (string, error) {
+func (r *notationRequirement) verify(ctx context.Context, reg Registry, repo string, sig found) (string, error) {
+	target := sig.subject
 	desc := ocispec.Descriptor{MediaType: target.mediaType, Digest: digest.Digest(target.digest.String()), Size: target.size}
 	var errs []error
 	for _, l := range sig.manifest.Layers {

@@ -70,6 +70,8 @@ type Check struct {
 	Identity        string
 	SignatureDigest string
 	Kind            Kind
+	// Via says where the signature was found (referrers API, or the cosign tag).
+	Via string
 	// Failures say why each signature examined did not meet the requirement.
 	Failures []string
 }
@@ -84,9 +86,8 @@ type Verifier struct {
 type requirement interface {
 	label() string
 	accepts(k Kind) bool
-	// verify judges sig, a signature found on subject, for target (the digest being
-	// verified, whose manifest is targetRaw). It returns the signer's identity.
-	verify(ctx context.Context, reg Registry, repo string, target artifact, sig found) (string, error)
+	// verify judges sig, which must be about sig.subject. It returns the signer's identity.
+	verify(ctx context.Context, reg Registry, repo string, sig found) (string, error)
 }
 
 // artifact is a manifest the verifier has read and checked against its digest.
@@ -101,6 +102,8 @@ type found struct {
 	digest   v1.Hash
 	manifest *Manifest
 	via      string // "referrers API" or the cosign tag
+	// subject is what the signature must be about: the target, or an index listing it.
+	subject artifact
 }
 
 // New compiles a requireSignature policy; field prefixes errors with the config path
@@ -153,7 +156,7 @@ func (v *Verifier) Verify(ctx context.Context, reg Registry, t Target) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	subjects := []v1.Hash{d}
+	subjects := []artifact{target}
 	for _, ix := range t.Indexes {
 		h, err := v1.NewHash(ix)
 		if err != nil {
@@ -163,8 +166,8 @@ func (v *Verifier) Verify(ctx context.Context, reg Registry, t Target) (Result, 
 		if err != nil {
 			return Result{}, err
 		}
-		if listed {
-			subjects = append(subjects, h)
+		if listed != nil {
+			subjects = append(subjects, *listed)
 		}
 	}
 	var sigs []found
@@ -198,7 +201,7 @@ func (v *Verifier) Verify(ctx context.Context, reg Registry, t Target) (Result, 
 			if !req.accepts(s.manifest.Kind) {
 				continue
 			}
-			id, err := req.verify(ctx, reg, t.Repository, target, s)
+			id, err := req.verify(ctx, reg, t.Repository, s)
 			if err != nil {
 				if isRegistryError(err) {
 					return Result{}, err
@@ -206,7 +209,10 @@ func (v *Verifier) Verify(ctx context.Context, reg Registry, t Target) (Result, 
 				c.Failures = append(c.Failures, fmt.Sprintf("%s signature %s (%s): %v", s.manifest.Kind, short(s.digest), s.via, err))
 				continue
 			}
-			c.Verified, c.Identity, c.SignatureDigest, c.Kind = true, id, s.digest.String(), s.manifest.Kind
+			c.Verified, c.Identity, c.SignatureDigest, c.Kind, c.Via = true, id, s.digest.String(), s.manifest.Kind, s.via
+			if s.subject.digest != d {
+				c.Via += " of index " + short(s.subject.digest)
+			}
 			break
 		}
 		if !c.Verified && len(c.Failures) == 0 {
@@ -230,7 +236,7 @@ func (v *Verifier) Verify(ctx context.Context, reg Registry, t Target) (Result, 
 			if res.Identity == "" {
 				res.Identity, res.SignatureDigest, res.Kind, res.Requirement = c.Identity, c.SignatureDigest, c.Kind, c.Requirement
 			}
-			parts = append(parts, fmt.Sprintf("%q: signed by %s (%s signature %s)", c.Requirement, c.Identity, c.Kind, short(mustHash(c.SignatureDigest))))
+			parts = append(parts, fmt.Sprintf("%q: signed by %s (%s signature %s, %s)", c.Requirement, c.Identity, c.Kind, short(mustHash(c.SignatureDigest)), c.Via))
 		} else {
 			parts = append(parts, fmt.Sprintf("%q: not met: %s", c.Requirement, strings.Join(c.Failures, "; ")))
 		}
@@ -318,9 +324,10 @@ func mediaTypeOf(raw []byte) string {
 	return m.MediaType
 }
 
-// findSignatures lists the signature manifests whose subject is s. Manifests that are
+// findSignatures lists the signature manifests whose subject is sub. Manifests that are
 // other artifacts are skipped; broken signature manifests are reported in bad.
-func findSignatures(ctx context.Context, reg Registry, repo string, s v1.Hash) (sigs []found, bad []string, err error) {
+func findSignatures(ctx context.Context, reg Registry, repo string, sub artifact) (sigs []found, bad []string, err error) {
+	s := sub.digest
 	refs, err := reg.Referrers(ctx, repo, s)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, nil, fmt.Errorf("list referrers of %s@%s: %w", repo, s, err)
@@ -341,7 +348,7 @@ func findSignatures(ctx context.Context, reg Registry, repo string, s v1.Hash) (
 			// signature over another digest, moved or replayed.
 			bad = append(bad, fmt.Sprintf("%s (%s): its subject is %s, not %s", short(d), via, short(*m.Subject), short(s)))
 		default:
-			sigs = append(sigs, found{digest: d, manifest: m, via: via})
+			sigs = append(sigs, found{digest: d, manifest: m, via: via, subject: sub})
 		}
 	}
 	for _, r := range refs {
@@ -381,28 +388,25 @@ func signatureArtifactType(at string) bool {
 	return at == MediaNotationSignature || at == MediaCosignSigArtifact || strings.HasPrefix(at, MediaBundlePrefix)
 }
 
-// indexLists reports whether the index ix lists child.
-func indexLists(ctx context.Context, reg Registry, repo string, ix, child v1.Hash) (bool, error) {
-	raw, _, err := readManifest(ctx, reg, repo, ix)
-	if errors.Is(err, ErrNotFound) {
-		return false, nil
-	}
+// indexLists returns the index ix when it lists child, nil otherwise.
+func indexLists(ctx context.Context, reg Registry, repo string, ix, child v1.Hash) (*artifact, error) {
+	raw, mt, err := readManifest(ctx, reg, repo, ix)
 	if err != nil {
 		if isRegistryError(err) {
-			return false, err
+			return nil, err
 		}
-		return false, nil
+		return nil, nil // gone, or not what it claims: lends nothing
 	}
 	im, err := v1.ParseIndexManifest(bytes.NewReader(raw))
 	if err != nil {
-		return false, nil
+		return nil, nil
 	}
 	for _, m := range im.Manifests {
 		if m.Digest == child {
-			return true, nil
+			return &artifact{digest: ix, mediaType: mt, size: int64(len(raw))}, nil
 		}
 	}
-	return false, nil
+	return nil, nil
 }
 
 // platformHint explains a missing signature on an index whose platforms are signed:
@@ -421,7 +425,7 @@ func platformHint(ctx context.Context, reg Registry, repo string, target artifac
 	}
 	var signed []string
 	for _, m := range im.Manifests {
-		if sigs, _, err := findSignatures(ctx, reg, repo, m.Digest); err == nil && len(sigs) > 0 {
+		if sigs, _, err := findSignatures(ctx, reg, repo, artifact{digest: m.Digest, mediaType: string(m.MediaType), size: m.Size}); err == nil && len(sigs) > 0 {
 			signed = append(signed, short(m.Digest))
 		}
 	}
