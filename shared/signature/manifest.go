@@ -86,7 +86,7 @@ func ParseManifest(raw []byte) (*Manifest, error) {
 	if err != nil {
 		// An index or a non-JSON body is not a signature manifest; a JSON body that looks like
 		// one but has, say, truncated digests is broken.
-		if looksLikeSignature(raw) {
+		if trimmed := bytes.TrimSpace(raw); len(trimmed) > 0 && trimmed[0] == '{' && looksLikeSignature(raw) {
 			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
 		return nil, fmt.Errorf("%w: %v", ErrNotSignature, err)
