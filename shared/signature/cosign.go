@@ -326,5 +326,3 @@ func explain(b *bundle.Bundle, m material, err error) error {
 	}
 	return err
 }
-
-

@@ -24,8 +24,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	notationsigner "github.com/notaryproject/notation-go/signer"
 	"github.com/notaryproject/notation-go"
+	notationsigner "github.com/notaryproject/notation-go/signer"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -46,7 +46,7 @@ type ecrEnv struct {
 	reg  *ocisig.Registry
 }
 
-func startECR(t *testing.T) *ecrEnv {
+func startECR(t testing.TB) *ecrEnv {
 	t.Helper()
 	s, err := localecr.New(localecr.Options{Account: "111111111111", AutoCreateRepos: true})
 	if err != nil {
@@ -74,7 +74,7 @@ func (e *ecrEnv) target(d v1.Hash, indexes ...v1.Hash) signature.Target {
 }
 
 // pushImage pushes a small image by digest and returns its descriptor.
-func (e *ecrEnv) pushImage(t *testing.T, seed uint64) v1.Descriptor {
+func (e *ecrEnv) pushImage(t testing.TB, seed uint64) v1.Descriptor {
 	t.Helper()
 	img, err := ocitest.RandomImage(seed, v1.Platform{OS: "linux", Architecture: "amd64"}, 1, 512)
 	if err != nil {
@@ -93,7 +93,7 @@ func (e *ecrEnv) pushImage(t *testing.T, seed uint64) v1.Descriptor {
 }
 
 // pushIndex pushes a two-platform index and returns it and its platforms.
-func (e *ecrEnv) pushIndex(t *testing.T, seed uint64) (v1.Descriptor, []v1.Descriptor) {
+func (e *ecrEnv) pushIndex(t testing.TB, seed uint64) (v1.Descriptor, []v1.Descriptor) {
 	t.Helper()
 	idx, err := ocitest.RandomIndex(seed, 2, 1, 256)
 	if err != nil {
@@ -135,7 +135,7 @@ func blob(mt string, b []byte) v1.Descriptor {
 }
 
 // push uploads blobs and the manifest (under tag, or by digest) and returns its digest.
-func (e *ecrEnv) push(t *testing.T, m manifest, tag string, blobs ...[]byte) v1.Hash {
+func (e *ecrEnv) push(t testing.TB, m manifest, tag string, blobs ...[]byte) v1.Hash {
 	t.Helper()
 	raw, err := json.Marshal(m)
 	if err != nil {
@@ -169,7 +169,7 @@ type cosignSig struct {
 }
 
 // attachCosign signs and pushes a cosign simple-signing signature for subject.
-func (e *ecrEnv) attachCosign(t *testing.T, subject v1.Descriptor, s cosignSig) v1.Hash {
+func (e *ecrEnv) attachCosign(t testing.TB, subject v1.Descriptor, s cosignSig) v1.Hash {
 	t.Helper()
 	if s.signs == (v1.Hash{}) {
 		s.signs = subject.Digest
@@ -213,7 +213,7 @@ func inTotoStatement(d v1.Hash) []byte {
 
 // attachBundle signs a DSSE in-toto statement over signs with keypair (and a certificate,
 // when cp is set) and pushes the bundle as a referrer of subject.
-func (e *ecrEnv) attachBundle(t *testing.T, subject v1.Descriptor, signs v1.Hash, kp sign.Keypair, cp sign.CertificateProvider) v1.Hash {
+func (e *ecrEnv) attachBundle(t testing.TB, subject v1.Descriptor, signs v1.Hash, kp sign.Keypair, cp sign.CertificateProvider) v1.Hash {
 	t.Helper()
 	pb, err := sign.Bundle(&sign.DSSEData{Data: inTotoStatement(signs), PayloadType: "application/vnd.in-toto+json"}, kp, sign.BundleOptions{CertificateProvider: cp, Context: context.Background()})
 	if err != nil {
@@ -235,7 +235,7 @@ func (e *ecrEnv) attachBundle(t *testing.T, subject v1.Descriptor, signs v1.Hash
 
 // attachNotation signs subject's descriptor (or signs, when set) with notation-go and
 // pushes the signature as a referrer of subject.
-func (e *ecrEnv) attachNotation(t *testing.T, subject v1.Descriptor, signs *v1.Descriptor, key crypto.PrivateKey, chain []*x509.Certificate) v1.Hash {
+func (e *ecrEnv) attachNotation(t testing.TB, subject v1.Descriptor, signs *v1.Descriptor, key crypto.PrivateKey, chain []*x509.Certificate) v1.Hash {
 	t.Helper()
 	s, err := notationsigner.NewGenericSigner(key, chain)
 	if err != nil {
@@ -259,7 +259,7 @@ func (e *ecrEnv) attachNotation(t *testing.T, subject v1.Descriptor, signs *v1.D
 
 // --- keys and CAs made in the test ---
 
-func keypair(t *testing.T) *sign.EphemeralKeypair {
+func keypair(t testing.TB) *sign.EphemeralKeypair {
 	t.Helper()
 	kp, err := sign.NewEphemeralKeypair(nil)
 	if err != nil {
@@ -268,7 +268,7 @@ func keypair(t *testing.T) *sign.EphemeralKeypair {
 	return kp
 }
 
-func pubPEM(t *testing.T, kp *sign.EphemeralKeypair) string {
+func pubPEM(t testing.TB, kp *sign.EphemeralKeypair) string {
 	t.Helper()
 	p, err := kp.GetPublicKeyPem()
 	if err != nil {
@@ -283,7 +283,7 @@ type testCA struct {
 	key  *ecdsa.PrivateKey
 }
 
-func newCA(t *testing.T, cn string) *testCA {
+func newCA(t testing.TB, cn string) *testCA {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -318,7 +318,7 @@ type leafOpts struct {
 	notAfter    time.Time
 }
 
-func (ca *testCA) issue(t *testing.T, pub crypto.PublicKey, o leafOpts) *x509.Certificate {
+func (ca *testCA) issue(t testing.TB, pub crypto.PublicKey, o leafOpts) *x509.Certificate {
 	t.Helper()
 	if o.notBefore.IsZero() {
 		o.notBefore = time.Now().Add(-time.Hour)
@@ -359,7 +359,7 @@ func certPEM(c *x509.Certificate) string {
 }
 
 // trustedRoot is a Sigstore trusted_root.json naming ca as the only certificate authority.
-func trustedRoot(t *testing.T, ca *testCA) string {
+func trustedRoot(t testing.TB, ca *testCA) string {
 	t.Helper()
 	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01,
 		[]root.CertificateAuthority{&root.FulcioCertificateAuthority{Root: ca.cert, ValidityPeriodStart: ca.cert.NotBefore, URI: "https://fulcio.test"}},
@@ -376,7 +376,7 @@ func trustedRoot(t *testing.T, ca *testCA) string {
 
 // caProvider hands sigstore-go's signer a certificate from a test CA, as Fulcio would.
 type caProvider struct {
-	t  *testing.T
+	t  testing.TB
 	ca *testCA
 	o  leafOpts
 }
@@ -385,7 +385,7 @@ func (p caProvider) GetCertificate(_ context.Context, kp sign.Keypair, _ *sign.C
 	return p.ca.issue(p.t, kp.GetPublicKey(), p.o).Raw, nil
 }
 
-func ecKey(t *testing.T) *ecdsa.PrivateKey {
+func ecKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -34,7 +34,7 @@ type world struct {
 	notation      config.SignatureRequirement
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	w := &world{key: keypair(t), otherKey: keypair(t), fulcio: newCA(t, "test fulcio"), other: newCA(t, "another CA"), notaryCA: newCA(t, "acme signing CA")}
 	nk := ecKey(t)
 	w.notaryKey = nk
@@ -50,7 +50,7 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-func (w *world) keylessCert(t *testing.T, kp *sign.EphemeralKeypair, ca *testCA, o leafOpts) (cert, chain string) {
+func (w *world) keylessCert(t testing.TB, kp *sign.EphemeralKeypair, ca *testCA, o leafOpts) (cert, chain string) {
 	if o.san == "" {
 		o.san = ciSubject
 	}
@@ -60,7 +60,7 @@ func (w *world) keylessCert(t *testing.T, kp *sign.EphemeralKeypair, ca *testCA,
 	return certPEM(ca.issue(t, kp.GetPublicKey(), o)), ca.pem()
 }
 
-func verifier(t *testing.T, any bool, reqs ...config.SignatureRequirement) *signature.Verifier {
+func verifier(t testing.TB, any bool, reqs ...config.SignatureRequirement) *signature.Verifier {
 	t.Helper()
 	v, err := signature.New("environments.prod.requireSignature", config.SignaturePolicy{Any: any, Require: reqs})
 	if err != nil {
