@@ -6,7 +6,11 @@ import "context"
 type SignatureCheck struct {
 	// Env is the environment whose requireSignature applies (the one the digest would enter).
 	Env string
-	// Repository and Digest name the image as it is in the registry being read.
+	// In is the environment whose registry holds the digest and its signatures: the
+	// source for the gate and the promoter's pre-copy check, Env itself after the copy.
+	// Empty means Env.
+	In string
+	// Repository and Digest name the image as it is in that registry.
 	Repository string
 	Digest     string
 	// Indexes are the image indexes known to list Digest: a signature on one of them

@@ -44,19 +44,23 @@ func NewChecker(cfg *config.Config, reach Reach) (*Checker, error) {
 	return c, nil
 }
 
-// VerifySignature checks c.Digest against c.Env's policy, reading c.Env's registry.
+// VerifySignature checks sc.Digest, as it is in sc.In's registry, against sc.Env's policy.
 func (c *Checker) VerifySignature(ctx context.Context, sc regflow.SignatureCheck) (regflow.SignatureStatus, error) {
 	v, ok := c.verifiers[sc.Env]
 	if !ok {
 		return regflow.SignatureStatus{Reason: fmt.Sprintf("%s requires no signature", sc.Env)}, nil
 	}
-	reg, host, err := c.reach(ctx, sc.Env)
+	in := sc.In
+	if in == "" {
+		in = sc.Env
+	}
+	reg, host, err := c.reach(ctx, in)
 	if err != nil {
-		return regflow.SignatureStatus{}, fmt.Errorf("reach %s's registry to verify signatures: %w", sc.Env, err)
+		return regflow.SignatureStatus{}, fmt.Errorf("reach %s's registry to verify signatures for %s: %w", in, sc.Env, err)
 	}
 	res, err := v.Verify(ctx, reg, Target{Repository: host + "/" + sc.Repository, Digest: sc.Digest, Indexes: sc.Indexes})
 	if err != nil {
-		return regflow.SignatureStatus{}, fmt.Errorf("verify signatures of %s@%s in %s: %w", sc.Repository, sc.Digest, sc.Env, err)
+		return regflow.SignatureStatus{}, fmt.Errorf("verify signatures of %s@%s in %s for %s: %w", sc.Repository, sc.Digest, in, sc.Env, err)
 	}
 	return regflow.SignatureStatus{
 		Required: true, Verified: res.Verified, Identity: res.Identity,

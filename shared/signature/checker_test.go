@@ -64,25 +64,32 @@ environments:
 		}
 	}
 
-	check := func(env, d string) regflow.SignatureStatus {
+	check := func(env, in, d string) regflow.SignatureStatus {
 		t.Helper()
-		st, err := checker.VerifySignature(ctx, regflow.SignatureCheck{Env: env, Repository: "team/app", Digest: d})
+		st, err := checker.VerifySignature(ctx, regflow.SignatureCheck{Env: env, In: in, Repository: "team/app", Digest: d})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return st
 	}
-	if st := check("dev", img.Digest.String()); st.Required || st.Verified {
+	if st := check("dev", "", img.Digest.String()); st.Required || st.Verified {
 		t.Errorf("dev requires no signature: %+v", st)
 	}
-	st := check("prod", img.Digest.String())
+	// The gate's and the promoter's pre-copy check: prod's policy, dev's registry.
+	if st := check("prod", "dev", img.Digest.String()); !st.Verified {
+		t.Fatalf("signed in dev for prod: %+v", st)
+	}
+	if st := check("prod", "dev", unsigned.Digest.String()); st.Verified || !strings.Contains(st.Reason, "no signature on") {
+		t.Fatalf("unsigned in dev is blocked for prod: %+v", st)
+	}
+	st := check("prod", "", img.Digest.String())
 	if !st.Required || !st.Verified || st.Kind != "cosign" || !strings.HasPrefix(st.Identity, "key SHA256:") || !strings.HasPrefix(st.SignatureDigest, "sha256:") {
 		t.Fatalf("the copy in prod must still verify: %+v", st)
 	}
 	if !strings.Contains(st.Reason, `"acme-notary": signed by CN=regflow CI`) {
 		t.Errorf("both signatures travelled with the copy; reason %q", st.Reason)
 	}
-	if st := check("prod", unsigned.Digest.String()); !st.Required || st.Verified || !strings.Contains(st.Reason, "no signature on") {
+	if st := check("prod", "prod", unsigned.Digest.String()); !st.Required || st.Verified || !strings.Contains(st.Reason, "no signature on") {
 		t.Errorf("an unsigned copy is blocked with a reason: %+v", st)
 	}
 
