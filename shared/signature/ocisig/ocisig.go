@@ -20,7 +20,8 @@ import (
 
 // Registry is a signature.Registry over one set of remote options (auth, transport).
 type Registry struct {
-	opts []remote.Option
+	opts     []remote.Option
+	insecure bool
 }
 
 var _ signature.Registry = (*Registry)(nil)
@@ -28,15 +29,34 @@ var _ signature.Registry = (*Registry)(nil)
 // New reads registries with opts (remote.WithAuth or remote.WithAuthFromKeychain, a transport).
 func New(opts ...remote.Option) *Registry { return &Registry{opts: opts} }
 
+// Insecure returns a copy that speaks plain HTTP (the local stack's loopback registries).
+func (r *Registry) Insecure() *Registry {
+	c := *r
+	c.insecure = true
+	return &c
+}
+
+func (r *Registry) repository(repo string) (name.Repository, error) {
+	var o []name.Option
+	if r.insecure {
+		o = append(o, name.Insecure)
+	}
+	rp, err := name.NewRepository(repo, o...)
+	if err != nil {
+		return name.Repository{}, fmt.Errorf("repository %q: %w", repo, err)
+	}
+	return rp, nil
+}
+
 func (r *Registry) with(ctx context.Context) []remote.Option {
 	return append([]remote.Option{remote.WithContext(ctx)}, r.opts...)
 }
 
 // Manifest returns the manifest repo:ref or repo@ref names.
 func (r *Registry) Manifest(ctx context.Context, repo, ref string) ([]byte, string, error) {
-	rp, err := name.NewRepository(repo)
+	rp, err := r.repository(repo)
 	if err != nil {
-		return nil, "", fmt.Errorf("repository %q: %w", repo, err)
+		return nil, "", err
 	}
 	var nr name.Reference
 	if h, herr := v1.NewHash(ref); herr == nil {
@@ -56,9 +76,9 @@ func (r *Registry) Manifest(ctx context.Context, repo, ref string) ([]byte, stri
 
 // Referrers lists subject's referrers (go-containerregistry falls back to the tag schema).
 func (r *Registry) Referrers(ctx context.Context, repo string, subject v1.Hash) ([]v1.Descriptor, error) {
-	rp, err := name.NewRepository(repo)
+	rp, err := r.repository(repo)
 	if err != nil {
-		return nil, fmt.Errorf("repository %q: %w", repo, err)
+		return nil, err
 	}
 	idx, err := remote.Referrers(rp.Digest(subject.String()), r.with(ctx)...)
 	if err != nil {
@@ -73,9 +93,9 @@ func (r *Registry) Referrers(ctx context.Context, repo string, subject v1.Hash) 
 
 // Blob returns the blob, refusing more than limit bytes.
 func (r *Registry) Blob(ctx context.Context, repo string, d v1.Hash, limit int64) ([]byte, error) {
-	rp, err := name.NewRepository(repo)
+	rp, err := r.repository(repo)
 	if err != nil {
-		return nil, fmt.Errorf("repository %q: %w", repo, err)
+		return nil, err
 	}
 	l, err := remote.Layer(rp.Digest(d.String()), r.with(ctx)...)
 	if err != nil {
