@@ -40,3 +40,16 @@ type SignatureStatus struct {
 type SignatureVerifier interface {
 	VerifySignature(ctx context.Context, c SignatureCheck) (SignatureStatus, error)
 }
+
+// Line is the status as one line for the approval message: "Signed by <identity>", or why
+// not; empty when the environment requires no signature.
+func (s SignatureStatus) Line() string {
+	switch {
+	case !s.Required:
+		return ""
+	case s.Verified:
+		return "Signed by " + s.Identity
+	default:
+		return "Signature not verified: " + s.Reason
+	}
+}

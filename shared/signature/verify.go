@@ -379,7 +379,7 @@ func findSignatures(ctx context.Context, reg Registry, repo string, sub artifact
 		if herr != nil {
 			return nil, nil, fmt.Errorf("hash %s:%s: %w", repo, tag, herr)
 		}
-		add(h, raw, "tag "+tag)
+		add(h, raw, "tag "+shortTag(s)+".sig")
 	}
 	return sigs, bad, nil
 }
@@ -436,6 +436,14 @@ func platformHint(ctx context.Context, reg Registry, repo string, target artifac
 }
 
 func cosignTag(d v1.Hash) string { return d.Algorithm + "-" + d.Hex + ".sig" }
+
+// shortTag is the cosign tag's stem, shortened for reasons: sha256-0123456789ab….
+func shortTag(d v1.Hash) string {
+	if len(d.Hex) < 12 {
+		return d.Algorithm + "-" + d.Hex
+	}
+	return d.Algorithm + "-" + d.Hex[:12] + "…"
+}
 
 func short(d v1.Hash) string {
 	if len(d.Hex) < 12 {
