@@ -9,6 +9,7 @@ import (
 
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
+	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/signature"
 )
 
@@ -53,4 +54,22 @@ func loopback(host string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Checker is the composition root's one call: a regflow.SignatureVerifier over every
+// environment's requireSignature, reading registries through clients; nil when no
+// environment requires a signature. A policy a library refuses fails here, naming its field.
+func Checker(cfg *config.Config, clients Clients) (regflow.SignatureVerifier, error) {
+	required := false
+	for _, e := range cfg.Environments {
+		required = required || e.RequireSignature != nil
+	}
+	if !required {
+		return nil, nil
+	}
+	c, err := signature.NewChecker(cfg, ReachECR(cfg, clients))
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }

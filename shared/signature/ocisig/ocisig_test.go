@@ -96,3 +96,29 @@ environments:
 		t.Errorf("a missing blob must be ErrNotFound, got %v", err)
 	}
 }
+
+func TestCheckerOnlyWhenRequired(t *testing.T) {
+	none, err := config.Parse([]byte("promotionPath: [dev]\nenvironments:\n  dev: {account: \"111111111111\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := ocisig.Checker(none, clients{}); c != nil || err != nil {
+		t.Errorf("no requireSignature anywhere: want no checker, got %v, %v", c, err)
+	}
+	bad, err := config.Parse([]byte(`
+promotionPath: [dev, prod]
+environments:
+  dev: {account: "111111111111"}
+  prod:
+    account: "333333333333"
+    promotionRole: arn:aws:iam::333333333333:role/promote
+    externalId: xid
+    requireSignature: {require: [{cosignKey: {kmsKey: "arn:aws:kms:us-east-1:333333333333:alias/ci"}}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ocisig.Checker(bad, clients{}); err == nil || !strings.Contains(err.Error(), "environments.prod.requireSignature.require[0].cosignKey.kmsKey") {
+		t.Errorf("a refused policy must name its field, got %v", err)
+	}
+}
