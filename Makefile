@@ -90,10 +90,11 @@ bench-sweep:
 bench-approvals: tools
 	$(GO) test ./shared/approvals -run '^$$' -bench AckLatency200 -benchtime 5x
 
-## fuzz: the event decoder and the Slack payload parser, a minute each
+## fuzz: the event decoder, the Slack payload parser and the signature-manifest parser, a minute each
 fuzz:
 	$(GO) test ./shared/ecrevent -run '^$$' -fuzz FuzzDecode -fuzztime 60s
 	$(GO) test ./shared/approvals -run '^$$' -fuzz FuzzParseForm -fuzztime 60s
+	$(GO) test ./shared/signature -run '^$$' -fuzz FuzzParseManifest -fuzztime 60s
 
 clean:
 	rm -rf bin cdk.out .regflow

@@ -34,6 +34,8 @@ type backend struct {
 	app   *app.App
 	cfg   *config.Config
 	store app.Store
+	// registries reaches each environment's registry (verify-signature reads it directly).
+	registries app.Registries
 	// identity names who runs the command when --as is not given.
 	identity func(ctx context.Context) (string, error)
 	local    bool
@@ -122,7 +124,7 @@ func localBackend(cfg *config.Config, configPath, stateDir string, log *slog.Log
 		_ = st.Close()
 		return nil, err
 	}
-	return &backend{app: a, cfg: adapters.Config, store: st, identity: localIdentity, local: true, close: func() { _ = st.Close() }}, nil
+	return &backend{app: a, cfg: adapters.Config, store: st, registries: adapters.Registries, identity: localIdentity, local: true, close: func() { _ = st.Close() }}, nil
 }
 
 func awsBackend(ctx context.Context, cfg *config.Config, opts awsapp.Options, log *slog.Logger) (*backend, error) {
@@ -134,12 +136,13 @@ func awsBackend(ctx context.Context, cfg *config.Config, opts awsapp.Options, lo
 	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, fmt.Errorf("no AWS credentials (%w): configure the default credential chain (AWS_PROFILE, `aws sso login`, environment variables), or pass --local to use `regflow local`", err)
 	}
-	a, err := app.New(awsapp.Adapters(cfg, awsCfg, opts, log))
+	adapters := awsapp.Adapters(cfg, awsCfg, opts, log)
+	a, err := app.New(adapters)
 	if err != nil {
 		return nil, err
 	}
 	return &backend{
-		app: a, cfg: cfg, store: a.Store,
+		app: a, cfg: cfg, store: a.Store, registries: adapters.Registries,
 		identity: func(ctx context.Context) (string, error) {
 			out, err := sts.NewFromConfig(awsCfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 			if err != nil {

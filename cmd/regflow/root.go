@@ -34,7 +34,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print JSON for scripts instead of tables")
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", ".regflow", "where the local stack keeps its store and local.json")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what regflow does")
-	root.AddCommand(newLocalCmd(g), newDemoCmd(g), newCopyCmd(g), newStatusCmd(g), newHistoryCmd(g), newApprovalsCmd(g), newVerifyCmd(g), newRollbackCmd(g), newInvokeCmd(g), newSweepCmd(g), newUICmd(g))
+	root.AddCommand(newLocalCmd(g), newDemoCmd(g), newCopyCmd(g), newStatusCmd(g), newHistoryCmd(g), newApprovalsCmd(g), newVerifyCmd(g), newVerifySignatureCmd(g), newRollbackCmd(g), newInvokeCmd(g), newSweepCmd(g), newUICmd(g))
 	return root
 }
 

@@ -88,6 +88,8 @@ type Environment struct {
 	KMSKey string `json:"kmsKey"`
 	// Deploy hands each release to what runs here (SSM parameter, ECS services, Lambda aliases).
 	Deploy Deploy `json:"deploy"`
+	// RequireSignature, when set, admits only digests signed by the signers it trusts.
+	RequireSignature *SignaturePolicy `json:"requireSignature,omitempty"`
 }
 
 // Approvers says who may approve a promotion into an environment.

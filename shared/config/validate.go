@@ -115,6 +115,7 @@ func (c *Config) Validate() error {
 			bad(f+".requireVerification", "the source environment has no previous environment to verify in")
 		}
 		validateDeploy(f, env, isSource, bad)
+		validateSignature(f+".requireSignature", env.RequireSignature, bad)
 	}
 
 	validateRule := func(f string, r TagRule) {
