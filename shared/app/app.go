@@ -166,6 +166,7 @@ func New(a Adapters) (*App, error) {
 	app.Promoter = &promoter.Promoter{
 		Config: cfg, Endpoints: a.Registries.Promotion, Store: a.Store, Publisher: a.Publisher,
 		Messenger: a.Slack, Notifier: a.Slack, Now: a.Now, Log: a.Log, CopyOptions: a.CopyOptions,
+		Deployer: app.Deployer,
 	}
 
 	// Retention: one sweeper decides; the planner fans batches out to workers (SQS in AWS,

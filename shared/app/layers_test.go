@@ -20,9 +20,10 @@ var inward = map[string]bool{
 }
 
 // useCases and the extra packages each may import. The promoter drives the copy engine
-// (ocicopy) directly: a port for it is still to come.
+// (ocicopy) directly, a port for it is still to come, and hands releases to the deploy
+// use case through its own Deployer port (deploy's types only).
 var useCases = map[string][]string{
-	"tagguard": nil, "scangate": nil, "approvals": nil, "sweep": nil, "promoter": {"ocicopy"}, "deploy": nil,
+	"tagguard": nil, "scangate": nil, "approvals": nil, "sweep": nil, "promoter": {"ocicopy", "deploy"}, "deploy": nil,
 }
 
 // TestUseCasesDependInward fails when a use case imports an adapter or a local stand-in.

@@ -32,6 +32,8 @@ const (
 	ActionReleaseRolledBack      = "release.rolled-back"
 	// ActionDeployed: a release was handed to a target (SSM parameter, ECS service, Lambda alias).
 	ActionDeployed = "release.deployed"
+	// ActionDeploymentFailed: a promoted release could not be handed to its targets.
+	ActionDeploymentFailed = "release.deployment-failed"
 
 	// sweeper: each entry is written from what the delete call answered.
 	ActionImageDeleted = "image.deleted"

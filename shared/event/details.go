@@ -182,3 +182,19 @@ type SweepRequest struct {
 
 // DetailType is "Scheduled Event", the schedule's detail-type.
 func (SweepRequest) DetailType() string { return TypeScheduledEvent }
+
+// DeploymentFailed is the detail of "Deployment Failed": a promoted digest could not be
+// handed to its environment's targets (the promoter's last attempt), or an ECS deployment
+// of it failed and was rolled back.
+type DeploymentFailed struct {
+	RequestID  string `json:"requestId,omitempty"`
+	Env        string `json:"env"`
+	Repository string `json:"repository"`
+	Digest     string `json:"digest"`
+	// Target names what failed (an ECS service), when one did.
+	Target string `json:"target,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// DetailType is "Deployment Failed".
+func (DeploymentFailed) DetailType() string { return TypeDeploymentFailed }

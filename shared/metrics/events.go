@@ -58,6 +58,9 @@ func (w *Writer) Event(d event.Detail) error {
 	case event.PromotionFailed:
 		return w.Emit(map[string]string{DimEnvironment: d.Env}, perEnv,
 			Metric{Name: PromotionFailures, Unit: Count, Value: 1})
+	case event.DeploymentFailed:
+		return w.Emit(map[string]string{DimEnvironment: d.Env}, perEnv,
+			Metric{Name: DeploymentFailures, Unit: Count, Value: 1})
 	case event.TagPolicyViolation:
 		return w.Emit(nil, [][]string{{}}, Metric{Name: TagViolations, Unit: Count, Value: 1})
 	case event.RetentionSweepCompleted:

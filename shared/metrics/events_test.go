@@ -36,6 +36,8 @@ func TestPublisherCountsWhatIsAnnounced(t *testing.T) {
 			map[string]float64{metrics.Promotions: 1, metrics.PromotionBytes: 4096}, `[[],["Environment"]]`},
 		{"promotion failure", event.PromotionFailed{Env: "staging", Reason: "copy failed"},
 			map[string]float64{metrics.PromotionFailures: 1}, `[[],["Environment"]]`},
+		{"deployment failure", event.DeploymentFailed{Env: "prod", Reason: "UpdateService refused"},
+			map[string]float64{metrics.DeploymentFailures: 1}, `[[],["Environment"]]`},
 		{"tag violation", event.TagPolicyViolation{Tag: "latest"},
 			map[string]float64{metrics.TagViolations: 1}, `[[]]`},
 		{"partial real sweep", event.RetentionSweepCompleted{Removed: 7, Kept: 3, Refused: 1, FailedRepositories: 2, BytesReclaimedUpperBound: 900},

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/deploy"
 	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/ocicopy"
 	"github.com/regflow/regflow/shared/regflow"
@@ -71,6 +72,14 @@ type Promoter struct {
 	Log       *slog.Logger
 	// CopyOptions are extra options for the copy engine (jobs, transport).
 	CopyOptions []ocicopy.Option
+	// Deployer hands the release to what runs in the environment (nil: nothing to hand to).
+	Deployer Deployer
+}
+
+// Deployer hands a release to an environment's SSM parameter, ECS services and Lambda
+// aliases (the deploy use case).
+type Deployer interface {
+	Deploy(ctx context.Context, r deploy.Release) ([]deploy.Outcome, error)
 }
 
 // Actor signs the promoter's audit entries.
@@ -84,6 +93,8 @@ type Result struct {
 	Outcome string          `json:"outcome"`
 	Reason  string          `json:"reason,omitempty"`
 	Copy    *ocicopy.Result `json:"copy,omitempty"` // nil when nothing was copied
+	// Deployed says what each deployment target did.
+	Deployed []deploy.Outcome `json:"deployed,omitempty"`
 }
 
 // Invoke handles a "Promotion Approved" event: only its request id is trusted.
@@ -370,6 +381,18 @@ func (p *Promoter) finish(ctx context.Context, req regflow.ApprovalRequest, res 
 	if newer != nil {
 		return p.superseded(ctx, req, *newer, res)
 	}
+	// Promotion is copy + verify + deploy. A deployment that fails is retried with the
+	// promotion; after the last attempt the copy stands and the failure is announced.
+	out, derr := p.handOver(ctx, req.Env, req.Repository, req.ID, false)
+	res.Deployed = out
+	if derr != nil {
+		if req.Attempts < p.maxAttempts() {
+			return res, fmt.Errorf("deploy %s to %s (attempt %d of %d): %w", req.Ref(), req.Env, req.Attempts, p.maxAttempts(), derr)
+		}
+		if err := p.deploymentFailed(ctx, req, derr); err != nil {
+			return res, err
+		}
+	}
 	req, err = store.ChangeRequest(ctx, p.Store, req.ID, func(cur regflow.ApprovalRequest) (regflow.ApprovalRequest, bool) {
 		if cur.Status != regflow.StatusApproved {
 			return cur, false
@@ -511,4 +534,56 @@ func decidedAt(r regflow.ApprovalRequest) time.Time {
 		return r.DecidedAt
 	}
 	return r.CreatedAt
+}
+
+// handOver deploys what env's pointer for repo holds. It deploys the pointer, not the
+// request, and reads the pointer again after: if another promotion or rollback moved it
+// meanwhile, it deploys that one too, so the targets end on the pointer whatever the order
+// in which concurrent promotions finish.
+func (p *Promoter) handOver(ctx context.Context, env, repo, id string, rollback bool) ([]deploy.Outcome, error) {
+	if p.Deployer == nil {
+		return nil, nil
+	}
+	rel, err := p.Store.GetRelease(ctx, env, repo)
+	if err != nil {
+		return nil, fmt.Errorf("read %s's release of %s to deploy it: %w", env, repo, err)
+	}
+	for range 3 {
+		var by []string
+		if rel.By != "" {
+			by = strings.Split(rel.By, ",")
+		}
+		out, err := p.Deployer.Deploy(ctx, deploy.Release{Env: env, Repository: repo, Digest: rel.Digest, Tag: rel.Tag, Commit: rel.Tag,
+			ApprovedBy: by, At: rel.At, Rollback: rollback, RequestID: id})
+		if err != nil {
+			return out, err
+		}
+		again, err := p.Store.GetRelease(ctx, env, repo)
+		if err != nil || again.Digest == rel.Digest {
+			return out, err
+		}
+		rel = again
+	}
+	return nil, fmt.Errorf("%s's release of %s keeps moving while it is deployed; the latest move deploys it", env, repo)
+}
+
+// deploymentFailed records, announces and alerts once that a promoted digest could not be
+// handed to its environment's targets.
+func (p *Promoter) deploymentFailed(ctx context.Context, req regflow.ApprovalRequest, cause error) error {
+	now := p.Now()
+	reason := cause.Error()
+	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: req.Ref(), ID: "deploy/" + req.ID + "/failed", Time: now,
+		Action: event.ActionDeploymentFailed, Actor: Actor, Reason: reason, Details: map[string]string{"env": req.Env}}); err != nil {
+		return err
+	}
+	if err := p.once(ctx, "event/deployment-failed/"+req.ID, func() error {
+		return p.publish(ctx, "deployment-failed/"+req.ID, now, event.DeploymentFailed{RequestID: req.ID, Env: req.Env,
+			Repository: req.Repository, Digest: req.Digest, Reason: reason})
+	}); err != nil {
+		return fmt.Errorf("announce the failed deployment: %w", err)
+	}
+	return p.once(ctx, "alert/deployment-failed/"+req.ID, func() error {
+		return p.Notifier.Notify(ctx, regflow.Alert{Kind: "deployment-failed", Title: fmt.Sprintf("%s is in %s but could not be deployed", req.Ref(), req.Env),
+			Text: reason, Repository: req.Repository, Digest: req.Digest})
+	})
 }

@@ -204,6 +204,12 @@ func (p *Promoter) apply(ctx context.Context, id string) (regflow.Release, strin
 		// moved may be a twin delivery's move of this same rollback: the steps below are
 		// idempotent, so both complete it.
 	}
+	// A rollback is a pointer move the runtime follows: the same targets get the previous
+	// digest, nothing copied. A failure is retried with the rollback (its pointer move is
+	// done, so the retry only deploys).
+	if _, err := p.handOver(ctx, env, repo, rb.ID, true); err != nil {
+		return moved, "refused", fmt.Errorf("deploy %s's rolled-back release of %s: %w", env, repo, err)
+	}
 	now := p.Now()
 	if _, err := p.Store.AppendAudit(ctx, regflow.AuditEntry{Subject: repo + "@" + moved.Digest, ID: "rollback/" + rb.ID, Time: rb.At,
 		Action: event.ActionReleaseRolledBack, Actor: rb.By, Reason: fmt.Sprintf("%s rolled back from %s", env, regflow.ShortDigest(rb.From)),
