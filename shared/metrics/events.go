@@ -15,18 +15,19 @@ const (
 	DimEnvironment = "Environment"
 	DimMode        = "Mode" // "real" or "dry-run" sweeps
 
-	Promotions        = "Promotions"
-	PromotionDuration = "PromotionDuration"
-	PromotionBytes    = "PromotionBytesMoved"
-	PromotionFailures = "PromotionFailures"
-	ApprovalAnswer    = "ApprovalAnswerLatency"
-	TagViolations     = "TagPolicyViolations"
-	GateBlocks        = "GateBlocks"
-	SweepDeleted      = "SweepImagesDeleted"
-	SweepKept         = "SweepImagesKept"
-	SweepRefused      = "SweepImagesRefused"
-	SweepBytes        = "SweepBytesReclaimed"
-	SweepPartialRuns  = "SweepPartialRuns"
+	Promotions         = "Promotions"
+	PromotionDuration  = "PromotionDuration"
+	PromotionBytes     = "PromotionBytesMoved"
+	PromotionFailures  = "PromotionFailures"
+	DeploymentFailures = "DeploymentFailures"
+	ApprovalAnswer     = "ApprovalAnswerLatency"
+	TagViolations      = "TagPolicyViolations"
+	GateBlocks         = "GateBlocks"
+	SweepDeleted       = "SweepImagesDeleted"
+	SweepKept          = "SweepImagesKept"
+	SweepRefused       = "SweepImagesRefused"
+	SweepBytes         = "SweepBytesReclaimed"
+	SweepPartialRuns   = "SweepPartialRuns"
 )
 
 // Publisher counts what regflow announces as it puts it on the bus, so the metrics say
