@@ -231,6 +231,11 @@ func (s *Server) registerTaskDefinition(_ context.Context, body []byte) (any, *a
 		if name == "" || image == "" {
 			return nil, clientError("Container.name and Container.image should not be null or empty.")
 		}
+		_, mem := m["memory"]
+		_, res := m["memoryReservation"]
+		if _, taskMem := in["memory"]; !taskMem && !mem && !res {
+			return nil, clientError("Invalid setting for container '%s'. At least one of 'memory' or 'memoryReservation' must be specified.", name)
+		}
 		specs = append(specs, containerSpec{name, image})
 	}
 	tags, _ := in["tags"].([]any)
@@ -655,7 +660,8 @@ func (s *Server) describeServices(_ context.Context, body []byte) (any, *apiErro
 		if sv, ok := c.services[lastSegment(ref)]; ok {
 			out = append(out, s.serviceOut(sv))
 		} else {
-			failures = append(failures, map[string]any{"arn": fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", s.region, s.account, c.name, lastSegment(ref)), "reason": "MISSING"})
+			// The failure names the service in the old ARN form, without its cluster.
+			failures = append(failures, map[string]any{"arn": fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s", s.region, s.account, lastSegment(ref)), "reason": "MISSING"})
 		}
 	}
 	return map[string]any{"services": out, "failures": failures}, nil

@@ -228,7 +228,7 @@ func TestECSErrors(t *testing.T) {
 	}
 	out, err := e.ecs.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"nope"}})
 	if err != nil || len(out.Failures) != 1 || aws.ToString(out.Failures[0].Reason) != "MISSING" ||
-		aws.ToString(out.Failures[0].Arn) != "arn:aws:ecs:us-east-1:123456789012:service/prod/nope" {
+		aws.ToString(out.Failures[0].Arn) != "arn:aws:ecs:us-east-1:123456789012:service/nope" {
 		t.Fatalf("describe a missing service: %v %+v", err, out)
 	}
 }

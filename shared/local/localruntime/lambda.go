@@ -265,11 +265,13 @@ func (s *Server) createFunction(body []byte) (any, *apiError) {
 	f.latest = &version{number: "$LATEST", config: cfg, imageURI: in.Code.ImageURI, resolved: resolved, codeSha256: codeSha(resolved, in.Code.ImageURI),
 		description: in.Description, lastModified: s.clock.Now(), revisionID: newRevision(), updateStatus: "Successful"}
 	s.functions[f.name] = f
-	v := f.latest
+	out := s.configOut(f, f.latest)
 	if in.Publish {
-		v = s.publish(f, "")
+		// Lambda answers with the published version's number but the unqualified ARN.
+		out = s.configOut(f, s.publish(f, ""))
+		out["FunctionArn"] = s.functionARN(f.name)
 	}
-	return s.configOut(f, v), nil
+	return out, nil
 }
 
 func (s *Server) configOut(f *function, v *version) map[string]any {
