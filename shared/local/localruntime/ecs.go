@@ -547,6 +547,8 @@ func (s *Server) resolveDigests(td *taskDef) ([]string, bool) {
 		if dg == "" && s.opts.ResolveImage != nil {
 			// The resolver reaches the local ECR, not this server: no lock is needed for
 			// it, and this server's lock held across it is only a short local call.
+			// ("", nil) is an image the resolver does not know (another registry): it runs
+			// without a digest; an error is an image that cannot be pulled.
 			if r, err := s.opts.ResolveImage(s.ctx, c.image); err == nil {
 				dg = r
 			} else {

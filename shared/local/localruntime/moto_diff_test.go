@@ -60,7 +60,9 @@ type rec struct {
 	lines []string
 }
 
-func (r *rec) add(format string, args ...any) { r.lines = append(r.lines, fmt.Sprintf(format, args...)) }
+func (r *rec) add(format string, args ...any) {
+	r.lines = append(r.lines, fmt.Sprintf(format, args...))
+}
 
 func (r *rec) err(what string, err error) bool {
 	if err != nil {
@@ -229,7 +231,10 @@ func lambdaScenario(t *testing.T, s side) []string {
 	if _, err := c.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("web-worker"), ImageUri: aws.String(repo + "@" + digestB)}); r.err("UpdateFunctionCode", err) {
 		return r.lines
 	}
-	w := lambda.NewFunctionUpdatedV2Waiter(c, func(o *lambda.FunctionUpdatedV2WaiterOptions) { o.MinDelay = 100 * time.Millisecond; o.MaxDelay = 200 * time.Millisecond })
+	w := lambda.NewFunctionUpdatedV2Waiter(c, func(o *lambda.FunctionUpdatedV2WaiterOptions) {
+		o.MinDelay = 100 * time.Millisecond
+		o.MaxDelay = 200 * time.Millisecond
+	})
 	if err := w.Wait(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("web-worker")}, 10*time.Second); err != nil {
 		r.add("wait: %v", err)
 	}

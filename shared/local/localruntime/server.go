@@ -35,7 +35,8 @@ type Options struct {
 	OnEvent func(ctx context.Context, event []byte)
 	// ResolveImage resolves an image reference that is not by digest (repo:tag) to its
 	// digest, as ECS and Lambda do when they pull; the local stack passes its local ECR.
-	// Without it, or when it fails, such an image runs with no digest.
+	// It returns ("", nil) for an image it does not know (another registry): that runs with
+	// no digest; an error means the image cannot be pulled, and a deployment to it fails.
 	ResolveImage func(ctx context.Context, image string) (digest string, err error)
 	// DeploymentDelay is how long (on Clock) an ECS deployment stays IN_PROGRESS before
 	// it completes or fails. Default 2s.
