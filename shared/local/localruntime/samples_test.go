@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -114,7 +115,7 @@ func TestResponsesHaveTheSamplesShapes(t *testing.T) {
 	e := start(t, localruntime.Options{ResolveImage: func(context.Context, string) (string, error) { return digestS, nil }})
 	ctx := context.Background()
 	seedService(t, e.ecs, digestA, true)
-	e.clock.Advance(3e9)
+	e.clock.Advance(3 * time.Second)
 	e.srv.Tick()
 	createFunction(t, e.lambda, repo+"@"+digestA)
 	for _, v := range []string{"a", "b"} {
@@ -241,4 +242,68 @@ func TestResponsesHaveTheSamplesShapes(t *testing.T) {
 			t.Errorf("%s is neither compared nor named as not applicable", b)
 		}
 	}
+}
+
+// TestEventsHaveTheSamplesShapes: the deployment events the local ECS emits carry exactly
+// the fields, and JSON types, of AWS's published ones, for each kind.
+func TestEventsHaveTheSamplesShapes(t *testing.T) {
+	dir := testenv.RealTestdata(t)
+	e := start(t, localruntime.Options{DeploymentDelay: time.Second, TickInterval: time.Hour})
+	seedService(t, e.ecs, digestA, true)
+	e.clock.Advance(time.Second)
+	e.srv.Tick()
+	e.srv.MarkBad(digestB)
+	next := registerTD(t, e.ecs, digestB)
+	if _, err := e.ecs.UpdateService(context.Background(), &ecs.UpdateServiceInput{Cluster: aws.String("prod"), Service: aws.String("web"), TaskDefinition: aws.String(next)}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		e.clock.Advance(time.Second)
+		e.srv.Tick()
+	}
+	if err := e.srv.WaitEvents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.ev.mu.Lock()
+	emitted := e.ev.raw
+	e.ev.mu.Unlock()
+	// in progress, completed, in progress, failed, rolling back, completed
+	samples := []string{"in-progress", "completed", "in-progress", "failed", "in-progress-rollback", "completed"}
+	if len(emitted) != len(samples) {
+		t.Fatalf("%d events, want %d", len(emitted), len(samples))
+	}
+	for i, kind := range samples {
+		sample, err := loadSample(filepath.Join(dir, "eventbridge-ecs-deployment-state-change-"+kind+".ecs-devguide.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev any
+		if err := json.Unmarshal(emitted[i], &ev); err != nil {
+			t.Fatal(err)
+		}
+		want, got := map[string]string{}, map[string]string{}
+		shape(sample, "", want)
+		shape(ev, "", got)
+		if d := cmpShapes(want, got); d != "" {
+			t.Errorf("event %d (%s) differs from the sample:\n%s\n%s", i, kind, d, emitted[i])
+		}
+	}
+}
+
+func cmpShapes(want, got map[string]string) string {
+	var out []string
+	for p, w := range want {
+		if g, ok := got[p]; !ok {
+			out = append(out, p+": missing")
+		} else if g != w {
+			out = append(out, fmt.Sprintf("%s: sample %s, local %s", p, w, g))
+		}
+	}
+	for p := range got {
+		if _, ok := want[p]; !ok {
+			out = append(out, p+": not in the sample")
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
 }
