@@ -2,6 +2,7 @@ package localstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -10,8 +11,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/regflow/regflow/shared/awsruntime"
+	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/deploy"
 	"github.com/regflow/regflow/shared/local/localruntime"
 )
@@ -91,4 +97,80 @@ func (s *Stack) runtimeConfig(env, url string) aws.Config {
 		BaseEndpoint: aws.String(url),
 		Retryer:      func() aws.Retryer { return retry.NewStandard() },
 	}
+}
+
+// SeedTargets creates, in env's local ECS and Lambda, what env's deploy targets for repo
+// name, running image: each ECS cluster and service (a task definition with the target's
+// container, the deployment circuit breaker with rollback on, one task) and each Lambda
+// function with version 1 and the alias on it. What already exists is left as it is, so
+// it can run at every start; the service's first deployment completes after the delay.
+func (s *Stack) SeedTargets(ctx context.Context, env, repo, image string) error {
+	if _, ok := s.Runtimes[env]; !ok {
+		return fmt.Errorf("environment %q has no local ECS, Lambda and SSM", env)
+	}
+	cfg := s.RuntimeConfig(env)
+	ecsAPI, lambdaAPI := ecs.NewFromConfig(cfg), lambda.NewFromConfig(cfg)
+	for _, t := range s.Config.Environments[env].Deploy.TargetsFor(repo) {
+		switch {
+		case t.ECS != nil:
+			if err := seedService(ctx, ecsAPI, *t.ECS, s.Config.Environments[env].Account, image); err != nil {
+				return fmt.Errorf("seed ECS service %s/%s in %s: %w", t.ECS.Cluster, t.ECS.Service, env, err)
+			}
+		case t.Lambda != nil:
+			if err := seedFunction(ctx, lambdaAPI, *t.Lambda, s.Config.Environments[env].Account, image); err != nil {
+				return fmt.Errorf("seed Lambda function %s:%s in %s: %w", t.Lambda.Function, t.Lambda.Alias, env, err)
+			}
+		}
+	}
+	return nil
+}
+
+func seedService(ctx context.Context, c *ecs.Client, t config.ECSTarget, account, image string) error {
+	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(t.Cluster)}); err != nil {
+		return err
+	}
+	have, err := c.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(t.Cluster), Services: []string{t.Service}})
+	if err != nil {
+		return err
+	}
+	if len(have.Services) > 0 {
+		return nil
+	}
+	td, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
+		Family: aws.String(t.Service), Cpu: aws.String("256"), Memory: aws.String("512"), NetworkMode: ecstypes.NetworkModeAwsvpc,
+		RequiresCompatibilities: []ecstypes.Compatibility{ecstypes.CompatibilityFargate},
+		ExecutionRoleArn:        aws.String("arn:aws:iam::" + account + ":role/" + t.Service + "-execution"),
+		ContainerDefinitions:    []ecstypes.ContainerDefinition{{Name: aws.String(t.Container), Image: aws.String(image), Essential: aws.Bool(true)}},
+	})
+	if err != nil {
+		return err
+	}
+	_, err = c.CreateService(ctx, &ecs.CreateServiceInput{
+		Cluster: aws.String(t.Cluster), ServiceName: aws.String(t.Service), TaskDefinition: td.TaskDefinition.TaskDefinitionArn,
+		DesiredCount: aws.Int32(1), LaunchType: ecstypes.LaunchTypeFargate,
+		DeploymentConfiguration: &ecstypes.DeploymentConfiguration{DeploymentCircuitBreaker: &ecstypes.DeploymentCircuitBreaker{Enable: true, Rollback: true}},
+	})
+	return err
+}
+
+func seedFunction(ctx context.Context, c *lambda.Client, t config.LambdaTarget, account, image string) error {
+	_, err := c.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(t.Function)})
+	var nf *lambdatypes.ResourceNotFoundException
+	switch {
+	case errors.As(err, &nf):
+		if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
+			FunctionName: aws.String(t.Function), PackageType: lambdatypes.PackageTypeImage, Publish: true,
+			Role: aws.String("arn:aws:iam::" + account + ":role/" + t.Function), Code: &lambdatypes.FunctionCode{ImageUri: aws.String(image)},
+		}); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	_, err = c.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String(t.Function), Name: aws.String(t.Alias)})
+	if !errors.As(err, &nf) {
+		return err
+	}
+	_, err = c.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String(t.Function), Name: aws.String(t.Alias), FunctionVersion: aws.String("1")})
+	return err
 }

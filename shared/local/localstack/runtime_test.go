@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/deploy"
 	"github.com/regflow/regflow/shared/ecsevent"
 	"github.com/regflow/regflow/shared/event"
@@ -148,5 +150,76 @@ func TestRuntimesPerEnvironment(t *testing.T) {
 		if names[i] != want[i] {
 			t.Fatalf("ECS events on the bus: %v, want %v", names, want)
 		}
+	}
+}
+
+// TestDeployToSeededTargets: the Deployer over Stack.Runtime promotes a digest to seeded
+// ECS and Lambda targets (a redelivery changes nothing), and a digest marked bad fails its
+// ECS deployment, which the circuit breaker rolls back to what ran before.
+func TestDeployToSeededTargets(t *testing.T) {
+	ctx := context.Background()
+	cfg := loadConfig(t)
+	stg := cfg.Environments["staging"]
+	stg.Deploy.Targets = []config.DeployTarget{
+		{Repositories: "shop/*", ECS: &config.ECSTarget{Cluster: "staging", Service: "web", Container: "app"}},
+		{Repositories: "shop/web", Lambda: &config.LambdaTarget{Function: "web-worker", Alias: "live"}},
+	}
+	cfg.Environments["staging"] = stg
+	st, err := localstack.Start(ctx, localstack.Options{Config: cfg, Dir: t.TempDir(), DeploymentDelay: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg := st.Config.Environments["staging"].Registry
+	const (
+		d1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+		d2 = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+		d3 = "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+	)
+	for range 2 { // seeding again leaves what exists
+		if err := st.SeedTargets(ctx, "staging", "shop/web", reg+"/shop/web@"+d1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt := st.Runtimes["staging"]
+	wait := func(digest string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			svcs := rt.Services()
+			if len(svcs) == 1 && svcs[0].Tasks == 1 && svcs[0].Digests["app"] == digest {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("service runs %+v, want %s", svcs, digest)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	wait(d1)
+	d := &deploy.Deployer{Config: st.Config, Runtimes: func(_ context.Context, env string) (deploy.Runtime, error) { return st.Runtime(env) }}
+	for i := range 2 {
+		out, err := d.Deploy(ctx, deploy.Release{Env: "staging", Repository: "shop/web", Digest: d2, RequestID: "r1", At: time.Now()})
+		if err != nil {
+			t.Fatalf("delivery %d: %v", i+1, err)
+		}
+		for _, o := range out {
+			if o.Changed != (i == 0) {
+				t.Fatalf("delivery %d: %+v", i+1, o)
+			}
+		}
+	}
+	wait(d2)
+	if fns := rt.Functions(); len(fns) != 1 || fns[0].Version != "2" || fns[0].Image != reg+"/shop/web@"+d2 {
+		t.Fatalf("functions %+v", fns)
+	}
+	rt.MarkBad(d3)
+	if _, err := d.Deploy(ctx, deploy.Release{Env: "staging", Repository: "shop/web", Digest: d3, RequestID: "r2", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	wait(d2) // rolled back
+	if svcs := rt.Services(); !strings.HasSuffix(svcs[0].TaskDefinition, "web:2") {
+		t.Fatalf("after the rollback the service's task definition is %s", svcs[0].TaskDefinition)
 	}
 }
