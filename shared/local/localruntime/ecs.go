@@ -64,9 +64,10 @@ type deployment struct {
 	updatedAt   time.Time
 	due         time.Time
 	rollbackOf  string // set on a circuit breaker's rollback deployment
-	running     int
 	failedTasks int
 	settled     bool
+	// stuck is a deployment whose tasks fail without a circuit breaker: it never ends.
+	stuck bool
 }
 
 type task struct {
@@ -507,7 +508,6 @@ func (s *Server) settle(sv *service, d *deployment, now time.Time) {
 	digests, bad := s.resolveDigests(d.taskDef)
 	if !bad {
 		d.settled, d.rollout, d.reason, d.updatedAt = true, "COMPLETED", "ECS deployment "+d.id+" completed.", now
-		d.running = sv.desired
 		s.replaceTasks(sv, d, digests, now)
 		// The older deployments drained: ECS drops them from the service.
 		sv.deployments = sv.deployments[:1]
@@ -518,7 +518,7 @@ func (s *Server) settle(sv *service, d *deployment, now time.Time) {
 	if !sv.breaker {
 		// Without the circuit breaker ECS keeps trying to start tasks: the deployment stays
 		// IN_PROGRESS and the old tasks keep running.
-		d.due = now.Add(s.opts.DeploymentDelay)
+		d.due, d.stuck = now.Add(s.opts.DeploymentDelay), true
 		return
 	}
 	d.settled, d.rollout, d.reason, d.updatedAt = true, "FAILED", "ECS deployment circuit breaker: task failed to start.", now
@@ -839,6 +839,22 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// InProgress counts the services whose deployment will still complete or fail (not the
+// ones stuck retrying without a circuit breaker): zero means every rollout has ended.
+func (s *Server) InProgress() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.clusters {
+		for _, sv := range c.services {
+			if d := sv.deployments[0]; d.rollout == "IN_PROGRESS" && !d.stuck {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // MarkBad makes tasks of images with this digest fail to start: a deployment to it fails

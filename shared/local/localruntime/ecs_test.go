@@ -160,6 +160,9 @@ func TestBadImageRollsBack(t *testing.T) {
 			}
 			evs := e.ev.take(e.srv)
 			td, rollouts := service(t, e.ecs)
+			if n := e.srv.InProgress(); n != 0 {
+				t.Fatalf("%d deployments still in progress", n)
+			}
 			if got := running(t, e.ecs); got != "web:1 app=aaaa envoy= ×2" {
 				t.Fatalf("tasks %s", got)
 			}

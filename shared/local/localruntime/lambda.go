@@ -286,9 +286,6 @@ func (s *Server) configOut(f *function, v *version) map[string]any {
 	out["FunctionArn"], out["Version"], out["CodeSha256"] = arn, v.number, v.codeSha256
 	out["LastModified"], out["RevisionId"], out["Description"] = lambdaTime(v.lastModified), v.revisionID, v.description
 	out["State"], out["LastUpdateStatus"] = "Active", v.updateStatus
-	if v.updateStatus == "InProgress" {
-		out["LastUpdateStatusReason"], out["LastUpdateStatusReasonCode"] = "The function is being created.", "Creating"
-	}
 	return out
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -68,6 +69,29 @@ func (s *Stack) resolver(env string) func(ctx context.Context, image string) (st
 			return "", fmt.Errorf("CannotPullContainerError: %s: not found", image)
 		}
 		return aws.ToString(out.ImageDetails[0].ImageDigest), nil
+	}
+}
+
+// SettleDeployments waits until every local ECS deployment has completed or failed (on the
+// stack's clock: a stopped clock must be advanced meanwhile), then until every event is
+// handled.
+func (s *Stack) SettleDeployments(ctx context.Context) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n := 0
+		for _, rt := range s.Runtimes {
+			rt.Tick()
+			n += rt.InProgress()
+		}
+		if n == 0 {
+			return s.Settle(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d local ECS deployments still in progress: %w", n, ctx.Err())
+		case <-tick.C:
+		}
 	}
 }
 

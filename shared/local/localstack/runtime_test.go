@@ -217,8 +217,12 @@ func TestDeployToSeededTargets(t *testing.T) {
 	if _, err := d.Deploy(ctx, deploy.Release{Env: "staging", Repository: "shop/web", Digest: d3, RequestID: "r2", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
-	wait(d2) // rolled back
+	if err := st.SettleDeployments(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if svcs := rt.Services(); svcs[0].Digests["app"] != d2 {
+		t.Fatalf("after the failed deployment the service runs %+v, want %s", svcs, d2)
+	}
 	if svcs := rt.Services(); !strings.HasSuffix(svcs[0].TaskDefinition, "web:2") {
 		t.Fatalf("after the rollback the service's task definition is %s", svcs[0].TaskDefinition)
 	}
