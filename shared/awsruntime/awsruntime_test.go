@@ -23,6 +23,7 @@ import (
 	"github.com/regflow/regflow/shared/awsruntime"
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/deploy"
+	"github.com/regflow/regflow/shared/local/localruntime"
 	"github.com/regflow/regflow/shared/local/testenv"
 )
 
@@ -47,6 +48,34 @@ func TestDeployAgainstMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	awsCfg := testenv.AWSConfig(moto.Endpoint)
+	deployScenario(t, awsCfg, func() { createRole(t, ctx, awsCfg, moto.Endpoint, "web-worker") })
+}
+
+// TestDeployAgainstLocal runs the same scenario against the local stack's ECS, Lambda and
+// SSM, whose Lambda publishes no second version and whose deployments complete.
+func TestDeployAgainstLocal(t *testing.T) {
+	ctx := context.Background()
+	srv, err := localruntime.New(localruntime.Options{Account: "123456789012", DeploymentDelay: 50 * time.Millisecond, UpdateDelay: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	deployScenario(t, testenv.AWSConfig(srv.URL()), func() {})
+	versions, err := lambda.NewFromConfig(testenv.AWSConfig(srv.URL())).ListVersionsByFunction(ctx, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String("web-worker")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// $LATEST, the original 1, the promotion's 2 and the rollback's 3: the redelivery added none.
+	if len(versions.Versions) != 4 {
+		t.Fatalf("%d versions, want $LATEST and 3", len(versions.Versions))
+	}
+}
+
+func deployScenario(t *testing.T, awsCfg aws.Config, seedRole func()) {
+	ctx := context.Background()
 	ecsAPI, lambdaAPI, ssmAPI := ecs.NewFromConfig(awsCfg), lambda.NewFromConfig(awsCfg), ssm.NewFromConfig(awsCfg)
 
 	// What runs in prod before regflow: a service with an app and a sidecar, a function
@@ -72,7 +101,7 @@ func TestDeployAgainstMoto(t *testing.T) {
 		TaskDefinition: td.TaskDefinition.TaskDefinitionArn, DesiredCount: aws.Int32(2)}); err != nil {
 		t.Fatal(err)
 	}
-	createRole(t, ctx, awsCfg, moto.Endpoint, "web-worker")
+	seedRole()
 	if _, err := lambdaAPI.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("web-worker"), PackageType: lambdatypes.PackageTypeImage,
 		Role: aws.String("arn:aws:iam::123456789012:role/web-worker"), Code: &lambdatypes.FunctionCode{ImageUri: aws.String(oldImage)}, Publish: true}); err != nil {
 		t.Fatal(err)

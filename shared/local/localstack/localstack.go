@@ -31,6 +31,7 @@ import (
 	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/local/localbus"
 	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/localruntime"
 	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/promoter"
 	"github.com/regflow/regflow/shared/route"
@@ -64,6 +65,9 @@ type Options struct {
 	Delivery localbus.Delivery
 	// FaultSeed seeds the local ECRs' injected faults (see localecr.Server.SetFault).
 	FaultSeed uint64
+	// DeploymentDelay is how long (on Clock) a local ECS deployment runs before it
+	// completes or fails; default localruntime's.
+	DeploymentDelay time.Duration
 }
 
 // Stack is a running local regflow.
@@ -75,6 +79,9 @@ type Stack struct {
 	Bus    *localbus.Bus
 	Log    *slog.Logger
 	ECR    map[string]*localecr.Server // by environment name
+	// Runtimes are the environments' local ECS, Lambda and SSM (not the source's: CI
+	// deploys it), by environment name; see Runtime.
+	Runtimes map[string]*localruntime.Server
 	// Events is the local EventBridge PutEvents endpoint feeding Bus.
 	Events *localbus.Server
 	// App is every use case, built by the composition root from the stack's adapters, as
@@ -112,6 +119,11 @@ type EnvInfo struct {
 	Region      string `json:"region"`
 	Registry    string `json:"registry"`
 	ECREndpoint string `json:"ecrEndpoint"`
+	// ECSEndpoint, LambdaEndpoint and SSMEndpoint are the local control planes
+	// (AWS_ENDPOINT_URL_ECS, _LAMBDA, _SSM); empty for the source environment.
+	ECSEndpoint    string `json:"ecsEndpoint,omitempty"`
+	LambdaEndpoint string `json:"lambdaEndpoint,omitempty"`
+	SSMEndpoint    string `json:"ssmEndpoint,omitempty"`
 }
 
 // Start starts every environment's local ECR and wires the handlers.
@@ -134,7 +146,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	cfg := *o.Config
 	cfg.Environments = map[string]config.Environment{}
-	s := &Stack{Config: &cfg, Clock: o.Clock, Log: o.Log, ECR: map[string]*localecr.Server{}, dir: o.Dir, cancel: cancel}
+	s := &Stack{Config: &cfg, Clock: o.Clock, Log: o.Log, ECR: map[string]*localecr.Server{}, Runtimes: map[string]*localruntime.Server{}, dir: o.Dir, cancel: cancel}
 	s.Bus = localbus.NewBus(o.Log, o.OnError)
 	s.Bus.SetDelivery(o.Delivery)
 
@@ -171,6 +183,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		s.ECR[name] = srv
 		env.Registry = srv.Host()
 		cfg.Environments[name] = env
+		if name != o.Config.PromotionPath[0] {
+			if err := s.startRuntime(ctx, name, o); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
 	}
 	if err := s.wire(); err != nil {
 		s.Close()
@@ -311,7 +329,11 @@ func (s *Stack) Info() Info {
 	info.SlackCallback, info.SlackSigningSecret = s.callbackURL, string(s.signingSecret)
 	for name, srv := range s.ECR {
 		env := s.Config.Environments[name]
-		info.Environments[name] = EnvInfo{Account: env.Account, Region: env.Region, Registry: srv.Host(), ECREndpoint: srv.URL()}
+		ei := EnvInfo{Account: env.Account, Region: env.Region, Registry: srv.Host(), ECREndpoint: srv.URL()}
+		if rt, ok := s.Runtimes[name]; ok {
+			ei.ECSEndpoint, ei.LambdaEndpoint, ei.SSMEndpoint = rt.URL(), rt.URL(), rt.URL()
+		}
+		info.Environments[name] = ei
 	}
 	return info
 }
@@ -343,6 +365,11 @@ func (s *Stack) Settle(ctx context.Context) error {
 				return fmt.Errorf("events of %s: %w", name, err)
 			}
 		}
+		for name, rt := range s.Runtimes {
+			if err := rt.WaitEvents(ctx); err != nil {
+				return fmt.Errorf("ECS events of %s: %w", name, err)
+			}
+		}
 		if s.delivered.Load() == before {
 			return nil
 		}
@@ -360,6 +387,9 @@ func scanner(f func(ctx context.Context, repo, digest string) ([]localecr.Findin
 // Close stops everything and removes local.json.
 func (s *Stack) Close() {
 	s.cancel()
+	for _, rt := range s.Runtimes {
+		_ = rt.Close()
+	}
 	for _, srv := range s.ECR {
 		srv.Close()
 	}
