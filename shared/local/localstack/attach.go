@@ -12,8 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
 	"github.com/regflow/regflow/shared/app"
+	"github.com/regflow/regflow/shared/awsruntime"
 	"github.com/regflow/regflow/shared/bus"
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/deploy"
 	"github.com/regflow/regflow/shared/event"
 )
 
@@ -45,6 +47,16 @@ func Attach(cfg *config.Config, info Info, st app.Store, log *slog.Logger) app.A
 				return nil, fmt.Errorf("the local stack has no Slack signing secret in local.json: restart it with this version of regflow")
 			}
 			return []byte(info.SlackSigningSecret), nil
+		},
+		Runtimes: func(_ context.Context, env string) (deploy.Runtime, error) {
+			e, ok := info.Environments[env]
+			if !ok || e.SSMEndpoint == "" {
+				return deploy.Runtime{}, deploy.ErrNoRuntimes
+			}
+			return awsruntime.New(aws.Config{
+				Region: e.Region, Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+				BaseEndpoint: aws.String(e.SSMEndpoint), Retryer: func() aws.Retryer { return retry.NewStandard() },
+			}), nil
 		},
 		Now: time.Now, Log: log,
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/regflow/regflow/shared/app"
 	"github.com/regflow/regflow/shared/approvals"
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/deploy"
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/local/localbus"
@@ -236,6 +237,7 @@ func (s *Stack) wire() error {
 		Config: s.Config, Store: s.Store, Registries: Registries(s.Config, envs), Publisher: s.Publisher,
 		Slack:         slackBot(s.Config, s.Slack.APIURL(), s.Log),
 		SigningSecret: func(context.Context) ([]byte, error) { return s.signingSecret, nil },
+		Runtimes:      func(_ context.Context, env string) (deploy.Runtime, error) { return s.Runtime(env) },
 		Now:           s.Clock.Now, Log: s.Log,
 	})
 	if err != nil {
