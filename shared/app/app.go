@@ -66,6 +66,9 @@ type Adapters struct {
 	Slack *slackbot.Bot
 	// SigningSecret returns Slack's signing secret for verifying clicks.
 	SigningSecret func(ctx context.Context) ([]byte, error)
+	// FollowUps runs the Slack work after a click's answer (approvals/followup.go): a
+	// self-invocation in Lambda; nil runs it on goroutines of this process.
+	FollowUps approvals.Deferrer
 	// SweepQueue carries sweep batches to workers; nil sweeps them in this process.
 	SweepQueue sweep.Queue
 	// CopyOptions tune the promoter's copy engine (jobs, transport).
@@ -97,6 +100,7 @@ type App struct {
 	SweepWorker  *sweep.Worker
 
 	sweeper    *sweep.Sweeper
+	followUps  *approvals.Background
 	registries Registries
 	now        func() time.Time
 	metrics    *metrics.Writer
@@ -149,12 +153,16 @@ func New(a Adapters) (*App, error) {
 	app.Approvals = &approvals.Service{
 		Config: cfg, Store: a.Store, Publisher: a.Publisher, Messages: a.Slack, Groups: a.Slack,
 		Rollback: promoter.SlackRollback{Store: a.Store, Publisher: a.Publisher, Now: a.Now},
-		Now:      a.Now, Log: a.Log,
+		Now:      a.Now, Log: a.Log, DeferMessages: true,
 	}
 	// The signature window is wall time, whatever clock the use cases run on.
 	app.Interactions = &approvals.Handler{
-		Decider: app.Approvals, SigningSecret: a.SigningSecret, Responder: a.Slack,
-		Team: cfg.Pipeline.SlackTeam, Log: a.Log,
+		Decider: app.Approvals, SigningSecret: a.SigningSecret, Responder: a.Slack, Messages: app.Approvals,
+		FollowUps: a.FollowUps, Team: cfg.Pipeline.SlackTeam, Log: a.Log,
+	}
+	if a.FollowUps == nil {
+		app.followUps = &approvals.Background{Run: app.Interactions.FollowUp, Log: a.Log}
+		app.Interactions.FollowUps = app.followUps
 	}
 	runtimes := a.Runtimes
 	if runtimes == nil {
@@ -221,6 +229,9 @@ func (a *App) invoke(ctx context.Context, fn string, raw json.RawMessage) (any, 
 	case route.Promoter:
 		return a.Promoter.Invoke(ctx, raw)
 	case route.Approvals:
+		if f, ok := approvals.ParseFollowUp(raw); ok {
+			return nil, a.Interactions.FollowUp(ctx, f)
+		}
 		var req events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(raw, &req); err != nil {
 			return nil, fmt.Errorf("the approvals function takes an API Gateway HTTP API (payload 2.0) request: %w", err)
@@ -243,6 +254,14 @@ func (a *App) invoke(ctx context.Context, fn string, raw json.RawMessage) (any, 
 		return sweepsqs.Handler(a.SweepWorker)(ctx, ev)
 	}
 	return nil, fmt.Errorf("unknown function %q: choose one of %s", fn, strings.Join(Functions, ", "))
+}
+
+// FollowUpsDone waits until the Slack work after every click answered so far (the reply,
+// the message rewrite) has finished in this process; at once when it runs elsewhere.
+func (a *App) FollowUpsDone() {
+	if a.followUps != nil {
+		a.followUps.Wait()
+	}
 }
 
 // Handlers are the bus targets of the routing table's functions, for the local bus.

@@ -105,6 +105,9 @@ type Outcome struct {
 	// (another click may have done them already).
 	Published      bool
 	MessageUpdated bool
+	// MessageDue says this click owns the message rewrite, left to a follow-up
+	// (Service.DeferMessages).
+	MessageDue bool
 }
 
 // Service decides approval requests.
@@ -126,6 +129,13 @@ type Service struct {
 	// SlackTimeout bounds each Slack call (message update, group lookup) so a slow
 	// Slack cannot hold the acknowledgement past Slack's own 3 seconds (default 1.5 s).
 	SlackTimeout time.Duration
+	// DeferMessages leaves the message rewrite of a settled request to the caller's
+	// follow-up (Outcome.MessageDue, then UpdateMessage), so the answer to a click never
+	// waits on Slack (followup.go).
+	DeferMessages bool
+	// FollowUpTimeout bounds a deferred message rewrite (default 10 s): nobody waits on
+	// it, so it may outlast a slow Slack.
+	FollowUpTimeout time.Duration
 }
 
 // effectClaimTTL keeps a published decision's claim beyond the request's own life in
@@ -231,7 +241,12 @@ func (s *Service) Settle(ctx context.Context, id string) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("approval request %s: %w (%s)", id, ErrUnknownEnvironment, req.Env)
 	}
 	out := Outcome{Request: req}
-	out.Published, out.MessageUpdated, err = s.settle(ctx, env, req, "")
+	var due bool
+	out.Published, out.MessageUpdated, due, err = s.settle(ctx, env, req, "")
+	if err == nil && due {
+		// Nobody else will do it: Settle is called outside any click.
+		out.MessageUpdated = s.UpdateMessage(ctx, req.ID, req.Status) == nil
+	}
 	return out, err
 }
 
@@ -250,16 +265,17 @@ func (s *Service) recorded(ctx context.Context, c Click, env config.Environment,
 		out.Kind, out.Text = KindRejected, fmt.Sprintf("Rejected %s for *%s*.", describe(next), next.Env)
 	}
 	var err error
-	out.Published, out.MessageUpdated, err = s.settle(ctx, env, next, "")
+	out.Published, out.MessageUpdated, out.MessageDue, err = s.settle(ctx, env, next, "")
 	return out, err
 }
 
 func (s *Service) expired(ctx context.Context, c Click, env config.Environment, next regflow.ApprovalRequest) (Outcome, error) {
-	if _, _, err := s.settle(ctx, env, next, c.User); err != nil {
+	_, upd, due, err := s.settle(ctx, env, next, c.User)
+	if err != nil {
 		return Outcome{}, err
 	}
 	out, err := s.refuse(ctx, c, next, regflow.ErrExpired, fmt.Sprintf("This request expired at %s, before a decision; nothing was promoted.", stamp(next.ExpiresAt)))
-	out.Kind = KindExpired
+	out.Kind, out.MessageUpdated, out.MessageDue = KindExpired, upd, due
 	return out, err
 }
 
@@ -268,7 +284,7 @@ func (s *Service) expired(ctx context.Context, c Click, env config.Environment, 
 // retry after a failed publish); a click that lost the race to the closing write
 // leaves that to the winner, which is doing it right now.
 func (s *Service) closed(ctx context.Context, c Click, env config.Environment, req regflow.ApprovalRequest, redrive bool) (Outcome, error) {
-	var pub, upd bool
+	var pub, upd, due bool
 	var text string
 	switch req.Status {
 	case regflow.StatusApproved, regflow.StatusRejected, regflow.StatusExpired:
@@ -276,7 +292,7 @@ func (s *Service) closed(ctx context.Context, c Click, env config.Environment, r
 			break
 		}
 		var err error
-		if pub, upd, err = s.settle(ctx, env, req, ""); err != nil {
+		if pub, upd, due, err = s.settle(ctx, env, req, ""); err != nil {
 			return Outcome{}, err
 		}
 	}
@@ -291,7 +307,7 @@ func (s *Service) closed(ctx context.Context, c Click, env config.Environment, r
 		text = fmt.Sprintf("This request is %s, not open for approval.", req.Status)
 	}
 	out, err := s.refuse(ctx, c, req, regflow.ErrNotPending, text)
-	out.Published, out.MessageUpdated = pub, upd
+	out.Published, out.MessageUpdated, out.MessageDue = pub, upd, due
 	return out, err
 }
 
@@ -315,27 +331,56 @@ func (s *Service) rollback(ctx context.Context, c Click, req regflow.ApprovalReq
 // fails the buttons stay for that retry. A failed message update is logged and not
 // retried: the decision and its event stand, and later clicks are still told who
 // decided. noticedBy names who found the request expired.
-func (s *Service) settle(ctx context.Context, env config.Environment, r regflow.ApprovalRequest, noticedBy string) (published, updated bool, err error) {
+func (s *Service) settle(ctx context.Context, env config.Environment, r regflow.ApprovalRequest, noticedBy string) (published, updated, due bool, err error) {
 	now := s.now()
 	key := "settle#" + r.ID + "#" + r.Status
 	// A short lease while the effects run: a function that dies mid-way frees the claim for
 	// the next click or Settle instead of holding it for the claim's whole life.
 	ran, err := store.Once(ctx, s.Store, key, now, store.DefaultLease, effectClaimTTL, func() error { return s.effects(ctx, r, noticedBy) })
 	if err != nil || !ran {
-		return false, false, err
+		return false, false, false, err
 	}
 	published = r.Status == regflow.StatusApproved || r.Status == regflow.StatusRejected
 	if s.Messages == nil {
-		return published, false, nil
+		return published, false, false, nil
 	}
-	mctx := s.messageContext(ctx, env, r)
-	sctx, cancel := context.WithTimeout(ctx, s.slackTimeout())
-	defer cancel()
-	if err := s.Messages.Update(sctx, r, mctx); err != nil {
+	if s.DeferMessages {
+		return published, false, true, nil
+	}
+	if err := s.update(ctx, env, r, s.slackTimeout()); err != nil {
 		s.log().Error("Slack message not updated; the decision and its event stand", "request", r.ID, "status", r.Status, "error", err)
-		return published, false, nil
+		return published, false, false, nil
 	}
-	return published, true, nil
+	return published, true, false, nil
+}
+
+// UpdateMessage rewrites request id's Slack message from its stored state, if it is
+// still in status: a follow-up queued before a later change does not undo that
+// change's message.
+func (s *Service) UpdateMessage(ctx context.Context, id, status string) error {
+	if s.Messages == nil {
+		return nil
+	}
+	r, err := s.Store.GetRequest(ctx, id)
+	if err != nil {
+		return fmt.Errorf("read approval request %s: %w", id, err)
+	}
+	if status != "" && r.Status != status {
+		s.log().Info("message rewrite skipped: the request moved on", "request", id, "queued", status, "now", r.Status)
+		return nil
+	}
+	env, ok := s.Config.Env(r.Env)
+	if !ok {
+		return fmt.Errorf("approval request %s: %w (%s)", id, ErrUnknownEnvironment, r.Env)
+	}
+	return s.update(ctx, env, r, s.followUpTimeout())
+}
+
+func (s *Service) update(ctx context.Context, env config.Environment, r regflow.ApprovalRequest, timeout time.Duration) error {
+	mctx := s.messageContext(ctx, env, r)
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return s.Messages.Update(sctx, r, mctx)
 }
 
 // effects writes the closing audit entry and publishes the decision.
@@ -559,6 +604,13 @@ func (s *Service) slackTimeout() time.Duration {
 		return s.SlackTimeout
 	}
 	return 1500 * time.Millisecond
+}
+
+func (s *Service) followUpTimeout() time.Duration {
+	if s.FollowUpTimeout > 0 {
+		return s.FollowUpTimeout
+	}
+	return 10 * time.Second
 }
 
 func (s *Service) maxAttempts() int {

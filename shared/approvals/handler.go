@@ -42,6 +42,15 @@ type Handler struct {
 	SigningSecret func(ctx context.Context) ([]byte, error)
 	// Responder is optional; without it replies go only in the HTTP body.
 	Responder Responder
+	// Messages rewrites approval messages in follow-ups (the Service, when it defers them).
+	Messages MessageUpdater
+	// FollowUps runs each click's Slack work after the answer (followup.go); without it
+	// the handler runs it before answering, within InlineBudget.
+	FollowUps Deferrer
+	// InlineBudget bounds a follow-up run before the answer (default DefaultInlineBudget);
+	// ReplyTimeout bounds a reply in a follow-up (default DefaultReplyTimeout).
+	InlineBudget time.Duration
+	ReplyTimeout time.Duration
 	// Team, when set, is the only Slack workspace whose clicks are handled: an app installed
 	// in several workspaces signs them all with one secret.
 	Team string
@@ -116,27 +125,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		log.Error("click failed", "request", click.RequestID, "user", click.User, "action", click.Action, "error", err)
 		text := "regflow could not record this click; please try again."
-		h.respond(r.Context(), click.ResponseURL, text)
+		h.followUp(r.Context(), FollowUp{ResponseURL: click.ResponseURL, Text: text})
 		h.reply(w, http.StatusInternalServerError, "", text)
 		return
 	}
-	h.respond(r.Context(), click.ResponseURL, out.Text)
+	f := FollowUp{ResponseURL: click.ResponseURL, Text: out.Text}
+	if out.MessageDue {
+		f.RequestID, f.Status = out.Request.ID, out.Request.Status
+	}
+	h.followUp(r.Context(), f)
 	log.Info("click answered", "request", click.RequestID, "user", click.User, "action", click.Action,
-		"outcome", out.Kind, "published", out.Published, "messageUpdated", out.MessageUpdated, "ms", time.Since(start).Milliseconds())
+		"outcome", out.Kind, "published", out.Published, "messageUpdated", out.MessageUpdated, "messageDue", out.MessageDue, "ms", time.Since(start).Milliseconds())
 	h.reply(w, http.StatusOK, out.Kind, out.Text)
-}
-
-// respond posts the reply through response_url, bounded so the acknowledgement
-// still reaches Slack within its 3 seconds.
-func (h *Handler) respond(ctx context.Context, responseURL, text string) {
-	if h.Responder == nil || responseURL == "" || text == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	if err := h.Responder.Respond(ctx, responseURL, text); err != nil {
-		h.log().Warn("reply through response_url failed", "error", err)
-	}
 }
 
 func (h *Handler) reply(w http.ResponseWriter, status int, kind Kind, text string) {

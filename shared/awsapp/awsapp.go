@@ -153,9 +153,10 @@ func Adapters(cfg *config.Config, awsCfg aws.Config, o Options, log *slog.Logger
 			s, err := secret.get(ctx)
 			return []byte(s.SigningSecret), err
 		},
-		Runtimes: regs.Runtime,
-		Now:      time.Now,
-		Log:      log,
+		Runtimes:  regs.Runtime,
+		FollowUps: selfInvoke(awsCfg),
+		Now:       time.Now,
+		Log:       log,
 	}
 	if o.SweepQueueURL != "" {
 		a.SweepQueue = &sweepsqs.Queue{API: sqs.NewFromConfig(awsCfg), URL: o.SweepQueueURL}

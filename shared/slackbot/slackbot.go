@@ -50,7 +50,8 @@ type Options struct {
 	ResponsePrefixes []string
 	// GroupTTL overrides GroupTTL when positive.
 	GroupTTL time.Duration
-	// HTTP posts replies to response_url; default a client with a 2 s timeout.
+	// HTTP posts replies to response_url; default a client with a 10 s timeout, a backstop:
+	// each reply's context carries its real deadline (a follow-up after the answer).
 	HTTP *http.Client
 	Now  func() time.Time
 	Log  *slog.Logger
@@ -88,7 +89,7 @@ func New(o Options) *Bot {
 		o.ResponsePrefixes = []string{Hooks}
 	}
 	if o.HTTP == nil {
-		o.HTTP = &http.Client{Timeout: 2 * time.Second}
+		o.HTTP = &http.Client{Timeout: 10 * time.Second}
 	}
 	return &Bot{o: o, groups: map[string]groupEntry{}}
 }
