@@ -333,7 +333,7 @@ func (s *Service) rollback(ctx context.Context, c Click, req regflow.ApprovalReq
 // decided. noticedBy names who found the request expired.
 func (s *Service) settle(ctx context.Context, env config.Environment, r regflow.ApprovalRequest, noticedBy string) (published, updated, due bool, err error) {
 	now := s.now()
-	key := "settle#" + r.ID + "#" + r.Status
+	key := "settle#" + r.ID + "#" + r.Status + opening(r)
 	// A short lease while the effects run: a function that dies mid-way frees the claim for
 	// the next click or Settle instead of holding it for the claim's whole life.
 	ran, err := store.Once(ctx, s.Store, key, now, store.DefaultLease, effectClaimTTL, func() error { return s.effects(ctx, r, noticedBy) })
@@ -486,7 +486,7 @@ func voteEntry(r regflow.ApprovalRequest, user string) regflow.AuditEntry {
 
 // closingEntry is the decision (or expiry) entry, derived from the stored state.
 func closingEntry(r regflow.ApprovalRequest, noticedBy string) regflow.AuditEntry {
-	e := regflow.AuditEntry{Subject: r.Ref(), ID: r.Status + "-" + r.ID, Actor: r.DecidedBy, Time: r.DecidedAt,
+	e := regflow.AuditEntry{Subject: r.Ref(), ID: r.Status + "-" + r.ID + opening(r), Actor: r.DecidedBy, Time: r.DecidedAt,
 		Details: map[string]string{"request": r.ID, "env": r.Env}}
 	switch r.Status {
 	case regflow.StatusApproved:
@@ -505,6 +505,17 @@ func closingEntry(r regflow.ApprovalRequest, noticedBy string) regflow.AuditEntr
 		}
 	}
 	return e
+}
+
+// opening tells apart the expiries of one request: the scan gate reopens an expired
+// request with a window of its own, so each expiry is its own event (its own claim,
+// entry and message), named by the end of its window. A decision closes a request for
+// good, so its keys need no such suffix.
+func opening(r regflow.ApprovalRequest) string {
+	if r.Status != regflow.StatusExpired {
+		return ""
+	}
+	return "-" + r.ExpiresAt.UTC().Format("20060102T150405.000Z")
 }
 
 func countUpTo(r regflow.ApprovalRequest, user string) int {
