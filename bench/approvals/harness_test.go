@@ -143,6 +143,7 @@ func newHarness(t testing.TB, latency time.Duration) *harness {
 		Config: cfg, Store: st, Registries: localstack.Registries(cfg, nil), Publisher: h.pub,
 		Slack:         slackbot.New(slackbot.Options{Token: token, APIURL: slowAPI.URL + apiURL.Path, ResponsePrefixes: []string{hooksSrv.URL}, Log: log}),
 		SigningSecret: func(context.Context) ([]byte, error) { return secret, nil },
+		AuditBatches:  st,
 		Log:           log,
 	})
 	if err != nil {

@@ -69,6 +69,10 @@ type Adapters struct {
 	// FollowUps runs the Slack work after a click's answer (approvals/followup.go): a
 	// self-invocation in Lambda; nil runs it on goroutines of this process.
 	FollowUps approvals.Deferrer
+	// AuditBatches, when set, writes the entries of follow-ups run in this process in
+	// shared batches (approvals.AuditBatcher): the embedded store, where each write is an
+	// fsync. Not DynamoDB's AppendAudits, which overwrites.
+	AuditBatches approvals.AuditBatcher
 	// SweepQueue carries sweep batches to workers; nil sweeps them in this process.
 	SweepQueue sweep.Queue
 	// CopyOptions tune the promoter's copy engine (jobs, transport).
@@ -153,16 +157,18 @@ func New(a Adapters) (*App, error) {
 	app.Approvals = &approvals.Service{
 		Config: cfg, Store: a.Store, Publisher: a.Publisher, Messages: a.Slack, Groups: a.Slack,
 		Rollback: promoter.SlackRollback{Store: a.Store, Publisher: a.Publisher, Now: a.Now},
-		Now:      a.Now, Log: a.Log, DeferMessages: true,
+		Now:      a.Now, Log: a.Log, AnswerFirst: true,
 	}
 	// The signature window is wall time, whatever clock the use cases run on.
 	app.Interactions = &approvals.Handler{
-		Decider: app.Approvals, SigningSecret: a.SigningSecret, Responder: a.Slack, Messages: app.Approvals,
+		Decider: app.Approvals, SigningSecret: a.SigningSecret, Responder: a.Slack, Settler: app.Approvals,
 		FollowUps: a.FollowUps, Team: cfg.Pipeline.SlackTeam, Log: a.Log,
 	}
 	if a.FollowUps == nil {
 		app.followUps = &approvals.Background{Run: app.Interactions.FollowUp, Log: a.Log}
 		app.Interactions.FollowUps = app.followUps
+		// In process, the follow-ups of a burst of clicks run side by side and can share writes.
+		app.Approvals.GroupCommit = a.AuditBatches
 	}
 	runtimes := a.Runtimes
 	if runtimes == nil {
@@ -230,7 +236,7 @@ func (a *App) invoke(ctx context.Context, fn string, raw json.RawMessage) (any, 
 		return a.Promoter.Invoke(ctx, raw)
 	case route.Approvals:
 		if f, ok := approvals.ParseFollowUp(raw); ok {
-			return nil, a.Interactions.FollowUp(ctx, f)
+			return nil, a.Interactions.RunFollowUp(ctx, f)
 		}
 		var req events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(raw, &req); err != nil {

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/regflow/regflow/shared/config"
@@ -106,8 +107,11 @@ type Outcome struct {
 	Published      bool
 	MessageUpdated bool
 	// MessageDue says this click owns the message rewrite, left to a follow-up
-	// (Service.DeferMessages).
+	// (Service.AnswerFirst).
 	MessageDue bool
+	// Pending are audit entries left to a follow-up (Service.AnswerFirst): the caller
+	// writes them with Record after answering.
+	Pending []regflow.AuditEntry
 }
 
 // Service decides approval requests.
@@ -129,10 +133,15 @@ type Service struct {
 	// SlackTimeout bounds each Slack call (message update, group lookup) so a slow
 	// Slack cannot hold the acknowledgement past Slack's own 3 seconds (default 1.5 s).
 	SlackTimeout time.Duration
-	// DeferMessages leaves the message rewrite of a settled request to the caller's
-	// follow-up (Outcome.MessageDue, then UpdateMessage), so the answer to a click never
-	// waits on Slack (followup.go).
-	DeferMessages bool
+	// AnswerFirst leaves what the answer to a click need not wait for to the caller's
+	// follow-up (followup.go): the message rewrite of a settled request (Outcome.MessageDue,
+	// then UpdateMessage) and the entry of a refused click (Outcome.Pending, then Record).
+	AnswerFirst bool
+	// GroupCommit, when set, writes Record's entries in shared batches (see AuditBatcher):
+	// for a store in this process. Its AppendAudits must keep AppendAudit's
+	// never-overwrite rule.
+	GroupCommit AuditBatcher
+	groups      groupCommit
 	// FollowUpTimeout bounds a deferred message rewrite (default 10 s): nobody waits on
 	// it, so it may outlast a slow Slack.
 	FollowUpTimeout time.Duration
@@ -344,7 +353,7 @@ func (s *Service) settle(ctx context.Context, env config.Environment, r regflow.
 	if s.Messages == nil {
 		return published, false, false, nil
 	}
-	if s.DeferMessages {
+	if s.AnswerFirst {
 		return published, false, true, nil
 	}
 	if err := s.update(ctx, env, r, s.slackTimeout()); err != nil {
@@ -455,11 +464,78 @@ func (s *Service) refuse(ctx context.Context, c Click, req regflow.ApprovalReque
 		Reason:  reason.Error(),
 		Details: map[string]string{"request": c.RequestID, "button": c.Action, "env": req.Env, "status": req.Status},
 	}
-	if err := s.audit(ctx, e); err != nil {
+	out := Outcome{Kind: KindRefused, Reason: reason, Text: text, Request: req}
+	if s.AnswerFirst {
+		out.Pending = []regflow.AuditEntry{e}
+	} else if err := s.audit(ctx, e); err != nil {
 		return Outcome{}, err
 	}
 	s.log().Info("click refused", "request", c.RequestID, "user", c.User, "action", c.Action, "reason", reason.Error())
-	return Outcome{Kind: KindRefused, Reason: reason, Text: text, Request: req}, nil
+	return out, nil
+}
+
+// Record writes audit entries a click left pending (Outcome.Pending). With
+// GroupCommit, concurrent calls share one write (group commit).
+func (s *Service) Record(ctx context.Context, entries []regflow.AuditEntry) error {
+	if s.GroupCommit != nil && len(entries) > 0 {
+		return s.groups.commit(ctx, s.GroupCommit, entries)
+	}
+	for _, e := range entries {
+		if err := s.audit(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AuditBatcher writes many entries at once, each as AppendAudit would (an entry whose
+// key exists is left alone). The embedded store is one: a transaction per entry is an
+// fsync per entry, and a burst of refused clicks queues behind them.
+type AuditBatcher interface {
+	AppendAudits(ctx context.Context, entries []regflow.AuditEntry) error
+}
+
+// groupCommit merges the entries of concurrent Record calls: one caller writes what has
+// gathered while the previous write ran, the others wait for its result.
+type groupCommit struct {
+	mu       sync.Mutex
+	pending  []regflow.AuditEntry
+	waiters  []chan error
+	flushing bool
+}
+
+func (g *groupCommit) commit(ctx context.Context, to AuditBatcher, entries []regflow.AuditEntry) error {
+	done := make(chan error, 1)
+	g.mu.Lock()
+	g.pending = append(g.pending, entries...)
+	g.waiters = append(g.waiters, done)
+	if g.flushing {
+		g.mu.Unlock()
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	g.flushing = true
+	for len(g.pending) > 0 {
+		batch, waiters := g.pending, g.waiters
+		g.pending, g.waiters = nil, nil
+		g.mu.Unlock()
+		// The leader's context may end before the others'; the write is everyone's.
+		err := to.AppendAudits(context.WithoutCancel(ctx), batch)
+		if err != nil {
+			err = fmt.Errorf("audit %d entries: %w", len(batch), err)
+		}
+		for _, w := range waiters {
+			w <- err
+		}
+		g.mu.Lock()
+	}
+	g.flushing = false
+	g.mu.Unlock()
+	return <-done
 }
 
 func (s *Service) audit(ctx context.Context, e regflow.AuditEntry) error {

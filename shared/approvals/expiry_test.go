@@ -52,12 +52,15 @@ func TestEveryExpiryCounts(t *testing.T) {
 			bot := slackbot.New(slackbot.Options{Token: func(context.Context) (string, error) { return "xoxb-test", nil }, APIURL: sl.APIURL()})
 			now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 			svc := &approvals.Service{Config: cfg(t, config.Approvers{Users: []string{"UALICE", "UBOB"}, Required: 1}), Store: st, Publisher: &recorder{},
-				Messages: bot, Log: quiet(), Now: func() time.Time { return now }, DeferMessages: deferred}
+				Messages: bot, Log: quiet(), Now: func() time.Time { return now }, AnswerFirst: deferred}
 			click := func(user, ts string) approvals.Outcome {
 				t.Helper()
 				out := decide(t, svc, user, slackmsg.ActionApprove, regflow.RequestID("prod", repo, digest), ts)
 				if out.Kind != approvals.KindExpired && out.Kind != approvals.KindRefused {
 					t.Fatalf("%s: %+v, want expired (or refused: expired already)", user, out)
+				}
+				if err := svc.Record(context.Background(), out.Pending); err != nil {
+					t.Fatal(err)
 				}
 				if out.MessageDue {
 					if err := svc.UpdateMessage(context.Background(), out.Request.ID, out.Request.Status); err != nil {

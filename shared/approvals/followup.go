@@ -2,18 +2,27 @@ package approvals
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/regflow/regflow/shared/regflow"
 )
 
 // Answer first. Slack drops an interaction that is not answered within 3 s, and its own
-// API can take seconds. So a click's answer carries only what must be true before it
-// goes out (the decision written, its audit entry, its event); the reply through
-// response_url and the rewrite of the approval message are a FollowUp, handed to a
-// Deferrer and done after the answer, each with its own deadline.
+// API can take seconds. So a click's answer waits only for what must be true before it
+// goes out (the decision or vote written, its audit entry, its event); the entry of a
+// refused click (it changed nothing), the reply through response_url and the rewrite
+// of the approval message are a FollowUp, handed to a Deferrer and done after the
+// answer: the entries first, then the reply and the message side by side, each with
+// its own deadline. (Refusals are most clicks in a rush: 199 of 200 people find the
+// request decided. Their entries off the answer path leave it one store read.)
 //
 // In Lambda behind API Gateway's proxy integration the response leaves only when the
 // handler returns, and the execution environment is frozen right after: a goroutine
@@ -25,9 +34,12 @@ import (
 // off fails does the handler run the follow-up before answering, bounded by
 // InlineBudget, so the answer is late at worst, never lost.
 //
-// A follow-up is safe to run twice and safe to accept from whoever may invoke the
-// function: the message is rewritten from the stored request (and only while it is in
-// the status the follow-up names), and a reply goes only to Slack's response_url hosts.
+// A follow-up is safe to run twice: entries have deterministic ids, the message is
+// rewritten from the stored request (only while it is in the status the follow-up
+// names), and a failed entry returns an error before the reply is sent, so the retry
+// Lambda makes sends it once. It is accepted only under a MAC with the signing secret,
+// which only this function reads: whoever else may invoke it cannot forge entries or
+// replies (a reply goes only to Slack's response_url hosts anyway).
 
 // FollowUpKind marks a follow-up event, so the approvals function tells it from an API
 // Gateway request.
@@ -43,10 +55,50 @@ type FollowUp struct {
 	// ResponseURL and Text are the reply to the clicking user.
 	ResponseURL string `json:"responseUrl,omitempty"`
 	Text        string `json:"text,omitempty"`
+	// Audit are entries to write before anything else (Outcome.Pending).
+	Audit []regflow.AuditEntry `json:"audit,omitempty"`
+	// MAC authenticates the rest (Seal, Open).
+	MAC string `json:"mac,omitempty"`
 }
 
 func (f FollowUp) empty() bool {
-	return f.RequestID == "" && (f.ResponseURL == "" || f.Text == "")
+	return f.RequestID == "" && len(f.Audit) == 0 && (f.ResponseURL == "" || f.Text == "")
+}
+
+// ErrForgedFollowUp refuses a follow-up event that does not carry this function's MAC.
+var ErrForgedFollowUp = errors.New("follow-up event not sealed with the signing secret; ignored")
+
+// mac is HMAC-SHA256 under key over f without its MAC, domain-separated from Slack's own
+// signatures made with the same secret.
+func (f FollowUp) mac(key []byte) (string, error) {
+	f.MAC = ""
+	b, err := json.Marshal(f)
+	if err != nil {
+		return "", fmt.Errorf("encode the click's follow-up: %w", err)
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("regflow-followup:v1:"))
+	m.Write(b)
+	return hex.EncodeToString(m.Sum(nil)), nil
+}
+
+// Seal sets f's MAC.
+func (f FollowUp) Seal(key []byte) (FollowUp, error) {
+	mac, err := f.mac(key)
+	f.MAC = mac
+	return f, err
+}
+
+// Open checks f's MAC.
+func (f FollowUp) Open(key []byte) error {
+	want, err := f.mac(key)
+	if err != nil {
+		return err
+	}
+	if !hmac.Equal([]byte(want), []byte(f.MAC)) {
+		return ErrForgedFollowUp
+	}
+	return nil
 }
 
 // ParseFollowUp reports whether raw is a follow-up event and decodes it.
@@ -63,8 +115,11 @@ type Deferrer interface {
 	Defer(ctx context.Context, f FollowUp) error
 }
 
-// MessageUpdater rewrites a request's Slack message; *Service is one.
-type MessageUpdater interface {
+// Settler does the deferred part of a click; *Service is one.
+type Settler interface {
+	// Record writes audit entries (idempotent: deterministic ids).
+	Record(ctx context.Context, entries []regflow.AuditEntry) error
+	// UpdateMessage rewrites a request's Slack message from its stored state.
 	UpdateMessage(ctx context.Context, requestID, status string) error
 }
 
@@ -109,10 +164,16 @@ const DefaultReplyTimeout = 5 * time.Second
 // DefaultInlineBudget bounds a follow-up the handler must run itself before answering.
 const DefaultInlineBudget = time.Second
 
-// FollowUp runs one follow-up: the reply and the message rewrite side by side, each
-// under its own deadline. Failures are logged, not returned: a retried follow-up would
-// post the reply twice, and the decision stands either way.
+// FollowUp runs one follow-up: the audit entries, then the reply and the message
+// rewrite side by side, each under its own deadline. Only a failed entry is returned
+// (nothing else has happened yet, so a retry is safe); a failed reply or rewrite is
+// logged, since a retry would post the reply twice, and the decision stands either way.
 func (h *Handler) FollowUp(ctx context.Context, f FollowUp) error {
+	if len(f.Audit) > 0 && h.Settler != nil {
+		if err := h.Settler.Record(ctx, f.Audit); err != nil {
+			return fmt.Errorf("follow-up of a click on %s: %w", f.RequestID, err)
+		}
+	}
 	var wg sync.WaitGroup
 	if h.Responder != nil && f.ResponseURL != "" && f.Text != "" {
 		wg.Go(func() {
@@ -123,10 +184,10 @@ func (h *Handler) FollowUp(ctx context.Context, f FollowUp) error {
 			}
 		})
 	}
-	if h.Messages != nil && f.RequestID != "" {
+	if h.Settler != nil && f.RequestID != "" && f.Status != "" {
 		wg.Go(func() {
 			// UpdateMessage applies the Service's own Slack deadline.
-			if err := h.Messages.UpdateMessage(ctx, f.RequestID, f.Status); err != nil {
+			if err := h.Settler.UpdateMessage(ctx, f.RequestID, f.Status); err != nil {
 				h.log().Error("Slack message not updated; the decision and its event stand", "request", f.RequestID, "status", f.Status, "error", err)
 			}
 		})
@@ -143,7 +204,7 @@ func (h *Handler) followUp(ctx context.Context, f FollowUp) {
 	}
 	f.Kind = FollowUpKind
 	if h.FollowUps != nil {
-		err := h.FollowUps.Defer(ctx, f)
+		err := h.handOff(ctx, f)
 		if err == nil {
 			return
 		}
@@ -155,7 +216,34 @@ func (h *Handler) followUp(ctx context.Context, f FollowUp) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	_ = h.FollowUp(ctx, f)
+	if err := h.FollowUp(ctx, f); err != nil {
+		h.log().Error("click's follow-up failed", "request", f.RequestID, "error", err)
+	}
+}
+
+func (h *Handler) handOff(ctx context.Context, f FollowUp) error {
+	key, err := h.SigningSecret(ctx)
+	if err != nil {
+		return fmt.Errorf("seal the follow-up: %w", err)
+	}
+	if f, err = f.Seal(key); err != nil {
+		return err
+	}
+	return h.FollowUps.Defer(ctx, f)
+}
+
+// RunFollowUp runs a follow-up event that came from outside this process (the
+// asynchronous self-invocation), after checking its MAC.
+func (h *Handler) RunFollowUp(ctx context.Context, f FollowUp) error {
+	key, err := h.SigningSecret(ctx)
+	if err != nil {
+		return fmt.Errorf("check the follow-up's seal: %w", err)
+	}
+	if err := f.Open(key); err != nil {
+		h.log().Warn("follow-up event refused", "error", err)
+		return nil // a retry would not make it genuine
+	}
+	return h.FollowUp(ctx, f)
 }
 
 func (h *Handler) replyTimeout() time.Duration {

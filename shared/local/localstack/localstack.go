@@ -218,6 +218,7 @@ func (s *Stack) wire() error {
 		Config: s.Config, Store: s.Store, Registries: Registries(s.Config, envs), Publisher: s.Publisher,
 		Slack:         slackBot(s.Config, s.Slack.APIURL(), s.Log),
 		SigningSecret: func(context.Context) ([]byte, error) { return s.signingSecret, nil },
+		AuditBatches:  s.Store,
 		Now:           s.Clock.Now, Log: s.Log,
 	})
 	if err != nil {
