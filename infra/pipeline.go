@@ -39,9 +39,6 @@ const (
 	// sweepMaxConcurrency caps concurrent sweep workers (2 is the least SQS allows) so
 	// DescribeImages/BatchDeleteImage stay under ECR's per-account API rates.
 	sweepMaxConcurrency = 2
-	// slackRate/slackBurst throttle the Slack endpoint; button clicks are human-paced.
-	slackRate  = 10
-	slackBurst = 20
 )
 
 // fnSpec sizes one function.

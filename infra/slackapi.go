@@ -7,10 +7,20 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/regflow/regflow/shared/approvals"
 )
 
 // The Slack endpoint: API Gateway in front of the approvals function, and what that
 // function needs to answer first (shared/approvals/followup.go).
+
+// slackRate/slackBurst throttle the Slack endpoint's stage: high enough that one source
+// flooding it cannot use up what clicks need, with the function's refusal of unsigned
+// requests kept cheap. Why this and not WAF: shared/approvals/apigw.go.
+const (
+	slackRate  = approvals.StageRateLimit
+	slackBurst = approvals.StageBurstLimit
+)
 
 // addSlackAPI exposes POST /slack/interactions to Slack, throttled, with access logs.
 func (b *pipeline) addSlackAPI() {

@@ -6,13 +6,26 @@ import (
 	"testing"
 )
 
-// TestSlackEndpoint checks the pipeline stack's Slack endpoint: the approvals function
-// may queue its own follow-ups (answer first) and no other function may invoke it.
+// TestSlackEndpoint checks the pipeline stack's Slack endpoint: the stage's limits leave
+// room for a burst of clicks beside a flood from one source, and the approvals function
+// may queue its own follow-ups (answer first), nothing else.
 func TestSlackEndpoint(t *testing.T) {
 	s := synth(t, repoConfig(t))
 	pt := s.templates["regflow-pipeline"]
 	self := ":lambda:" + s.plan.pipeline.Region + ":" + s.plan.pipeline.Account + ":function:" + functionName(fnApprovals)
 	approvalsRole, _ := pt.byProp(t, "AWS::IAM::Role", "RoleName", functionRoleName(fnApprovals))
+
+	t.Run("stage limits outlast a flood", func(t *testing.T) {
+		// bench/approvals: 500 unsigned requests/s from one source beside 200 simultaneous clicks.
+		const flood, clicks = 500, 200
+		_, stage := pt.byProp(t, "AWS::ApiGatewayV2::Stage", "StageName", "$default")
+		rs, _ := props(stage)["DefaultRouteSettings"].(map[string]any)
+		rate, _ := rs["ThrottlingRateLimit"].(float64)
+		burst, _ := rs["ThrottlingBurstLimit"].(float64)
+		if rate < flood+clicks || burst < clicks {
+			t.Errorf("stage throttles at %v/s, burst %v: a flood of %d/s from one source leaves no room for %d simultaneous clicks", rate, burst, flood, clicks)
+		}
+	})
 
 	t.Run("self-invoke", func(t *testing.T) {
 		var granted bool
