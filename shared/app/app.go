@@ -24,6 +24,8 @@ import (
 	"github.com/regflow/regflow/shared/metrics"
 	"github.com/regflow/regflow/shared/ocicopy"
 	"github.com/regflow/regflow/shared/promoter"
+	"github.com/regflow/regflow/shared/redact"
+	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/route"
 	"github.com/regflow/regflow/shared/scangate"
 	"github.com/regflow/regflow/shared/slackbot"
@@ -134,6 +136,12 @@ func New(a Adapters) (*App, error) {
 	if a.Log == nil {
 		a.Log = slog.New(slog.DiscardHandler)
 	}
+	// Redaction at the sinks this root wires (shared/redact): every use case logs through
+	// a.Log and audits through a.Store, and Invoke's errors are what Lambda logs.
+	a.Log = slog.New(redact.Handler(a.Log.Handler()))
+	if a.Store != nil {
+		a.Store = redactingStore{a.Store}
+	}
 	cfg := a.Config
 	policy, err := tagpolicy.New(cfg.TagPolicy)
 	if err != nil {
@@ -223,7 +231,7 @@ func (a *App) Invoke(ctx context.Context, fn string, raw json.RawMessage) (any, 
 	if err == nil && a.metrics != nil {
 		a.record(fn, time.Since(start), res)
 	}
-	return res, err
+	return res, redact.Error(err)
 }
 
 func (a *App) invoke(ctx context.Context, fn string, raw json.RawMessage) (any, error) {
@@ -260,6 +268,27 @@ func (a *App) invoke(ctx context.Context, fn string, raw json.RawMessage) (any, 
 		return sweepsqs.Handler(a.SweepWorker)(ctx, ev)
 	}
 	return nil, fmt.Errorf("unknown function %q: choose one of %s", fn, strings.Join(Functions, ", "))
+}
+
+// redactingStore writes audit entries without credentials in their reason or details
+// (a copy error can quote a presigned URL).
+type redactingStore struct{ Store }
+
+func (s redactingStore) AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, error) {
+	return s.Store.AppendAudit(ctx, cleanEntry(e))
+}
+
+func (s redactingStore) AppendAudits(ctx context.Context, entries []regflow.AuditEntry) error {
+	clean := make([]regflow.AuditEntry, len(entries))
+	for i, e := range entries {
+		clean[i] = cleanEntry(e)
+	}
+	return s.Store.AppendAudits(ctx, clean)
+}
+
+func cleanEntry(e regflow.AuditEntry) regflow.AuditEntry {
+	e.Reason, e.Details = redact.String(e.Reason), redact.Map(e.Details)
+	return e
 }
 
 // FollowUpsDone waits until the Slack work after every click answered so far (the reply,

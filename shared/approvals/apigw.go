@@ -12,6 +12,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/regflow/regflow/shared/redact"
 )
 
 // LambdaFunc is an API Gateway HTTP API (payload 2.0) Lambda handler.
@@ -86,7 +88,7 @@ func ThroughAPIGateway(fn LambdaFunc, maxBody int64) http.Handler {
 		}
 		resp, err := fn(r.Context(), ev)
 		if err != nil {
-			http.Error(w, "function error: "+err.Error(), http.StatusBadGateway)
+			http.Error(w, "function error: "+redact.String(err.Error()), http.StatusBadGateway)
 			return
 		}
 		out := []byte(resp.Body)
