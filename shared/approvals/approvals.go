@@ -142,8 +142,9 @@ type Service struct {
 	// never-overwrite rule.
 	GroupCommit AuditBatcher
 	groups      groupCommit
-	// FollowUpTimeout bounds a deferred message rewrite (default 10 s): nobody waits on
-	// it, so it may outlast a slow Slack.
+	// FollowUpTimeout bounds a deferred message rewrite (default 6 s): nobody waits on it,
+	// so it may outlast a slow Slack, but it ends inside the function's 10 s timeout (a
+	// timed-out follow-up is retried, and would send its reply again).
 	FollowUpTimeout time.Duration
 }
 
@@ -697,7 +698,7 @@ func (s *Service) followUpTimeout() time.Duration {
 	if s.FollowUpTimeout > 0 {
 		return s.FollowUpTimeout
 	}
-	return 10 * time.Second
+	return 6 * time.Second
 }
 
 func (s *Service) maxAttempts() int {
