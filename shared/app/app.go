@@ -228,7 +228,8 @@ func (a *App) EnvRegistry(env string) (*ecr.Client, error) {
 func (a *App) Invoke(ctx context.Context, fn string, raw json.RawMessage) (any, error) {
 	start := time.Now()
 	res, err := a.invoke(ctx, fn, raw)
-	if err == nil && a.metrics != nil {
+	// A click's follow-up is not an answer to Slack: its time is not the answer latency.
+	if _, followUp := res.(approvals.FollowedUp); err == nil && a.metrics != nil && !followUp {
 		a.record(fn, time.Since(start), res)
 	}
 	return res, redact.Error(err)
@@ -244,7 +245,7 @@ func (a *App) invoke(ctx context.Context, fn string, raw json.RawMessage) (any, 
 		return a.Promoter.Invoke(ctx, raw)
 	case route.Approvals:
 		if f, ok := approvals.ParseFollowUp(raw); ok {
-			return nil, a.Interactions.RunFollowUp(ctx, f)
+			return approvals.FollowedUp{RequestID: f.RequestID}, a.Interactions.RunFollowUp(ctx, f)
 		}
 		var req events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(raw, &req); err != nil {

@@ -110,6 +110,11 @@ func ParseFollowUp(raw []byte) (FollowUp, bool) {
 	return f, true
 }
 
+// FollowedUp is what the approvals function returns for a follow-up event.
+type FollowedUp struct {
+	RequestID string `json:"requestId,omitempty"`
+}
+
 // Deferrer runs a follow-up after the answer has gone out. Defer must return quickly.
 type Deferrer interface {
 	Defer(ctx context.Context, f FollowUp) error
