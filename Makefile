@@ -86,9 +86,11 @@ bench-sweep:
 	$(GO) run ./bench/sweep
 	$(GO) run ./bench/sweep -repos 100 -throttle 20 -compare sdk-adaptive,paced -max-ratio 1.05
 
-## bench-approvals: ack latency of 200 concurrent signed clicks (p50/p99)
+## bench-approvals: ack latency of 200 concurrent signed clicks (p50/p99), also with Slack
+## taking 2 s per call and beside a flood of unsigned requests
 bench-approvals: tools
 	$(GO) test ./shared/approvals -run '^$$' -bench AckLatency200 -benchtime 5x
+	$(GO) test ./bench/approvals -run '^$$' -bench . -benchtime 3x
 
 ## fuzz: the event decoder, the Slack payload parser and the signature-manifest parser, a minute each
 fuzz:

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
@@ -41,9 +39,6 @@ const (
 	// sweepMaxConcurrency caps concurrent sweep workers (2 is the least SQS allows) so
 	// DescribeImages/BatchDeleteImage stay under ECR's per-account API rates.
 	sweepMaxConcurrency = 2
-	// slackRate/slackBurst throttle the Slack endpoint; button clicks are human-paced.
-	slackRate  = 10
-	slackBurst = 20
 )
 
 // fnSpec sizes one function.
@@ -471,48 +466,6 @@ func (b *pipeline) addRules() error {
 		awsevents.NewRule(b.stack, jsii.String(r.ID), props)
 	}
 	return nil
-}
-
-// addSlackAPI exposes POST /slack/interactions to Slack, throttled, with access logs.
-func (b *pipeline) addSlackAPI() {
-	api := awsapigatewayv2.NewHttpApi(b.stack, jsii.String("SlackApi"), &awsapigatewayv2.HttpApiProps{
-		ApiName:            jsii.String(namePrefix + "-slack"),
-		Description:        jsii.String("Slack interactivity endpoint for regflow approvals"),
-		CreateDefaultStage: jsii.Bool(false),
-	})
-	stage := awsapigatewayv2.NewHttpStage(b.stack, jsii.String("SlackApiStage"), &awsapigatewayv2.HttpStageProps{
-		HttpApi:    api,
-		StageName:  jsii.String("$default"),
-		AutoDeploy: jsii.Bool(true),
-		Throttle: &awsapigatewayv2.ThrottleSettings{
-			RateLimit:  jsii.Number(slackRate),
-			BurstLimit: jsii.Number(slackBurst),
-		},
-	})
-	access := awslogs.NewLogGroup(b.stack, jsii.String("SlackApiAccessLogs"), &awslogs.LogGroupProps{
-		Retention:     logRetention,
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
-	cfn := stage.Node().DefaultChild().(awsapigatewayv2.CfnStage)
-	cfn.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
-		DestinationArn: access.LogGroupArn(),
-		Format: jsii.String(`{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime",` +
-			`"routeKey":"$context.routeKey","status":"$context.status","responseLength":"$context.responseLength",` +
-			`"integrationLatency":"$context.integrationLatency","integrationError":"$context.integrationErrorMessage"}`),
-	})
-	routes := api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
-		Path:        jsii.String(slackRoute),
-		Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod_POST},
-		Integration: awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("Approvals"), b.fns[fnApprovals], nil),
-	})
-	for _, r := range *routes {
-		suppress(r, "AwsSolutions-APIG4",
-			"Slack cannot present IAM, JWT or Cognito credentials; each request is authenticated by the approvals function, which verifies Slack's v0 HMAC signature over the raw body with a 5-minute replay window before doing anything.")
-	}
-	awscdk.NewCfnOutput(b.stack, jsii.String("SlackInteractionsUrl"), &awscdk.CfnOutputProps{
-		Value:       jsii.String(*api.ApiEndpoint() + slackRoute),
-		Description: jsii.String("Slack app > Interactivity & Shortcuts > Request URL"),
-	})
 }
 
 // addAlarms watches every function's errors and throttles, every dead-letter queue's

@@ -98,5 +98,8 @@ func readEvent(cmd *cobra.Command, file string) (json.RawMessage, error) {
 
 // invoke runs fn's handler once, returning what the Lambda function would return.
 func (b *backend) invoke(ctx context.Context, fn string, raw json.RawMessage) (any, error) {
-	return b.app.Invoke(ctx, fn, raw)
+	out, err := b.app.Invoke(ctx, fn, raw)
+	// A click's Slack work follows its answer; let it finish before the process exits.
+	b.app.FollowUpsDone()
+	return out, err
 }

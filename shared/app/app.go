@@ -24,6 +24,8 @@ import (
 	"github.com/regflow/regflow/shared/metrics"
 	"github.com/regflow/regflow/shared/ocicopy"
 	"github.com/regflow/regflow/shared/promoter"
+	"github.com/regflow/regflow/shared/redact"
+	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/route"
 	"github.com/regflow/regflow/shared/scangate"
 	"github.com/regflow/regflow/shared/slackbot"
@@ -66,6 +68,13 @@ type Adapters struct {
 	Slack *slackbot.Bot
 	// SigningSecret returns Slack's signing secret for verifying clicks.
 	SigningSecret func(ctx context.Context) ([]byte, error)
+	// FollowUps runs the Slack work after a click's answer (approvals/followup.go): a
+	// self-invocation in Lambda; nil runs it on goroutines of this process.
+	FollowUps approvals.Deferrer
+	// AuditBatches, when set, writes the entries of follow-ups run in this process in
+	// shared batches (approvals.AuditBatcher): the embedded store, where each write is an
+	// fsync. Not DynamoDB's AppendAudits, which overwrites.
+	AuditBatches approvals.AuditBatcher
 	// SweepQueue carries sweep batches to workers; nil sweeps them in this process.
 	SweepQueue sweep.Queue
 	// CopyOptions tune the promoter's copy engine (jobs, transport).
@@ -97,6 +106,7 @@ type App struct {
 	SweepWorker  *sweep.Worker
 
 	sweeper    *sweep.Sweeper
+	followUps  *approvals.Background
 	registries Registries
 	now        func() time.Time
 	metrics    *metrics.Writer
@@ -126,6 +136,12 @@ func New(a Adapters) (*App, error) {
 	if a.Log == nil {
 		a.Log = slog.New(slog.DiscardHandler)
 	}
+	// Redaction at the sinks this root wires (shared/redact): every use case logs through
+	// a.Log and audits through a.Store, and Invoke's errors are what Lambda logs.
+	a.Log = slog.New(redact.Handler(a.Log.Handler()))
+	if a.Store != nil {
+		a.Store = redactingStore{a.Store}
+	}
 	cfg := a.Config
 	policy, err := tagpolicy.New(cfg.TagPolicy)
 	if err != nil {
@@ -149,12 +165,18 @@ func New(a Adapters) (*App, error) {
 	app.Approvals = &approvals.Service{
 		Config: cfg, Store: a.Store, Publisher: a.Publisher, Messages: a.Slack, Groups: a.Slack,
 		Rollback: promoter.SlackRollback{Store: a.Store, Publisher: a.Publisher, Now: a.Now},
-		Now:      a.Now, Log: a.Log,
+		Now:      a.Now, Log: a.Log, AnswerFirst: true,
 	}
 	// The signature window is wall time, whatever clock the use cases run on.
 	app.Interactions = &approvals.Handler{
-		Decider: app.Approvals, SigningSecret: a.SigningSecret, Responder: a.Slack,
-		Team: cfg.Pipeline.SlackTeam, Log: a.Log,
+		Decider: app.Approvals, SigningSecret: a.SigningSecret, Responder: a.Slack, Settler: app.Approvals,
+		FollowUps: a.FollowUps, Team: cfg.Pipeline.SlackTeam, Log: a.Log,
+	}
+	if a.FollowUps == nil {
+		app.followUps = &approvals.Background{Run: app.Interactions.FollowUp, Log: a.Log}
+		app.Interactions.FollowUps = app.followUps
+		// In process, the follow-ups of a burst of clicks run side by side and can share writes.
+		app.Approvals.GroupCommit = a.AuditBatches
 	}
 	runtimes := a.Runtimes
 	if runtimes == nil {
@@ -207,10 +229,11 @@ func (a *App) EnvRegistry(env string) (*ecr.Client, error) {
 func (a *App) Invoke(ctx context.Context, fn string, raw json.RawMessage) (any, error) {
 	start := time.Now()
 	res, err := a.invoke(ctx, fn, raw)
-	if err == nil && a.metrics != nil {
+	// A click's follow-up is not an answer to Slack: its time is not the answer latency.
+	if _, followUp := res.(approvals.FollowedUp); err == nil && a.metrics != nil && !followUp {
 		a.record(fn, time.Since(start), res)
 	}
-	return res, err
+	return res, redact.Error(err)
 }
 
 func (a *App) invoke(ctx context.Context, fn string, raw json.RawMessage) (any, error) {
@@ -222,6 +245,9 @@ func (a *App) invoke(ctx context.Context, fn string, raw json.RawMessage) (any, 
 	case route.Promoter:
 		return a.Promoter.Invoke(ctx, raw)
 	case route.Approvals:
+		if f, ok := approvals.ParseFollowUp(raw); ok {
+			return approvals.FollowedUp{RequestID: f.RequestID}, a.Interactions.RunFollowUp(ctx, f)
+		}
 		var req events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(raw, &req); err != nil {
 			return nil, fmt.Errorf("the approvals function takes an API Gateway HTTP API (payload 2.0) request: %w", err)
@@ -244,6 +270,35 @@ func (a *App) invoke(ctx context.Context, fn string, raw json.RawMessage) (any, 
 		return sweepsqs.Handler(a.SweepWorker)(ctx, ev)
 	}
 	return nil, fmt.Errorf("unknown function %q: choose one of %s", fn, strings.Join(Functions, ", "))
+}
+
+// redactingStore writes audit entries without credentials in their reason or details
+// (a copy error can quote a presigned URL).
+type redactingStore struct{ Store }
+
+func (s redactingStore) AppendAudit(ctx context.Context, e regflow.AuditEntry) (bool, error) {
+	return s.Store.AppendAudit(ctx, cleanEntry(e))
+}
+
+func (s redactingStore) AppendAudits(ctx context.Context, entries []regflow.AuditEntry) error {
+	clean := make([]regflow.AuditEntry, len(entries))
+	for i, e := range entries {
+		clean[i] = cleanEntry(e)
+	}
+	return s.Store.AppendAudits(ctx, clean)
+}
+
+func cleanEntry(e regflow.AuditEntry) regflow.AuditEntry {
+	e.Reason, e.Details = redact.String(e.Reason), redact.Map(e.Details)
+	return e
+}
+
+// FollowUpsDone waits until the Slack work after every click answered so far (the reply,
+// the message rewrite) has finished in this process; at once when it runs elsewhere.
+func (a *App) FollowUpsDone() {
+	if a.followUps != nil {
+		a.followUps.Wait()
+	}
 }
 
 // Handlers are the bus targets of the routing table's functions, for the local bus.

@@ -16,7 +16,7 @@ const module = "github.com/regflow/regflow/shared/"
 // everything under shared/local are handed in through ports by the composition root.
 var inward = map[string]bool{
 	"config": true, "regflow": true, "event": true, "store": true, "retention": true,
-	"tagpolicy": true, "slackmsg": true, "slacksig": true, "ecrevent": true, "ecsevent": true, "glob": true,
+	"tagpolicy": true, "slackmsg": true, "slacksig": true, "ecrevent": true, "ecsevent": true, "glob": true, "redact": true,
 }
 
 // useCases and the extra packages each may import. The promoter drives the copy engine

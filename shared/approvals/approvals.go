@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/regflow/regflow/shared/config"
@@ -105,6 +106,12 @@ type Outcome struct {
 	// (another click may have done them already).
 	Published      bool
 	MessageUpdated bool
+	// MessageDue says this click owns the message rewrite, left to a follow-up
+	// (Service.AnswerFirst).
+	MessageDue bool
+	// Pending are audit entries left to a follow-up (Service.AnswerFirst): the caller
+	// writes them with Record after answering.
+	Pending []regflow.AuditEntry
 }
 
 // Service decides approval requests.
@@ -126,6 +133,19 @@ type Service struct {
 	// SlackTimeout bounds each Slack call (message update, group lookup) so a slow
 	// Slack cannot hold the acknowledgement past Slack's own 3 seconds (default 1.5 s).
 	SlackTimeout time.Duration
+	// AnswerFirst leaves what the answer to a click need not wait for to the caller's
+	// follow-up (followup.go): the message rewrite of a settled request (Outcome.MessageDue,
+	// then UpdateMessage) and the entry of a refused click (Outcome.Pending, then Record).
+	AnswerFirst bool
+	// GroupCommit, when set, writes Record's entries in shared batches (see AuditBatcher):
+	// for a store in this process. Its AppendAudits must keep AppendAudit's
+	// never-overwrite rule.
+	GroupCommit AuditBatcher
+	groups      groupCommit
+	// FollowUpTimeout bounds a deferred message rewrite (default 6 s): nobody waits on it,
+	// so it may outlast a slow Slack, but it ends inside the function's 10 s timeout (a
+	// timed-out follow-up is retried, and would send its reply again).
+	FollowUpTimeout time.Duration
 }
 
 // effectClaimTTL keeps a published decision's claim beyond the request's own life in
@@ -231,7 +251,12 @@ func (s *Service) Settle(ctx context.Context, id string) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("approval request %s: %w (%s)", id, ErrUnknownEnvironment, req.Env)
 	}
 	out := Outcome{Request: req}
-	out.Published, out.MessageUpdated, err = s.settle(ctx, env, req, "")
+	var due bool
+	out.Published, out.MessageUpdated, due, err = s.settle(ctx, env, req, "")
+	if err == nil && due {
+		// Nobody else will do it: Settle is called outside any click.
+		out.MessageUpdated = s.UpdateMessage(ctx, req.ID, req.Status) == nil
+	}
 	return out, err
 }
 
@@ -250,16 +275,17 @@ func (s *Service) recorded(ctx context.Context, c Click, env config.Environment,
 		out.Kind, out.Text = KindRejected, fmt.Sprintf("Rejected %s for *%s*.", describe(next), next.Env)
 	}
 	var err error
-	out.Published, out.MessageUpdated, err = s.settle(ctx, env, next, "")
+	out.Published, out.MessageUpdated, out.MessageDue, err = s.settle(ctx, env, next, "")
 	return out, err
 }
 
 func (s *Service) expired(ctx context.Context, c Click, env config.Environment, next regflow.ApprovalRequest) (Outcome, error) {
-	if _, _, err := s.settle(ctx, env, next, c.User); err != nil {
+	_, upd, due, err := s.settle(ctx, env, next, c.User)
+	if err != nil {
 		return Outcome{}, err
 	}
 	out, err := s.refuse(ctx, c, next, regflow.ErrExpired, fmt.Sprintf("This request expired at %s, before a decision; nothing was promoted.", stamp(next.ExpiresAt)))
-	out.Kind = KindExpired
+	out.Kind, out.MessageUpdated, out.MessageDue = KindExpired, upd, due
 	return out, err
 }
 
@@ -268,7 +294,7 @@ func (s *Service) expired(ctx context.Context, c Click, env config.Environment, 
 // retry after a failed publish); a click that lost the race to the closing write
 // leaves that to the winner, which is doing it right now.
 func (s *Service) closed(ctx context.Context, c Click, env config.Environment, req regflow.ApprovalRequest, redrive bool) (Outcome, error) {
-	var pub, upd bool
+	var pub, upd, due bool
 	var text string
 	switch req.Status {
 	case regflow.StatusApproved, regflow.StatusRejected, regflow.StatusExpired:
@@ -276,7 +302,7 @@ func (s *Service) closed(ctx context.Context, c Click, env config.Environment, r
 			break
 		}
 		var err error
-		if pub, upd, err = s.settle(ctx, env, req, ""); err != nil {
+		if pub, upd, due, err = s.settle(ctx, env, req, ""); err != nil {
 			return Outcome{}, err
 		}
 	}
@@ -291,7 +317,7 @@ func (s *Service) closed(ctx context.Context, c Click, env config.Environment, r
 		text = fmt.Sprintf("This request is %s, not open for approval.", req.Status)
 	}
 	out, err := s.refuse(ctx, c, req, regflow.ErrNotPending, text)
-	out.Published, out.MessageUpdated = pub, upd
+	out.Published, out.MessageUpdated, out.MessageDue = pub, upd, due
 	return out, err
 }
 
@@ -315,27 +341,56 @@ func (s *Service) rollback(ctx context.Context, c Click, req regflow.ApprovalReq
 // fails the buttons stay for that retry. A failed message update is logged and not
 // retried: the decision and its event stand, and later clicks are still told who
 // decided. noticedBy names who found the request expired.
-func (s *Service) settle(ctx context.Context, env config.Environment, r regflow.ApprovalRequest, noticedBy string) (published, updated bool, err error) {
+func (s *Service) settle(ctx context.Context, env config.Environment, r regflow.ApprovalRequest, noticedBy string) (published, updated, due bool, err error) {
 	now := s.now()
-	key := "settle#" + r.ID + "#" + r.Status
+	key := "settle#" + r.ID + "#" + r.Status + opening(r)
 	// A short lease while the effects run: a function that dies mid-way frees the claim for
 	// the next click or Settle instead of holding it for the claim's whole life.
 	ran, err := store.Once(ctx, s.Store, key, now, store.DefaultLease, effectClaimTTL, func() error { return s.effects(ctx, r, noticedBy) })
 	if err != nil || !ran {
-		return false, false, err
+		return false, false, false, err
 	}
 	published = r.Status == regflow.StatusApproved || r.Status == regflow.StatusRejected
 	if s.Messages == nil {
-		return published, false, nil
+		return published, false, false, nil
 	}
-	mctx := s.messageContext(ctx, env, r)
-	sctx, cancel := context.WithTimeout(ctx, s.slackTimeout())
-	defer cancel()
-	if err := s.Messages.Update(sctx, r, mctx); err != nil {
+	if s.AnswerFirst {
+		return published, false, true, nil
+	}
+	if err := s.update(ctx, env, r, s.slackTimeout()); err != nil {
 		s.log().Error("Slack message not updated; the decision and its event stand", "request", r.ID, "status", r.Status, "error", err)
-		return published, false, nil
+		return published, false, false, nil
 	}
-	return published, true, nil
+	return published, true, false, nil
+}
+
+// UpdateMessage rewrites request id's Slack message from its stored state, if it is
+// still in status: a follow-up queued before a later change does not undo that
+// change's message.
+func (s *Service) UpdateMessage(ctx context.Context, id, status string) error {
+	if s.Messages == nil {
+		return nil
+	}
+	r, err := s.Store.GetRequest(ctx, id)
+	if err != nil {
+		return fmt.Errorf("read approval request %s: %w", id, err)
+	}
+	if status != "" && r.Status != status {
+		s.log().Info("message rewrite skipped: the request moved on", "request", id, "queued", status, "now", r.Status)
+		return nil
+	}
+	env, ok := s.Config.Env(r.Env)
+	if !ok {
+		return fmt.Errorf("approval request %s: %w (%s)", id, ErrUnknownEnvironment, r.Env)
+	}
+	return s.update(ctx, env, r, s.followUpTimeout())
+}
+
+func (s *Service) update(ctx context.Context, env config.Environment, r regflow.ApprovalRequest, timeout time.Duration) error {
+	mctx := s.messageContext(ctx, env, r)
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return s.Messages.Update(sctx, r, mctx)
 }
 
 // effects writes the closing audit entry and publishes the decision.
@@ -410,11 +465,78 @@ func (s *Service) refuse(ctx context.Context, c Click, req regflow.ApprovalReque
 		Reason:  reason.Error(),
 		Details: map[string]string{"request": c.RequestID, "button": c.Action, "env": req.Env, "status": req.Status},
 	}
-	if err := s.audit(ctx, e); err != nil {
+	out := Outcome{Kind: KindRefused, Reason: reason, Text: text, Request: req}
+	if s.AnswerFirst {
+		out.Pending = []regflow.AuditEntry{e}
+	} else if err := s.audit(ctx, e); err != nil {
 		return Outcome{}, err
 	}
 	s.log().Info("click refused", "request", c.RequestID, "user", c.User, "action", c.Action, "reason", reason.Error())
-	return Outcome{Kind: KindRefused, Reason: reason, Text: text, Request: req}, nil
+	return out, nil
+}
+
+// Record writes audit entries a click left pending (Outcome.Pending). With
+// GroupCommit, concurrent calls share one write (group commit).
+func (s *Service) Record(ctx context.Context, entries []regflow.AuditEntry) error {
+	if s.GroupCommit != nil && len(entries) > 0 {
+		return s.groups.commit(ctx, s.GroupCommit, entries)
+	}
+	for _, e := range entries {
+		if err := s.audit(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AuditBatcher writes many entries at once, each as AppendAudit would (an entry whose
+// key exists is left alone). The embedded store is one: a transaction per entry is an
+// fsync per entry, and a burst of refused clicks queues behind them.
+type AuditBatcher interface {
+	AppendAudits(ctx context.Context, entries []regflow.AuditEntry) error
+}
+
+// groupCommit merges the entries of concurrent Record calls: one caller writes what has
+// gathered while the previous write ran, the others wait for its result.
+type groupCommit struct {
+	mu       sync.Mutex
+	pending  []regflow.AuditEntry
+	waiters  []chan error
+	flushing bool
+}
+
+func (g *groupCommit) commit(ctx context.Context, to AuditBatcher, entries []regflow.AuditEntry) error {
+	done := make(chan error, 1)
+	g.mu.Lock()
+	g.pending = append(g.pending, entries...)
+	g.waiters = append(g.waiters, done)
+	if g.flushing {
+		g.mu.Unlock()
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	g.flushing = true
+	for len(g.pending) > 0 {
+		batch, waiters := g.pending, g.waiters
+		g.pending, g.waiters = nil, nil
+		g.mu.Unlock()
+		// The leader's context may end before the others'; the write is everyone's.
+		err := to.AppendAudits(context.WithoutCancel(ctx), batch)
+		if err != nil {
+			err = fmt.Errorf("audit %d entries: %w", len(batch), err)
+		}
+		for _, w := range waiters {
+			w <- err
+		}
+		g.mu.Lock()
+	}
+	g.flushing = false
+	g.mu.Unlock()
+	return <-done
 }
 
 func (s *Service) audit(ctx context.Context, e regflow.AuditEntry) error {
@@ -441,7 +563,7 @@ func voteEntry(r regflow.ApprovalRequest, user string) regflow.AuditEntry {
 
 // closingEntry is the decision (or expiry) entry, derived from the stored state.
 func closingEntry(r regflow.ApprovalRequest, noticedBy string) regflow.AuditEntry {
-	e := regflow.AuditEntry{Subject: r.Ref(), ID: r.Status + "-" + r.ID, Actor: r.DecidedBy, Time: r.DecidedAt,
+	e := regflow.AuditEntry{Subject: r.Ref(), ID: r.Status + "-" + r.ID + opening(r), Actor: r.DecidedBy, Time: r.DecidedAt,
 		Details: map[string]string{"request": r.ID, "env": r.Env}}
 	switch r.Status {
 	case regflow.StatusApproved:
@@ -460,6 +582,17 @@ func closingEntry(r regflow.ApprovalRequest, noticedBy string) regflow.AuditEntr
 		}
 	}
 	return e
+}
+
+// opening tells apart the expiries of one request: the scan gate reopens an expired
+// request with a window of its own, so each expiry is its own event (its own claim,
+// entry and message), named by the end of its window. A decision closes a request for
+// good, so its keys need no such suffix.
+func opening(r regflow.ApprovalRequest) string {
+	if r.Status != regflow.StatusExpired {
+		return ""
+	}
+	return "-" + r.ExpiresAt.UTC().Format("20060102T150405.000Z")
 }
 
 func countUpTo(r regflow.ApprovalRequest, user string) int {
@@ -559,6 +692,13 @@ func (s *Service) slackTimeout() time.Duration {
 		return s.SlackTimeout
 	}
 	return 1500 * time.Millisecond
+}
+
+func (s *Service) followUpTimeout() time.Duration {
+	if s.FollowUpTimeout > 0 {
+		return s.FollowUpTimeout
+	}
+	return 6 * time.Second
 }
 
 func (s *Service) maxAttempts() int {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/regflow/regflow/shared/slacksig"
@@ -42,6 +43,15 @@ type Handler struct {
 	SigningSecret func(ctx context.Context) ([]byte, error)
 	// Responder is optional; without it replies go only in the HTTP body.
 	Responder Responder
+	// Settler does the deferred part of clicks in follow-ups (the Service, when it defers).
+	Settler Settler
+	// FollowUps runs each click's Slack work after the answer (followup.go); without it
+	// the handler runs it before answering, within InlineBudget.
+	FollowUps Deferrer
+	// InlineBudget bounds a follow-up run before the answer (default DefaultInlineBudget);
+	// ReplyTimeout bounds a reply in a follow-up (default DefaultReplyTimeout).
+	InlineBudget time.Duration
+	ReplyTimeout time.Duration
 	// Team, when set, is the only Slack workspace whose clicks are handled: an app installed
 	// in several workspaces signs them all with one secret.
 	Team string
@@ -50,6 +60,8 @@ type Handler struct {
 	// MaxBody overrides DefaultMaxBody when positive.
 	MaxBody int64
 	Log     *slog.Logger
+
+	refusals sampler
 }
 
 // Reply is the JSON body of every answer: Slack's message shape (an ephemeral
@@ -63,6 +75,10 @@ type Reply struct {
 // ServeHTTP verifies, parses and decides one click. Order matters: the size cap
 // and the signature come before anything is parsed, and nothing is written
 // unless both pass.
+//
+// This is also the cheap refusal a flood meets (see StageRateLimit): an unsigned request
+// costs a bounded read, header checks and, if the headers are well formed, one HMAC;
+// never the store, the bus or Slack, and its log line is sampled.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	log := h.log()
@@ -89,7 +105,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v := slacksig.Verifier{Secret: h.SigningSecret, Now: h.Now}
 	if err := v.Verify(r.Context(), r.Header, body); err != nil {
 		if slacksig.Refused(err) {
-			log.Warn("Slack request refused", "reason", err.Error(), "remote", r.RemoteAddr)
+			h.refused(r, err)
 			h.reply(w, http.StatusUnauthorized, "", "The request is not signed by Slack.")
 			return
 		}
@@ -116,27 +132,51 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		log.Error("click failed", "request", click.RequestID, "user", click.User, "action", click.Action, "error", err)
 		text := "regflow could not record this click; please try again."
-		h.respond(r.Context(), click.ResponseURL, text)
+		h.followUp(r.Context(), FollowUp{ResponseURL: click.ResponseURL, Text: text})
 		h.reply(w, http.StatusInternalServerError, "", text)
 		return
 	}
-	h.respond(r.Context(), click.ResponseURL, out.Text)
+	f := FollowUp{ResponseURL: click.ResponseURL, Text: out.Text, Audit: out.Pending, RequestID: click.RequestID}
+	if out.MessageDue {
+		f.Status = out.Request.Status
+	}
+	h.followUp(r.Context(), f)
 	log.Info("click answered", "request", click.RequestID, "user", click.User, "action", click.Action,
-		"outcome", out.Kind, "published", out.Published, "messageUpdated", out.MessageUpdated, "ms", time.Since(start).Milliseconds())
+		"outcome", out.Kind, "published", out.Published, "messageUpdated", out.MessageUpdated, "messageDue", out.MessageDue, "ms", time.Since(start).Milliseconds())
 	h.reply(w, http.StatusOK, out.Kind, out.Text)
 }
 
-// respond posts the reply through response_url, bounded so the acknowledgement
-// still reaches Slack within its 3 seconds.
-func (h *Handler) respond(ctx context.Context, responseURL, text string) {
-	if h.Responder == nil || responseURL == "" || text == "" {
-		return
+// refused logs an unsigned request, sampled: a flood writes a few lines a second, each
+// with the count of those not logged since the last.
+func (h *Handler) refused(r *http.Request, err error) {
+	if n, ok := h.refusals.allow(time.Now()); ok {
+		h.log().Warn("Slack request refused", "reason", err.Error(), "remote", r.RemoteAddr, "notLoggedSince", n)
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	if err := h.Responder.Respond(ctx, responseURL, text); err != nil {
-		h.log().Warn("reply through response_url failed", "error", err)
+}
+
+// sampler lets through refusalsPerSecond log lines a second and counts the rest.
+type sampler struct {
+	mu      sync.Mutex
+	second  int64
+	n       int
+	skipped int
+}
+
+const refusalsPerSecond = 5
+
+func (s *sampler) allow(now time.Time) (skipped int, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sec := now.Unix(); sec != s.second {
+		s.second, s.n = sec, 0
 	}
+	if s.n >= refusalsPerSecond {
+		s.skipped++
+		return 0, false
+	}
+	s.n++
+	skipped, s.skipped = s.skipped, 0
+	return skipped, true
 }
 
 func (h *Handler) reply(w http.ResponseWriter, status int, kind Kind, text string) {

@@ -34,6 +34,7 @@ import (
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/metrics"
 	"github.com/regflow/regflow/shared/promoter"
+	"github.com/regflow/regflow/shared/redact"
 	"github.com/regflow/regflow/shared/slackbot"
 	"github.com/regflow/regflow/shared/store/dynamo"
 	"github.com/regflow/regflow/shared/sweep"
@@ -86,7 +87,7 @@ func OptionsFromEnv() Options {
 // Start runs function fn as a Lambda function: the config and adapters are built once per
 // container, and a bad config stops it at init with the field named.
 func Start(fn string) {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	log := slog.New(redact.Handler(slog.NewJSONHandler(os.Stdout, nil)))
 	a, err := FromEnvironment(context.Background(), log)
 	if err != nil {
 		log.Error(fn+" cannot start", "error", err)
@@ -153,9 +154,10 @@ func Adapters(cfg *config.Config, awsCfg aws.Config, o Options, log *slog.Logger
 			s, err := secret.get(ctx)
 			return []byte(s.SigningSecret), err
 		},
-		Runtimes: regs.Runtime,
-		Now:      time.Now,
-		Log:      log,
+		Runtimes:  regs.Runtime,
+		FollowUps: selfInvoke(awsCfg),
+		Now:       time.Now,
+		Log:       log,
 	}
 	if o.SweepQueueURL != "" {
 		a.SweepQueue = &sweepsqs.Queue{API: sqs.NewFromConfig(awsCfg), URL: o.SweepQueueURL}

@@ -18,6 +18,7 @@ import (
 	"github.com/slack-go/slack"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/regflow/regflow/shared/redact"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/slackmsg"
 )
@@ -50,7 +51,8 @@ type Options struct {
 	ResponsePrefixes []string
 	// GroupTTL overrides GroupTTL when positive.
 	GroupTTL time.Duration
-	// HTTP posts replies to response_url; default a client with a 2 s timeout.
+	// HTTP posts replies to response_url; default a client with a 10 s timeout, a backstop:
+	// each reply's context carries its real deadline (a follow-up after the answer).
 	HTTP *http.Client
 	Now  func() time.Time
 	Log  *slog.Logger
@@ -88,7 +90,7 @@ func New(o Options) *Bot {
 		o.ResponsePrefixes = []string{Hooks}
 	}
 	if o.HTTP == nil {
-		o.HTTP = &http.Client{Timeout: 2 * time.Second}
+		o.HTTP = &http.Client{Timeout: 10 * time.Second}
 	}
 	return &Bot{o: o, groups: map[string]groupEntry{}}
 }
@@ -122,6 +124,7 @@ func (b *Bot) Post(ctx context.Context, channel string, r regflow.ApprovalReques
 	if err != nil {
 		return "", "", err
 	}
+	r, c = clean(r, c)
 	ch, ts, err := cl.PostMessageContext(ctx, channel, slack.MsgOptionText(slackmsg.Fallback(r), false), slack.MsgOptionBlocks(slackmsg.ApprovalBlocks(r, c)...))
 	if err != nil {
 		return "", "", fmt.Errorf("post approval message for %s to Slack channel %s: %w", r.Ref(), channel, err)
@@ -138,6 +141,7 @@ func (b *Bot) Update(ctx context.Context, r regflow.ApprovalRequest, c slackmsg.
 	if err != nil {
 		return err
 	}
+	r, c = clean(r, c)
 	_, _, _, err = cl.UpdateMessageContext(ctx, r.SlackChannel, r.SlackTS, slack.MsgOptionText(slackmsg.Fallback(r), false), slack.MsgOptionBlocks(slackmsg.ApprovalBlocks(r, c)...))
 	if err != nil {
 		return fmt.Errorf("update approval message of %s in Slack channel %s: %w", r.Ref(), r.SlackChannel, err)
@@ -147,6 +151,11 @@ func (b *Bot) Update(ctx context.Context, r regflow.ApprovalRequest, c slackmsg.
 
 // Notify posts an alert to the alert channel, or logs it at warning level when none is set.
 func (b *Bot) Notify(ctx context.Context, a regflow.Alert) error {
+	a.Title, a.Text = redact.String(a.Title), redact.String(a.Text)
+	a.Fields = slices.Clone(a.Fields)
+	for i := range a.Fields {
+		a.Fields[i].Value = redact.String(a.Fields[i].Value)
+	}
 	if b.o.AlertChannel == "" {
 		args := []any{"kind", a.Kind, "text", a.Text}
 		for _, f := range a.Fields {
@@ -209,12 +218,24 @@ func (b *Bot) Respond(ctx context.Context, responseURL, text string) error {
 	if !slices.ContainsFunc(b.o.ResponsePrefixes, func(p string) bool { return strings.HasPrefix(responseURL, p) }) {
 		return fmt.Errorf("response_url %q is not under %v; reply not sent", Redact(responseURL), b.o.ResponsePrefixes)
 	}
-	msg := &slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral, ReplaceOriginal: false}
+	msg := &slack.WebhookMessage{Text: redact.String(text), ResponseType: slack.ResponseTypeEphemeral, ReplaceOriginal: false}
 	if err := slack.PostWebhookCustomHTTPContext(ctx, responseURL, b.o.HTTP, msg); err != nil {
 		// slack-go's error may quote the URL, which lets anyone post to the channel for 30 minutes.
 		return fmt.Errorf("reply through response_url %s: %s", Redact(responseURL), strings.ReplaceAll(err.Error(), responseURL, Redact(responseURL)))
 	}
 	return nil
+}
+
+// clean takes credentials out of the free text an approval message shows (reasons and
+// notes can carry errors from a copy or a Slack call; redact says which).
+func clean(r regflow.ApprovalRequest, c slackmsg.Context) (regflow.ApprovalRequest, slackmsg.Context) {
+	r.Reason, c.Note = redact.String(r.Reason), redact.String(c.Note)
+	if c.Verification != nil {
+		v := *c.Verification
+		v.URL, v.By = redact.String(v.URL), redact.String(v.By)
+		c.Verification = &v
+	}
+	return r, c
 }
 
 // Redact keeps a URL's scheme and host and drops the path and query, which carry the

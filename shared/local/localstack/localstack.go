@@ -238,6 +238,7 @@ func (s *Stack) wire() error {
 		Slack:         slackBot(s.Config, s.Slack.APIURL(), s.Log),
 		SigningSecret: func(context.Context) ([]byte, error) { return s.signingSecret, nil },
 		Runtimes:      func(_ context.Context, env string) (deploy.Runtime, error) { return s.Runtime(env) },
+		AuditBatches:  s.Store,
 		Now:           s.Clock.Now, Log: s.Log,
 	})
 	if err != nil {
@@ -362,6 +363,7 @@ func (s *Stack) Settle(ctx context.Context) error {
 			}
 		}
 		s.Bus.Wait()
+		s.App.FollowUpsDone()
 		for name, srv := range s.ECR {
 			if err := srv.WaitEvents(ctx); err != nil {
 				return fmt.Errorf("events of %s: %w", name, err)
@@ -461,6 +463,9 @@ func (s *Stack) ClickFrom(ctx context.Context, team, user, action, requestID str
 	defer resp.Body.Close()
 	var reply approvals.Reply
 	_ = json.NewDecoder(resp.Body).Decode(&reply)
+	// The answer comes first; the reply and the message rewrite follow it. Wait for them,
+	// so a caller sees Slack as the clicking user would a moment later.
+	s.App.FollowUpsDone()
 	return ClickResult{Status: resp.StatusCode, Outcome: resp.Header.Get(approvals.HeaderOutcome), Text: reply.Text}, nil
 }
 
