@@ -90,3 +90,12 @@ func platformImages(manifest []byte) []string {
 	}
 	return out
 }
+
+// Platforms lists the platform images of an index (nil for an image): what ECR scans of it.
+func (c *Client) Platforms(ctx context.Context, repo, digest string) ([]string, error) {
+	m, err := c.Manifests(ctx, repo, []string{digest})
+	if err != nil {
+		return nil, err
+	}
+	return platformImages(m[digest]), nil
+}

@@ -103,6 +103,15 @@ func Table(cfg *config.Config) []Route {
 			},
 		},
 		{
+			ID: "ScanGatePromotedRule", Name: "scangate-promoted", On: Regflow, Function: Scangate,
+			Description: "Promoted digests go back to scangate, which gates the scans recorded before the tag was written",
+			Pattern: &Pattern{
+				Sources:     []string{event.SourceRegflow},
+				DetailTypes: []string{event.TypeImagePromoted},
+				Accounts:    []string{cfg.Pipeline.Account},
+			},
+		},
+		{
 			ID: "ScanGateVerificationRule", Name: "scangate-verification", On: Regflow, Function: Scangate,
 			Description: "Deployment verification results go to scangate",
 			// Deployment pipelines send it with a source of their own.

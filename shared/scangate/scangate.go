@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -29,6 +30,8 @@ type Registry interface {
 	DescribeImage(ctx context.Context, repo, digest string) (regflow.RegistryImage, error)
 	// ParentIndexes lists the tagged indexes that list digest as a platform image, newest first.
 	ParentIndexes(ctx context.Context, repo, digest string) ([]regflow.Index, error)
+	// Platforms lists an index's platform images (nil for an image).
+	Platforms(ctx context.Context, repo, digest string) ([]string, error)
 }
 
 // Store is what the gate persists.
@@ -87,6 +90,9 @@ func (g *Gate) Invoke(ctx context.Context, raw json.RawMessage) (Result, error) 
 	}
 	if err == nil && env.DetailType == event.TypeAPICall {
 		return g.invokePutImage(ctx, raw)
+	}
+	if err == nil && env.DetailType == event.TypeImagePromoted && env.Source == event.SourceRegflow {
+		return g.invokePromoted(ctx, env)
 	}
 	ev, err := ecrevent.DecodeImageScan(raw)
 	if err != nil {
@@ -608,4 +614,54 @@ func (g *Gate) pusher(ctx context.Context, repo, digest string) (string, error) 
 		}
 	}
 	return "", nil
+}
+
+// invokePromoted looks again at the scans recorded for a digest just promoted. The promoter
+// writes the digest before its tag, and a scan on push may finish in between: that scan
+// found an untagged image and gated nothing. Re-gating from the recorded scan once the tag
+// is there opens the next environment's request whatever the order; when the scans have
+// not arrived yet, they find the tag themselves.
+func (g *Gate) invokePromoted(ctx context.Context, env *ecrevent.Envelope) (Result, error) {
+	var d event.ImagePromoted
+	if err := json.Unmarshal(env.Detail, &d); err != nil || d.Env == "" || d.Repository == "" || d.Digest == "" {
+		return Result{}, fmt.Errorf("%w: %s needs env, repository and digest (%v)", ecrevent.ErrMalformed, event.TypeImagePromoted, err)
+	}
+	e, ok := g.Config.Environments[d.Env]
+	if !ok {
+		return Result{}, fmt.Errorf("%s for environment %q, which is not configured", event.TypeImagePromoted, d.Env)
+	}
+	res := Result{Env: d.Env}
+	if _, ok := g.Config.Next(d.Env); !ok {
+		res.Ignored, res.Reason = true, "last environment on the path"
+		return res, nil
+	}
+	reg, err := g.Registries(d.Env)
+	if err != nil {
+		return res, err
+	}
+	scanned := []string{d.Digest}
+	platforms, err := reg.Platforms(ctx, d.Repository, d.Digest)
+	if err != nil {
+		return res, fmt.Errorf("list the platforms of %s@%s: %w", d.Repository, d.Digest, err)
+	}
+	if len(platforms) > 0 {
+		scanned = platforms
+	}
+	for _, digest := range scanned {
+		sc, err := g.Store.GetScan(ctx, d.Env, d.Repository, digest)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return res, err
+		}
+		ev := &ecrevent.ImageScan{
+			Envelope: ecrevent.Envelope{ID: env.ID, DetailType: event.TypeImageScan, Source: event.SourceECR, Account: e.Account, Region: e.Region, Time: env.Time},
+			Enhanced: sc.Enhanced, Status: sc.Status, Repository: d.Repository, Digest: digest, Counts: sc.Counts,
+			Reported: slices.Sorted(maps.Keys(sc.Counts)), Total: -1,
+		}
+		return g.Handle(ctx, ev)
+	}
+	res.Ignored, res.Reason = true, "no scan recorded yet: the scan, when it completes, gates the image"
+	return res, nil
 }

@@ -43,6 +43,7 @@ type Bus struct {
 	onError func(rule string, err error)
 	// account is what PutEvents would stamp on events that carry none (see AssignAccount).
 	account string
+	region  string
 	// delivery and chance shape deliveries (see SetDelivery); chance is nil by default.
 	delivery Delivery
 	chance   *chance
@@ -83,32 +84,43 @@ func (b *Bus) SubscribeRoutes(routes []route.Route, handlers map[string]Handler)
 	return nil
 }
 
-// AssignAccount makes Publish stamp account on events that carry none, as EventBridge's
-// PutEvents assigns the caller's account: the local stack's functions publish as the
-// pipeline account, and the routes that check the account see it.
-func (b *Bus) AssignAccount(account string) {
+// AssignAccount makes Publish stamp account (and region, when given) on events that carry
+// none, as EventBridge's PutEvents assigns the caller's account and the bus's region: the
+// local stack's functions publish as the pipeline account, and the routes that check the
+// account see it.
+func (b *Bus) AssignAccount(account string, region ...string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.account = account
+	if len(region) > 0 {
+		b.region = region[0]
+	}
 }
 
 type envelope struct {
 	Source     string `json:"source"`
 	DetailType string `json:"detail-type"`
 	Account    string `json:"account"`
+	Region     string `json:"region"`
 }
 
-// stamp sets the event's account when it has none.
-func stamp(event []byte, account string) ([]byte, error) {
+// stamp sets the event's account and region where it has none.
+func stamp(event []byte, account, region string) ([]byte, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(event, &fields); err != nil {
 		return nil, fmt.Errorf("publish: event is not a JSON object: %w", err)
 	}
-	a, err := json.Marshal(account)
-	if err != nil {
-		return nil, err
+	for k, v := range map[string]string{"account": account, "region": region} {
+		var cur string
+		if v == "" || (json.Unmarshal(fields[k], &cur) == nil && cur != "") {
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		fields[k] = b
 	}
-	fields["account"] = a
 	return json.Marshal(fields)
 }
 
@@ -120,14 +132,17 @@ func (b *Bus) Publish(ctx context.Context, event []byte) error {
 	}
 	b.mu.RLock()
 	targets := append([]target(nil), b.targets...)
-	account, delivery, chance := b.account, b.delivery, b.chance
+	account, region, delivery, chance := b.account, b.region, b.delivery, b.chance
 	b.mu.RUnlock()
-	if env.Account == "" && account != "" {
-		stamped, err := stamp(event, account)
+	if (env.Account == "" && account != "") || (env.Region == "" && region != "") {
+		stamped, err := stamp(event, account, region)
 		if err != nil {
 			return err
 		}
-		event, env.Account = stamped, account
+		event = stamped
+		if env.Account == "" {
+			env.Account = account
+		}
 	}
 	// Decoded once for every pattern; an event that is not an object matches no pattern.
 	decoded, _ := route.Decode(event)

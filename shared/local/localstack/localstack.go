@@ -247,7 +247,7 @@ func (s *Stack) wire() error {
 	s.App, s.Approvals, s.Gate, s.Promoter = a, a.Approvals, a.ScanGate, a.Promoter
 	// Routes come from the table infra deploys (shared/route); the functions publish as
 	// the pipeline account, as they do through PutEvents in AWS.
-	s.Bus.AssignAccount(s.Config.Pipeline.Account)
+	s.Bus.AssignAccount(s.Config.Pipeline.Account, s.Config.Pipeline.Region)
 	handlers := map[string]localbus.Handler{}
 	for fn, h := range a.Handlers() {
 		handlers[fn] = h
