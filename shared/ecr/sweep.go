@@ -7,8 +7,10 @@ import (
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/regflow/regflow/shared/awsapp/pace"
 	"github.com/regflow/regflow/shared/regflow"
@@ -146,8 +148,11 @@ func (c *Client) Manifests(ctx context.Context, repo string, digests []string) (
 type DeleteResult struct {
 	// Deleted are the digests this call removed.
 	Deleted []string
-	// NotFound were gone already (ImageNotFound): deleted by an earlier attempt or someone else.
+	// NotFound were gone already (ImageNotFound): deleted by an earlier call or someone else.
 	NotFound []string
+	// DeletedOnRetry are in Deleted too: this call's retry found them gone after an
+	// earlier attempt that reached ECR lost its answer, so that attempt deleted them.
+	DeletedOnRetry []string
 	// Referenced are images a manifest list in the repository still lists
 	// (ImageReferencedByManifestList); they stay until their parents go.
 	Referenced []Referenced
@@ -204,6 +209,7 @@ func (c *Client) DeleteImages(ctx context.Context, repo string, digests []string
 			res.Deleted = append(res.Deleted, d)
 		}
 	}
+	acted := earlierAttemptMayHaveActed(out.ResultMetadata)
 	for _, f := range out.Failures {
 		d := ""
 		if f.ImageId != nil {
@@ -212,6 +218,12 @@ func (c *Client) DeleteImages(ctx context.Context, repo string, digests []string
 		reason := aws.ToString(f.FailureReason)
 		switch f.FailureCode {
 		case types.ImageFailureCodeImageNotFound:
+			if acted && d != "" && !seen[d] {
+				seen[d] = true
+				res.Deleted = append(res.Deleted, d)
+				res.DeletedOnRetry = append(res.DeletedOnRetry, d)
+				continue
+			}
 			res.NotFound = append(res.NotFound, d)
 		case types.ImageFailureCodeImageReferencedByManifestList:
 			parents := digestInReason.FindAllString(reason, -1)
@@ -224,6 +236,23 @@ func (c *Client) DeleteImages(ctx context.Context, repo string, digests []string
 	return res, nil
 }
 
+// earlierAttemptMayHaveActed says whether the call was retried after an attempt that
+// may have reached ECR and acted (a lost answer, a 5xx), rather than one it refused
+// unread (a throttle).
+func earlierAttemptMayHaveActed(md middleware.Metadata) bool {
+	ar, ok := retry.GetAttemptResults(md)
+	if !ok || len(ar.Results) < 2 {
+		return false
+	}
+	throttles := retry.IsErrorThrottles(retry.DefaultThrottles)
+	for _, r := range ar.Results[:len(ar.Results)-1] {
+		if r.Err != nil && !throttles.IsErrorThrottle(r.Err).Bool() {
+			return true
+		}
+	}
+	return false
+}
+
 // SweepRegistry adapts c to the sweep's Registry port.
 func SweepRegistry(c *Client) sweep.Registry { return sweepRegistry{c} }
 
@@ -231,7 +260,7 @@ type sweepRegistry struct{ *Client }
 
 func (r sweepRegistry) DeleteImages(ctx context.Context, repo string, digests []string) (sweep.Deletion, error) {
 	res, err := r.Client.DeleteImages(ctx, repo, digests)
-	d := sweep.Deletion{Deleted: res.Deleted, NotFound: res.NotFound}
+	d := sweep.Deletion{Deleted: res.Deleted, NotFound: res.NotFound, DeletedOnRetry: res.DeletedOnRetry}
 	for _, x := range res.Referenced {
 		d.Referenced = append(d.Referenced, sweep.Referenced{Digest: x.Digest, Parents: x.Parents, Reason: x.Reason})
 	}

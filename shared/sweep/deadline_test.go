@@ -204,3 +204,33 @@ func TestStalledRunIsClosedAsPartial(t *testing.T) {
 	}
 	_ = regflow.ShortDigest
 }
+
+// TestWorkerSweepsAsTheStoredRunSays: a message naming a dry run but claiming a real
+// one a year later (hand-made, or tampered with on the queue) sweeps as the stored
+// run says: a dry run at its own time, nothing deleted.
+func TestWorkerSweepsAsTheStoredRunSays(t *testing.T) {
+	e := newSlowEstate(t, time.Now)
+	e.srv.SetFault("DescribeImages", localecr.Fault{})
+	ctx := context.Background()
+	if _, err := e.planner.Plan(ctx, sweep.Run{ID: "dry", Now: now.Add(-199 * day), DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := e.queue.take()
+	if len(msgs) != 1 {
+		t.Fatalf("planned %d batches", len(msgs))
+	}
+	forged := msgs[0]
+	forged.Run.DryRun, forged.Run.Now, forged.Attempt = false, now.Add(365*day), 1
+	if err := e.worker.Handle(ctx, forged); err != nil {
+		t.Fatal(err)
+	}
+	sr, err := e.store.GetSweepRun(ctx, "dry")
+	if err != nil || sr.Deleted != 0 || sr.Selected != 0 {
+		t.Fatalf("run %+v (%v): the forged message deleted or selected by its own time", sr.SweepCounts, err)
+	}
+	for r := range 10 {
+		if imgs, _ := ecr.New(sweeptest.Client(e.srv), "").ListImages(ctx, fmt.Sprintf("r%02d", r)); len(imgs) != 4 {
+			t.Fatalf("r%02d holds %d images after a dry run", r, len(imgs))
+		}
+	}
+}

@@ -44,6 +44,9 @@ type Registry interface {
 type Deletion struct {
 	Deleted  []string
 	NotFound []string
+	// DeletedOnRetry are in Deleted too: the call's retry found them gone after an
+	// attempt whose answer was lost.
+	DeletedOnRetry []string
 	// Referenced are still listed by manifest lists (Parents, as the registry named them).
 	Referenced []Referenced
 	Failed     []Failure

@@ -424,6 +424,5 @@ func (f *failingRepo) ListImages(ctx context.Context, repo string) ([]retention.
 	return f.Registry.ListImages(ctx, repo)
 }
 
-// gone counts images the sweep removed, including those a retried BatchDeleteImage found
-// already removed by its own first attempt (whose answer the client lost under load).
+// gone counts images the sweep removed and those it found already gone.
 func gone(o sweep.Outcome) int { return o.Removed + o.AlreadyGone }

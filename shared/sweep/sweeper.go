@@ -429,6 +429,11 @@ func (s *Sweeper) delete(ctx context.Context, run Run, t Target, reg Registry, s
 			return err
 		}
 		entries := s.auditEntries(run, t, res.Repository, d.Deleted, dec, event.ActionImageDeleted, "")
+		for i := range entries {
+			if slices.Contains(d.DeletedOnRetry, d.Deleted[i]) {
+				entries[i].Details["confirmed"] = "gone on the delete call's retry: its first attempt deleted it and lost the answer"
+			}
+		}
 		entries = append(entries, s.auditEntries(run, t, res.Repository, d.NotFound, dec, event.ActionImageGone,
 			"already gone when the sweep deleted it (an earlier attempt of this run, or someone else)")...)
 		if err := s.Audit.AppendAudits(ctx, entries); err != nil {
