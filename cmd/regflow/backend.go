@@ -24,6 +24,7 @@ import (
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/local/localstack"
+	"github.com/regflow/regflow/shared/signature/ocisig"
 )
 
 // backend is where the commands act: AWS (the default credential chain and the
@@ -137,6 +138,7 @@ func awsBackend(ctx context.Context, cfg *config.Config, opts awsapp.Options, lo
 		return nil, fmt.Errorf("no AWS credentials (%w): configure the default credential chain (AWS_PROFILE, `aws sso login`, environment variables), or pass --local to use `regflow local`", err)
 	}
 	adapters := awsapp.Adapters(cfg, awsCfg, opts, log)
+	adapters.Signatures = ocisig.ForApp
 	a, err := app.New(adapters)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ package main
 import (
 	"github.com/regflow/regflow/shared/awsapp"
 	"github.com/regflow/regflow/shared/route"
+	"github.com/regflow/regflow/shared/signature/ocisig"
 )
 
-func main() { awsapp.Start(route.Scangate) }
+func main() { awsapp.Start(route.Scangate, awsapp.WithSignatures(ocisig.ForApp)) }

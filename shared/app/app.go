@@ -82,6 +82,10 @@ type Adapters struct {
 	// Now is the use cases' clock (the local stack and the demo move it).
 	Now func() time.Time
 	Log *slog.Logger
+	// Signatures builds the signature verifier over the registries (ocisig.ForApp) where
+	// an environment has requireSignature; nil leaves it out, and a use case that needs
+	// it says so. Only the scan gate and the promoter carry it (it adds ~25 MB).
+	Signatures func(cfg *config.Config, regs Registries) (regflow.SignatureVerifier, error)
 	// Runtimes reach an environment's deployment APIs (SSM, ECS, Lambda) as regflow's
 	// deployment role there; nil: this setup deploys nothing and says so.
 	Runtimes func(ctx context.Context, env string) (deploy.Runtime, error)
@@ -148,6 +152,12 @@ func New(a Adapters) (*App, error) {
 		return nil, err
 	}
 	app := &App{Config: cfg, Store: a.Store, registries: a.Registries, now: a.Now, metrics: a.Metrics}
+	var signatures regflow.SignatureVerifier
+	if a.Signatures != nil {
+		if signatures, err = a.Signatures(cfg, a.Registries); err != nil {
+			return nil, err
+		}
+	}
 
 	// Tag guard: the registry of the account and region the push happened in.
 	app.TagGuard = &tagguard.Handler{
@@ -158,7 +168,7 @@ func New(a Adapters) (*App, error) {
 	app.ScanGate = &scangate.Gate{
 		Config:     cfg,
 		Registries: func(env string) (scangate.Registry, error) { return app.EnvRegistry(env) },
-		Store:      a.Store, Messenger: a.Slack, Notifier: a.Slack, Now: a.Now, Log: a.Log,
+		Store:      a.Store, Messenger: a.Slack, Notifier: a.Slack, Signatures: signatures, Now: a.Now, Log: a.Log,
 	}
 	// Approvals: a Roll back click asks the promoter over the bus (this function holds no
 	// registry roles); replies go through response_url as well as the HTTP answer.
@@ -188,7 +198,7 @@ func New(a Adapters) (*App, error) {
 	app.Promoter = &promoter.Promoter{
 		Config: cfg, Endpoints: a.Registries.Promotion, Store: a.Store, Publisher: a.Publisher,
 		Messenger: a.Slack, Notifier: a.Slack, Now: a.Now, Log: a.Log, CopyOptions: a.CopyOptions,
-		Deployer: app.Deployer,
+		Deployer: app.Deployer, Signatures: signatures,
 	}
 
 	// Retention: one sweeper decides; the planner fans batches out to workers (SQS in AWS,

@@ -35,6 +35,7 @@ import (
 	"github.com/regflow/regflow/shared/metrics"
 	"github.com/regflow/regflow/shared/promoter"
 	"github.com/regflow/regflow/shared/redact"
+	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/slackbot"
 	"github.com/regflow/regflow/shared/store/dynamo"
 	"github.com/regflow/regflow/shared/sweep"
@@ -86,9 +87,9 @@ func OptionsFromEnv() Options {
 
 // Start runs function fn as a Lambda function: the config and adapters are built once per
 // container, and a bad config stops it at init with the field named.
-func Start(fn string) {
+func Start(fn string, opts ...StartOption) {
 	log := slog.New(redact.Handler(slog.NewJSONHandler(os.Stdout, nil)))
-	a, err := FromEnvironment(context.Background(), log)
+	a, err := FromEnvironment(context.Background(), log, opts...)
 	if err != nil {
 		log.Error(fn+" cannot start", "error", err)
 		os.Exit(1)
@@ -98,7 +99,7 @@ func Start(fn string) {
 
 // FromEnvironment builds the app from REGFLOW_CONFIG(_INLINE), the default credential chain
 // and the variables infra sets.
-func FromEnvironment(ctx context.Context, log *slog.Logger) (*app.App, error) {
+func FromEnvironment(ctx context.Context, log *slog.Logger, opts ...StartOption) (*app.App, error) {
 	cfg, err := config.FromEnv()
 	if err != nil {
 		return nil, err
@@ -113,7 +114,20 @@ func FromEnvironment(ctx context.Context, log *slog.Logger) (*app.App, error) {
 	if a.Metrics, err = metrics.New(os.Stdout, metrics.Namespace, time.Now); err != nil {
 		return nil, err
 	}
+	for _, o := range opts {
+		o(&a)
+	}
 	return app.New(a)
+}
+
+// StartOption adds what only some functions carry.
+type StartOption func(*app.Adapters)
+
+// WithSignatures gives the function the signature verifier (the scan gate and the
+// promoter pass ocisig.ForApp): its libraries add ~25 MB, which the other functions do
+// without.
+func WithSignatures(f func(*config.Config, app.Registries) (regflow.SignatureVerifier, error)) StartOption {
+	return func(a *app.Adapters) { a.Signatures = f }
 }
 
 // LoadAWS loads the default AWS configuration in the pipeline's region.

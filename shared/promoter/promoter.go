@@ -74,6 +74,9 @@ type Promoter struct {
 	CopyOptions []ocicopy.Option
 	// Deployer hands the release to what runs in the environment (nil: nothing to hand to).
 	Deployer Deployer
+	// Signatures checks the environment's requireSignature again right before the copy,
+	// against the digest about to be copied (nil where no environment requires one).
+	Signatures regflow.SignatureVerifier
 }
 
 // Deployer hands a release to an environment's SSM parameter, ECS services and Lambda
@@ -168,6 +171,14 @@ func (p *Promoter) Promote(ctx context.Context, id string) (Result, error) {
 			return p.finish(ctx, req, res)
 		}
 		return p.fail(ctx, req, res, fmt.Errorf("delivered again after its %d attempts", limit))
+	}
+	// Signed-only, checked again right before the copy, against the digest it copies: a
+	// signature removed or swapped since the gate looked ends the promotion.
+	if err := p.checkSignature(ctx, req); err != nil {
+		if errors.Is(err, errUnsigned) {
+			return p.fail(ctx, req, res, err)
+		}
+		return res, err
 	}
 	res, cp, err := p.copy(ctx, req, res)
 	var conflict *ocicopy.TagConflictError
@@ -586,4 +597,27 @@ func (p *Promoter) deploymentFailed(ctx context.Context, req regflow.ApprovalReq
 		return p.Notifier.Notify(ctx, regflow.Alert{Kind: "deployment-failed", Title: fmt.Sprintf("%s is in %s but could not be deployed", req.Ref(), req.Env),
 			Text: reason, Repository: req.Repository, Digest: req.Digest})
 	})
+}
+
+// errUnsigned marks a digest that does not carry the signature its environment requires.
+var errUnsigned = errors.New("signature required")
+
+// checkSignature verifies req.Env's requireSignature against req.Digest in the registry it
+// is copied from.
+func (p *Promoter) checkSignature(ctx context.Context, req regflow.ApprovalRequest) error {
+	if p.Config.Environments[req.Env].RequireSignature == nil {
+		return nil
+	}
+	if p.Signatures == nil {
+		return fmt.Errorf("%s requires a signature but this function has no signature verifier: deploy the promoter with signatures on", req.Env)
+	}
+	src, _ := p.Config.Previous(req.Env)
+	st, err := p.Signatures.VerifySignature(ctx, regflow.SignatureCheck{Env: req.Env, In: src, Repository: req.Repository, Digest: req.Digest})
+	if err != nil {
+		return fmt.Errorf("check the signature of %s for %s: %w", req.Ref(), req.Env, err)
+	}
+	if !st.Verified {
+		return fmt.Errorf("%w: %s", errUnsigned, st.Reason)
+	}
+	return nil
 }

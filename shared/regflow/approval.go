@@ -86,6 +86,8 @@ type ApprovalRequest struct {
 	Attempts int `json:"attempts,omitempty"`
 	// ProtectedUntil keeps a failed request's digest from the sweep for a grace period.
 	ProtectedUntil time.Time `json:"protectedUntil,omitzero"`
+	// Signature is what the gate found checking the environment's requireSignature.
+	Signature *SignatureStatus `json:"signature,omitempty"`
 	// Version increments on every write; writes are conditional on it.
 	Version int `json:"version"`
 }

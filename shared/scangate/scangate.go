@@ -63,6 +63,8 @@ type Gate struct {
 	Store      Store
 	Messenger  Messenger
 	Notifier   regflow.Notifier
+	// Signatures checks requireSignature (nil where no environment requires one).
+	Signatures regflow.SignatureVerifier
 	Now        func() time.Time
 	Log        *slog.Logger
 }
@@ -213,6 +215,20 @@ func (g *Gate) Handle(ctx context.Context, ev *ecrevent.ImageScan) (Result, erro
 		return fill(res, r), err
 	}
 	want.Status, want.Reason = regflow.StatusPending, verdict.Reason
+	if g.Config.Environments[next].RequireSignature != nil {
+		// Signed-only: the digest, as it is in this environment's registry, must carry a
+		// signature the next environment trusts (an index's own signature covers its platforms).
+		st, err := g.signature(ctx, next, env, ev.Repository, subj.digest)
+		if err != nil {
+			return res, err
+		}
+		want.Signature = &st
+		if !st.Verified {
+			want.Status, want.Reason = regflow.StatusBlocked, st.Line()
+			r, err := g.apply(ctx, want, "scan/"+ev.ID, ev.Time.Time, nil)
+			return fill(res, r), err
+		}
+	}
 	if g.Config.Environments[next].RequireVerification {
 		v, err := g.Store.GetVerification(ctx, env, ev.Repository, subj.digest)
 		switch {
@@ -664,4 +680,16 @@ func (g *Gate) invokePromoted(ctx context.Context, env *ecrevent.Envelope) (Resu
 	}
 	res.Ignored, res.Reason = true, "no scan recorded yet: the scan, when it completes, gates the image"
 	return res, nil
+}
+
+// signature checks next's requireSignature against digest as it is in env's registry.
+func (g *Gate) signature(ctx context.Context, next, env, repo, digest string) (regflow.SignatureStatus, error) {
+	if g.Signatures == nil {
+		return regflow.SignatureStatus{}, fmt.Errorf("%s requires a signature but this function has no signature verifier: deploy the scan gate with signatures on", next)
+	}
+	st, err := g.Signatures.VerifySignature(ctx, regflow.SignatureCheck{Env: next, In: env, Repository: repo, Digest: digest})
+	if err != nil {
+		return st, fmt.Errorf("check the signature of %s@%s for %s: %w", repo, digest, next, err)
+	}
+	return st, nil
 }

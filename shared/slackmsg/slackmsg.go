@@ -58,6 +58,9 @@ func ApprovalBlocks(r regflow.ApprovalRequest, c Context) []slack.Block {
 		md("*Approvers*\n" + orDash(c.Approvers) + fmt.Sprintf(" (%d needed)", max(r.Required, 1))),
 		md("*Expires*\n" + r.ExpiresAt.UTC().Format("2006-01-02 15:04 MST")),
 	}
+	if r.Signature != nil && r.Signature.Line() != "" {
+		fields = append(fields, md("*Signature*\n"+r.Signature.Line()))
+	}
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, title, false, false)),
 		slack.NewSectionBlock(nil, fields, nil),

@@ -17,6 +17,7 @@ import (
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/deploy"
 	"github.com/regflow/regflow/shared/event"
+	"github.com/regflow/regflow/shared/signature/ocisig"
 )
 
 // Attach returns the adapters for commands run against a stack another process runs
@@ -58,7 +59,8 @@ func Attach(cfg *config.Config, info Info, st app.Store, log *slog.Logger) app.A
 				BaseEndpoint: aws.String(e.SSMEndpoint), Retryer: func() aws.Retryer { return retry.NewStandard() },
 			}), nil
 		},
-		Now: time.Now, Log: log,
+		Signatures: ocisig.ForApp,
+		Now:        time.Now, Log: log,
 	}
 }
 

@@ -37,6 +37,7 @@ import (
 	"github.com/regflow/regflow/shared/promoter"
 	"github.com/regflow/regflow/shared/route"
 	"github.com/regflow/regflow/shared/scangate"
+	"github.com/regflow/regflow/shared/signature/ocisig"
 	"github.com/regflow/regflow/shared/slackbot"
 	"github.com/regflow/regflow/shared/slacksig"
 	"github.com/regflow/regflow/shared/sweep"
@@ -239,6 +240,7 @@ func (s *Stack) wire() error {
 		SigningSecret: func(context.Context) ([]byte, error) { return s.signingSecret, nil },
 		Runtimes:      func(_ context.Context, env string) (deploy.Runtime, error) { return s.Runtime(env) },
 		AuditBatches:  s.Store,
+		Signatures:    ocisig.ForApp,
 		Now:           s.Clock.Now, Log: s.Log,
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/regflow/regflow/shared/app"
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/regflow"
@@ -72,4 +73,9 @@ func Checker(cfg *config.Config, clients Clients) (regflow.SignatureVerifier, er
 		return nil, err
 	}
 	return c, nil
+}
+
+// ForApp is Checker as the composition root takes it (app.Adapters.Signatures).
+func ForApp(cfg *config.Config, regs app.Registries) (regflow.SignatureVerifier, error) {
+	return Checker(cfg, regs)
 }
