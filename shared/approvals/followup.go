@@ -137,7 +137,11 @@ type Background struct {
 	Timeout time.Duration
 	Log     *slog.Logger
 
-	wg sync.WaitGroup
+	// A counter under a lock rather than a WaitGroup: clicks defer while callers wait, and
+	// a WaitGroup must not be added to while a Wait is returning.
+	mu      sync.Mutex
+	running int
+	idle    chan struct{} // closed when running drops to 0; nil while idle
 }
 
 // Defer starts f and returns at once.
@@ -150,18 +154,46 @@ func (b *Background) Defer(ctx context.Context, f FollowUp) error {
 		timeout = 30 * time.Second
 	}
 	ctx = context.WithoutCancel(ctx)
-	b.wg.Go(func() {
+	b.mu.Lock()
+	if b.running == 0 {
+		b.idle = make(chan struct{})
+	}
+	b.running++
+	b.mu.Unlock()
+	go func() {
+		defer b.done()
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		if err := b.Run(ctx, f); err != nil && b.Log != nil {
 			b.Log.Warn("follow-up of a click failed", "request", f.RequestID, "error", err)
 		}
-	})
+	}()
 	return nil
 }
 
-// Wait returns when every follow-up deferred so far has finished.
-func (b *Background) Wait() { b.wg.Wait() }
+func (b *Background) done() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.running--
+	if b.running == 0 {
+		close(b.idle)
+		b.idle = nil
+	}
+}
+
+// Wait returns when every follow-up deferred so far has finished (and any deferred
+// meanwhile: it waits until none runs).
+func (b *Background) Wait() {
+	for {
+		b.mu.Lock()
+		idle := b.idle
+		b.mu.Unlock()
+		if idle == nil {
+			return
+		}
+		<-idle
+	}
+}
 
 // DefaultReplyTimeout bounds a reply through response_url in a follow-up.
 const DefaultReplyTimeout = 5 * time.Second
