@@ -104,10 +104,10 @@ func Table(cfg *config.Config) []Route {
 		},
 		{
 			ID: "ScanGatePromotedRule", Name: "scangate-promoted", On: Regflow, Function: Scangate,
-			Description: "Promoted digests go back to scangate, which gates the scans recorded before the tag was written",
+			Description: "Promoted (and superseded) digests go back to scangate, which gates the scans recorded before the tag was written",
 			Pattern: &Pattern{
 				Sources:     []string{event.SourceRegflow},
-				DetailTypes: []string{event.TypeImagePromoted},
+				DetailTypes: []string{event.TypeImagePromoted, event.TypePromotionSuperseded},
 				Accounts:    []string{cfg.Pipeline.Account},
 			},
 		},

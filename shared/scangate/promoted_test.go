@@ -2,7 +2,9 @@ package scangate_test
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -106,5 +108,51 @@ func TestScanBeforeTheTagStillOpensTheNextRequest(t *testing.T) {
 				t.Fatalf("a redelivered Image Promoted changed the request: %+v", again)
 			}
 		})
+	}
+}
+
+// A promotion outrun by a newer approval leaves its copy in place: that digest came by
+// promotion (no custody alert), and its recorded scan is gated when the promoter says so.
+func TestSupersededCopyIsInCustody(t *testing.T) {
+	st, _ := start(t)
+	ctx := context.Background()
+	repo, _ := name.NewRepository(st.Info().Environments["staging"].Registry+"/shop/web", name.Insecure)
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	digest := d.String()
+	if err := remote.Write(repo.Digest(digest), img); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ECR["staging"].InjectScan("shop/web", digest); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(repo.Tag(sha), img); err != nil {
+		t.Fatal(err)
+	}
+	id := regflow.RequestID("staging", "shop/web", digest)
+	if _, err := st.Store.CreateRequest(ctx, regflow.ApprovalRequest{ID: id, Env: "staging", Repository: "shop/web", Digest: digest, Tag: sha,
+		Status: regflow.StatusSuperseded, Required: 1, CreatedAt: st.Clock.Now(), ExpiresAt: st.Clock.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Publisher.Publish(ctx, event.Message{Detail: event.PromotionSuperseded{RequestID: id, Env: "staging", Repository: "shop/web", Digest: digest, Tag: sha},
+		Key: "superseded/" + id, At: st.Clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := st.Store.GetRequest(ctx, regflow.RequestID("prod", "shop/web", digest)); err != nil || r.Status != regflow.StatusWaiting {
+		t.Fatalf("prod's request for the superseded copy: %+v, %v", r, err)
+	}
+	for _, m := range messages(st, st.Config.Alerts.SlackChannel) {
+		if strings.Contains(m.Text, "pushed directly") {
+			t.Fatalf("a custody alert for a promoted copy: %s", m.Text)
+		}
 	}
 }

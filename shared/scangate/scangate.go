@@ -93,7 +93,7 @@ func (g *Gate) Invoke(ctx context.Context, raw json.RawMessage) (Result, error) 
 	if err == nil && env.DetailType == event.TypeAPICall {
 		return g.invokePutImage(ctx, raw)
 	}
-	if err == nil && env.DetailType == event.TypeImagePromoted && env.Source == event.SourceRegflow {
+	if err == nil && (env.DetailType == event.TypeImagePromoted || env.DetailType == event.TypePromotionSuperseded) && env.Source == event.SourceRegflow {
 		return g.invokePromoted(ctx, env)
 	}
 	ev, err := ecrevent.DecodeImageScan(raw)
@@ -527,7 +527,8 @@ func (g *Gate) custody(ctx context.Context, env, repo, digest string) (bool, err
 		return false, fmt.Errorf("read the %s request of %s@%s: %w", env, repo, digest, err)
 	}
 	switch req.Status {
-	case regflow.StatusApproved, regflow.StatusPromoted, regflow.StatusFailed:
+	case regflow.StatusApproved, regflow.StatusPromoted, regflow.StatusFailed, regflow.StatusSuperseded:
+		// Superseded: copied in approval, then a newer approval took the pointer.
 		return true, nil
 	}
 	return false, nil
@@ -638,9 +639,11 @@ func (g *Gate) pusher(ctx context.Context, repo, digest string) (string, error) 
 // is there opens the next environment's request whatever the order; when the scans have
 // not arrived yet, they find the tag themselves.
 func (g *Gate) invokePromoted(ctx context.Context, env *ecrevent.Envelope) (Result, error) {
+	// "Image Promoted" and "Promotion Superseded" (copied, then outrun by a newer approval)
+	// both name the digest now in env.
 	var d event.ImagePromoted
 	if err := json.Unmarshal(env.Detail, &d); err != nil || d.Env == "" || d.Repository == "" || d.Digest == "" {
-		return Result{}, fmt.Errorf("%w: %s needs env, repository and digest (%v)", ecrevent.ErrMalformed, event.TypeImagePromoted, err)
+		return Result{}, fmt.Errorf("%w: %s needs env, repository and digest (%v)", ecrevent.ErrMalformed, env.DetailType, err)
 	}
 	e, ok := g.Config.Environments[d.Env]
 	if !ok {
