@@ -294,8 +294,17 @@ func (r localRegistries) env(name string) (*ecr.Client, error) {
 		Region:       e.Region,
 		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
 		BaseEndpoint: aws.String(e.ECREndpoint),
-		Retryer:      func() aws.Retryer { return retry.NewStandard() },
+		Retryer:      localRetryer,
 	}), ""), nil
+}
+
+// localRetryer retries as awsapp's clients do (6 attempts), with backoffs capped for a
+// loopback server: injected faults cost milliseconds, not ECR's seconds.
+func localRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 6
+		o.MaxBackoff = 200 * time.Millisecond
+	})
 }
 
 func (r localRegistries) Promotion(_ context.Context, env, _ string) (promoter.Endpoint, error) {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
@@ -119,7 +118,7 @@ func (s *Stack) runtimeConfig(env, url string) aws.Config {
 		Region:       s.Config.Environments[env].Region,
 		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
 		BaseEndpoint: aws.String(url),
-		Retryer:      func() aws.Retryer { return retry.NewStandard() },
+		Retryer:      localRetryer,
 	}
 }
 
