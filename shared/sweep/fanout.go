@@ -632,11 +632,17 @@ func (f *Finisher) finish(ctx context.Context, sr store.SweepRun) error {
 		if done.Partial {
 			done.NotSwept = rep.NotSwept(100)
 		}
-		if err := f.Publisher.Publish(ctx, event.Message{Detail: done, Key: sr.ID, At: sr.Now}); err != nil {
+		// Each effect is claimed on its own: a post that fails after the event went out is
+		// retried without announcing the run twice.
+		if _, err := store.Once(ctx, f.Store, "sweep-finish-event#"+sr.ID, f.Now(), finishClaimFor, KeepRunsFor, func() error {
+			return f.Publisher.Publish(ctx, event.Message{Detail: done, Key: sr.ID, At: sr.Now})
+		}); err != nil {
 			return fmt.Errorf("announce the end of sweep run %s: %w", sr.ID, err)
 		}
 	}
-	if err := f.Notifier.Notify(ctx, rep.Alert()); err != nil {
+	if _, err := store.Once(ctx, f.Store, "sweep-finish-post#"+sr.ID, f.Now(), finishClaimFor, KeepRunsFor, func() error {
+		return f.Notifier.Notify(ctx, rep.Alert())
+	}); err != nil {
 		return fmt.Errorf("post the summary of sweep run %s: %w", sr.ID, err)
 	}
 	if f.Log != nil {
