@@ -177,6 +177,40 @@ func (b *pipeline) addBus() {
 	b.bus = awsevents.NewEventBus(b.stack, jsii.String("Bus"), &awsevents.EventBusProps{
 		EventBusName: jsii.String(b.p.cfg.Pipeline.EventBus),
 	})
+	// Identity policies of the pipeline account (CI's, an administrator's) may grant
+	// PutEvents broadly; the bus itself refuses source regflow from anyone but regflow's
+	// publishing roles, so none of them can send "Promotion Approved" or "Rollback Requested".
+	b.bus.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("OnlyRegflowPublishersSendSourceRegflow"),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("events:PutEvents"),
+		Resources:  &[]*string{b.bus.EventBusArn()},
+		Conditions: &map[string]interface{}{
+			"ForAnyValue:StringEquals": map[string]interface{}{"events:source": event.SourceRegflow},
+			"StringNotEquals":          map[string]interface{}{"aws:PrincipalArn": b.p.publisherARNs()},
+		},
+	}))
+	// An environment's named verification reporters send its results under a source of
+	// its own; nobody else may use that source, so scangate can trust it (see
+	// scangate's verificationSender).
+	for _, name := range b.p.cfg.PromotionPath {
+		reporters := b.p.cfg.Environments[name].VerificationReporters
+		if len(reporters) == 0 {
+			continue
+		}
+		b.bus.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("OnlyNamedReportersVerify" + titleCase(name)),
+			Effect:     awsiam.Effect_DENY,
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+			Actions:    jsii.Strings("events:PutEvents"),
+			Resources:  &[]*string{b.bus.EventBusArn()},
+			Conditions: &map[string]interface{}{
+				"ForAnyValue:StringEquals": map[string]interface{}{"events:source": event.VerificationSource(name)},
+				"StringNotEquals":          map[string]interface{}{"aws:PrincipalArn": reporters},
+			},
+		}))
+	}
 	foreign := b.p.foreignAccounts()
 	if len(foreign) == 0 {
 		return
@@ -229,11 +263,34 @@ func (b *pipeline) addSecret() {
 		"Slack issues the signing secret and bot token; they can only be rotated in Slack's app settings, so there is no rotation Lambda to schedule. Operators store new values with put-secret-value.")
 }
 
-// publishers put events on the regflow bus: tag policy violations, decisions and
-// rollback requests, promotions and rollbacks, the end of a sweep (whichever of the
-// sweeper and its workers finishes the run).
-func publishers() []string {
-	return []string{fnTagguard, fnApprovals, fnPromoter, fnSweeper, fnSweepworker}
+// publishers put events on the regflow bus, each only the detail-types the routing
+// table says it publishes (route.Publishes).
+func publishers() []string { return route.Publishers() }
+
+// publisherARNs are the roles allowed to send source "regflow".
+func (p *plan) publisherARNs() []string {
+	var out []string
+	for _, fn := range publishers() {
+		out = append(out, p.fnRoleARN(fn))
+	}
+	return out
+}
+
+// putEventsStatement allows PutEvents on a bus for only these sources and detail-types:
+// EventBridge checks events:source and events:detail-type of every entry.
+func putEventsStatement(bus *string, sources, detailTypes []string) awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("events:PutEvents"),
+		Resources: &[]*string{bus},
+		Conditions: &map[string]interface{}{
+			"ForAllValues:StringEquals": map[string]interface{}{
+				"events:source":      sources,
+				"events:detail-type": detailTypes,
+			},
+			// ForAllValues holds vacuously for a missing key; every entry has both.
+			"Null": map[string]interface{}{"events:source": "false", "events:detail-type": "false"},
+		},
+	})
 }
 
 // secretReaders are the functions that talk to Slack: every one of them either verifies
@@ -333,10 +390,10 @@ func (b *pipeline) grantData() {
 			"StringNotEquals": map[string]interface{}{"aws:PrincipalArn": readers},
 		},
 	}))
-	// Only the functions that publish regflow events may put events on the bus: a
-	// compromised scan gate or sweeper cannot forge an approval or a rollback.
+	// Each publisher may put only its own detail-types, as source regflow: a compromised
+	// tag guard or sweeper cannot forge an approval or a rollback, the scan gate nothing.
 	for _, fn := range publishers() {
-		b.bus.GrantPutEventsTo(b.roles[fn], nil)
+		b.roles[fn].AddToPolicy(putEventsStatement(b.bus.EventBusArn(), []string{event.SourceRegflow}, route.Publishes(fn)))
 	}
 	for _, fn := range functionNames() {
 		b.table.GrantReadWriteData(b.roles[fn])
@@ -457,6 +514,7 @@ func (b *pipeline) addRules() error {
 				"This queue is the dead-letter queue of the rule forwarding registry events to the regflow bus; cdk-nag only recognises queues named in a redrive policy or a function DeadLetterConfig.")
 			props.Targets = &[]awsevents.IRuleTarget{awseventstargets.NewEventBus(b.bus, &awseventstargets.EventBusProps{
 				DeadLetterQueue: dlq,
+				Role:            forwardingRole(b.stack, b.bus.EventBusArn(), r),
 			})}
 		case b.fns[r.Function] != nil:
 			props.Targets = &[]awsevents.IRuleTarget{target(r.Function)}

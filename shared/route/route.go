@@ -114,10 +114,11 @@ func Table(cfg *config.Config) []Route {
 		{
 			ID: "ScanGateVerificationRule", Name: "scangate-verification", On: Regflow, Function: Scangate,
 			Description: "Deployment verification results go to scangate",
-			// Deployment pipelines send it with a source of their own.
+			// Deployment pipelines send it with a source of their own; the named reporters
+			// of an environment send it from the pipeline account.
 			Pattern: &Pattern{
 				DetailTypes: []string{event.TypeVerificationResult},
-				Accounts:    accounts,
+				Accounts:    verificationAccounts(cfg),
 			},
 		},
 		{
@@ -149,6 +150,18 @@ func Functions(routes []Route) []Route {
 	for _, r := range routes {
 		if r.On == Regflow && r.Function != "" && r.Pattern != nil {
 			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// verificationAccounts are the accounts a "Verification Result" may come from: every
+// environment's, and the pipeline account's when the config names reporters there.
+func verificationAccounts(cfg *config.Config) []string {
+	out := envAccounts(cfg)
+	for _, name := range cfg.PromotionPath {
+		if len(cfg.Environments[name].VerificationReporters) > 0 && !slices.Contains(out, cfg.Pipeline.Account) {
+			out = append(out, cfg.Pipeline.Account)
 		}
 	}
 	return out
@@ -190,4 +203,32 @@ func Validate(routes []Route) error {
 		ids[r.ID], names[r.Name] = true, true
 	}
 	return nil
+}
+
+// publishes is what each function puts on the regflow bus, all with source regflow. infra
+// grants events:PutEvents on exactly these detail-types, so a function that starts
+// publishing another one needs a line here (or AWS refuses the put).
+var publishes = map[string][]string{
+	Tagguard: {event.TypeTagPolicyViolation},
+	// Decisions, and the Roll back button's request to the promoter.
+	Approvals: {event.TypePromotionApproved, event.TypePromotionRejected, event.TypeRollbackRequested},
+	Promoter: {event.TypeImagePromoted, event.TypePromotionSuperseded, event.TypePromotionFailed,
+		event.TypeReleaseRolledBack},
+	// Whichever of the sweeper and its workers finishes a run announces it.
+	Sweeper:     {event.TypeRetentionSweepCompleted},
+	Sweepworker: {event.TypeRetentionSweepCompleted},
+}
+
+// Publishes lists the detail-types fn publishes on the regflow bus (none for scangate).
+func Publishes(fn string) []string { return slices.Clone(publishes[fn]) }
+
+// Publishers lists the functions that publish on the regflow bus, in deployment order.
+func Publishers() []string {
+	var out []string
+	for _, fn := range []string{Tagguard, Scangate, Approvals, Promoter, Sweeper, Sweepworker} {
+		if len(publishes[fn]) > 0 {
+			out = append(out, fn)
+		}
+	}
+	return out
 }

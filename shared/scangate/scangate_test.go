@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/localbus"
 	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/localstack"
@@ -511,6 +512,67 @@ func TestRequesterComesFromATrustedSource(t *testing.T) {
 			}
 			if req.RequestedBy != tt.want {
 				t.Fatalf("requested by %q, want %q", req.RequestedBy, tt.want)
+			}
+		})
+	}
+}
+
+// TestVerificationSenders: a "Verification Result" for an environment counts only from that
+// environment's own account, or from the pipeline account under the environment's source
+// when the config names reporters for it (the bus policy lets only them send that source).
+func TestVerificationSenders(t *testing.T) {
+	ctx := context.Background()
+	ev := func(account, source, env, digest string) []byte {
+		return []byte(`{"version":"0","id":"v-` + account + source + `","detail-type":"Verification Result","source":"` + source + `","account":"` + account +
+			`","time":"2026-11-27T09:30:00Z","region":"us-east-1","resources":[],"detail":{"env":"` + env + `","repository":"shop/web","digest":"` + digest +
+			`","passed":true,"reportedBy":"deploy-bot"}}`)
+	}
+	reporter := "arn:aws:iam::111111111111:role/deploy-staging"
+	cases := []struct {
+		name      string
+		reporters []string
+		account   string
+		source    string
+		env       string
+		accepted  bool
+	}{
+		{"staging's own account", nil, "222222222222", "acme.deploy", "staging", true},
+		{"another environment's account", nil, "333333333333", "acme.deploy", "staging", false},
+		{"any principal of the pipeline account", nil, "111111111111", "acme.deploy", "staging", false},
+		{"the pipeline account under staging's source, no reporters named", nil, "111111111111", event.VerificationSource("staging"), "staging", false},
+		{"a named reporter", []string{reporter}, "111111111111", event.VerificationSource("staging"), "staging", true},
+		{"the pipeline account under another source", []string{reporter}, "111111111111", "acme.deploy", "staging", false},
+		{"the pipeline account under prod's source", []string{reporter}, "111111111111", event.VerificationSource("prod"), "staging", false},
+		{"staging's own account with reporters named", []string{reporter}, "222222222222", "acme.deploy", "staging", true},
+		{"dev in the pipeline account, no reporters named", nil, "111111111111", "acme.deploy", "dev", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := config.Load(filepath.Join("..", "..", "regflow.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := cfg.Environments["staging"]
+			e.VerificationReporters = c.reporters
+			cfg.Environments["staging"] = e
+			st, err := localstack.Start(ctx, localstack.Options{Config: cfg, Dir: t.TempDir(),
+				Clock: localecr.FixedClock(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(st.Close)
+			digest := push(t, st, c.env, "shop/web", sha)
+			_, err = st.Gate.Invoke(ctx, ev(c.account, c.source, c.env, digest))
+			if c.accepted && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !c.accepted {
+				if err == nil || !strings.Contains(err.Error(), "refused") {
+					t.Fatalf("accepted (err %v), want it refused", err)
+				}
+				if _, gerr := st.Store.GetVerification(ctx, c.env, "shop/web", digest); gerr == nil {
+					t.Fatal("a refused report was recorded")
+				}
 			}
 		})
 	}
