@@ -5,6 +5,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -27,6 +28,8 @@ import (
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/route"
+	"github.com/regflow/regflow/shared/store"
+	"github.com/regflow/regflow/shared/store/dynamo"
 )
 
 // slackRoute is the route the approvals function serves.
@@ -395,12 +398,63 @@ func (b *pipeline) grantData() {
 	for _, fn := range publishers() {
 		b.roles[fn].AddToPolicy(putEventsStatement(b.bus.EventBusArn(), []string{event.SourceRegflow}, route.Publishes(fn)))
 	}
+	// Every function reads the whole table; each writes only the item kinds it owns.
 	for _, fn := range functionNames() {
-		b.table.GrantReadWriteData(b.roles[fn])
+		b.table.GrantReadData(b.roles[fn])
+		for _, st := range tableWriteStatements(b.table.TableArn(), tableWrites()[fn]) {
+			b.roles[fn].AddToPolicy(st)
+		}
 		suppress(b.roles[fn], "AwsSolutions-IAM5",
 			"DynamoDB grants cover the regflow table's own indexes (table ARN/index/*), which the GSI1 queries for pending approvals need; nothing outside this table.",
 			logicalIDFinding("Table", "/index/*"))
 	}
+}
+
+// tableWrites are the item kinds (the store's partition-key prefixes) each function
+// writes. Audit entries and claims are everyone's: each function records what it did and
+// makes its side effects happen once.
+func tableWrites() map[string][]string {
+	common := []string{store.PrefixAudit, store.PrefixClaim}
+	return map[string][]string{
+		// The image record (tags, commit, pushed at).
+		fnTagguard: append([]string{store.PrefixImage}, common...),
+		// Scan and verification results, and the approval requests they open or block.
+		fnScangate: append([]string{store.PrefixScan, store.PrefixVerification, store.PrefixRequest}, common...),
+		// Votes and decisions on requests.
+		fnApprovals: append([]string{store.PrefixRequest}, common...),
+		// Release pointers, and requests marked promoted or failed.
+		fnPromoter: append([]string{store.PrefixRelease, store.PrefixRequest}, common...),
+		// Sweep runs and their report parts, and the manifest facts cache.
+		fnSweeper:     append([]string{store.PrefixSweep, store.PrefixManifest}, common...),
+		fnSweepworker: append([]string{store.PrefixSweep, store.PrefixManifest}, common...),
+	}
+}
+
+// tableWriteStatements allow the store adapter's write actions on the given kinds only:
+// dynamodb:LeadingKeys limits every item written (each one of a batch) to those partition
+// prefixes. Kinds written with the same actions share a statement.
+func tableWriteStatements(table *string, prefixes []string) []awsiam.PolicyStatement {
+	actions := dynamo.WriteActions()
+	var order []string
+	byActions := map[string][]string{}
+	for _, p := range prefixes {
+		k := strings.Join(actions[p], ",")
+		if _, ok := byActions[k]; !ok {
+			order = append(order, k)
+		}
+		byActions[k] = append(byActions[k], p+"*")
+	}
+	var out []awsiam.PolicyStatement
+	for _, k := range order {
+		out = append(out, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings(strings.Split(k, ",")...),
+			Resources: &[]*string{table},
+			Conditions: &map[string]interface{}{
+				"ForAllValues:StringLike": map[string]interface{}{"dynamodb:LeadingKeys": byActions[k]},
+			},
+		}))
+	}
+	return out
 }
 
 // grantRegistries gives each function the ECR actions it performs on the registries in

@@ -103,3 +103,51 @@ func TestBusRights(t *testing.T) {
 		t.Error("prod names no reporters: no statement for it")
 	}
 }
+
+// TestTableRights: each function may write only the item kinds it owns, each kind with
+// only the actions the store uses for it; nobody may update or delete an audit entry.
+func TestTableRights(t *testing.T) {
+	s := synth(t, repoConfig(t))
+	pt := s.templates["regflow-pipeline"]
+	// Stated here, not taken from the code under test.
+	want := map[string]map[string][]string{
+		fnTagguard: {"IMG#*": {"dynamodb:UpdateItem"}, "AUDIT#*": {"dynamodb:PutItem"}, "CLAIM#*": {"dynamodb:DeleteItem", "dynamodb:PutItem"}},
+		fnScangate: {"SCAN#*": {"dynamodb:PutItem"}, "VERIFY#*": {"dynamodb:PutItem"}, "REQ#*": {"dynamodb:PutItem"},
+			"AUDIT#*": {"dynamodb:PutItem"}, "CLAIM#*": {"dynamodb:DeleteItem", "dynamodb:PutItem"}},
+		fnApprovals: {"REQ#*": {"dynamodb:PutItem"}, "AUDIT#*": {"dynamodb:PutItem"}, "CLAIM#*": {"dynamodb:DeleteItem", "dynamodb:PutItem"}},
+		fnPromoter: {"REL#*": {"dynamodb:PutItem"}, "REQ#*": {"dynamodb:PutItem"}, "AUDIT#*": {"dynamodb:PutItem"},
+			"CLAIM#*": {"dynamodb:DeleteItem", "dynamodb:PutItem"}},
+		fnSweeper: {"SWEEP#*": {"dynamodb:PutItem", "dynamodb:UpdateItem"}, "MANIFEST#*": {"dynamodb:BatchWriteItem"},
+			"AUDIT#*": {"dynamodb:PutItem"}, "CLAIM#*": {"dynamodb:DeleteItem", "dynamodb:PutItem"}},
+		fnSweepworker: {"SWEEP#*": {"dynamodb:PutItem", "dynamodb:UpdateItem"}, "MANIFEST#*": {"dynamodb:BatchWriteItem"},
+			"AUDIT#*": {"dynamodb:PutItem"}, "CLAIM#*": {"dynamodb:DeleteItem", "dynamodb:PutItem"}},
+	}
+	for fn, w := range want {
+		id, _ := pt.byProp(t, "AWS::IAM::Role", "RoleName", functionRoleName(fn))
+		got := map[string][]string{}
+		for _, st := range allowStatements(pt) {
+			if st.principal != id {
+				continue
+			}
+			var writes []string
+			for _, a := range st.actions {
+				if dynamoWrites[a] {
+					writes = append(writes, a)
+				}
+			}
+			if len(writes) == 0 {
+				continue
+			}
+			keys := conditionValues(st.raw, "dynamodb:LeadingKeys")
+			if len(keys) == 0 {
+				keys = []string{"(any key)"}
+			}
+			for _, k := range keys {
+				got[k] = strs(toAny(append(got[k], writes...)))
+			}
+		}
+		if d := cmp.Diff(w, got); d != "" {
+			t.Errorf("%s's table writes by partition-key prefix (-want +got):\n%s", fn, d)
+		}
+	}
+}
