@@ -86,7 +86,8 @@ type pipeline struct {
 	opts     pipelineOptions
 	table    awsdynamodb.Table
 	bus      awsevents.EventBus
-	secret   awssecretsmanager.Secret
+	secret   awssecretsmanager.Secret // the bot token
+	signing  awssecretsmanager.Secret // the signing secret
 	fns      map[string]awslambda.Function
 	roles    map[string]awsiam.Role
 	failures map[string]awssqs.Queue
@@ -143,7 +144,11 @@ func newPipelineStack(app awscdk.App, p *plan, opts pipelineOptions) (awscdk.Sta
 	awscdk.NewCfnOutput(stack, jsii.String("TableName"), &awscdk.CfnOutputProps{Value: b.table.TableName()})
 	awscdk.NewCfnOutput(stack, jsii.String("SlackSecretArn"), &awscdk.CfnOutputProps{
 		Value:       b.secret.SecretArn(),
-		Description: jsii.String(`put {"signingSecret":"...","botToken":"xoxb-..."} here after the first deploy`),
+		Description: jsii.String(`put {"botToken":"xoxb-..."} here after the first deploy`),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("SlackSigningSecretArn"), &awscdk.CfnOutputProps{
+		Value:       b.signing.SecretArn(),
+		Description: jsii.String(`put {"signingSecret":"..."} here after the first deploy`),
 	})
 	return stack, nil
 }
@@ -249,21 +254,51 @@ func (b *pipeline) addBus() {
 	}))
 }
 
-// addSecret holds the Slack signing secret and bot token. It starts with a random
-// signing secret, so until an operator stores Slack's, every request fails verification.
+// addSecret holds the Slack bot token and, apart from it, the signing secret: whoever
+// reads the signing secret can sign clicks as any approver, so only approvals may, while
+// every function that posts reads the token. Each starts random, so until an operator
+// stores Slack's values every request fails verification and every post is refused.
 func (b *pipeline) addSecret() {
-	b.secret = awssecretsmanager.NewSecret(b.stack, jsii.String("SlackSecret"), &awssecretsmanager.SecretProps{
-		SecretName:  jsii.String(b.p.cfg.Pipeline.SlackSecret),
-		Description: jsii.String(`regflow Slack app credentials: {"signingSecret": "...", "botToken": "xoxb-..."}`),
+	b.secret = b.newSlackSecret("SlackSecret", b.p.cfg.Pipeline.SlackSecret, "botToken",
+		`regflow Slack bot token: {"botToken": "xoxb-..."}`)
+	b.signing = b.newSlackSecret("SlackSigningSecret", b.p.cfg.Pipeline.SlackSigningSecret, "signingSecret",
+		`regflow Slack signing secret: {"signingSecret": "..."}`)
+}
+
+func (b *pipeline) newSlackSecret(id, name, field, description string) awssecretsmanager.Secret {
+	s := awssecretsmanager.NewSecret(b.stack, jsii.String(id), &awssecretsmanager.SecretProps{
+		SecretName:  jsii.String(name),
+		Description: jsii.String(description),
 		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
-			SecretStringTemplate: jsii.String(`{"botToken":""}`),
-			GenerateStringKey:    jsii.String("signingSecret"),
+			SecretStringTemplate: jsii.String(`{}`),
+			GenerateStringKey:    jsii.String(field),
 			ExcludePunctuation:   jsii.Bool(true),
 			PasswordLength:       jsii.Number(32),
 		},
 	})
-	suppress(b.secret, "AwsSolutions-SMG4",
+	suppress(s, "AwsSolutions-SMG4",
 		"Slack issues the signing secret and bot token; they can only be rotated in Slack's app settings, so there is no rotation Lambda to schedule. Operators store new values with put-secret-value.")
+	return s
+}
+
+// grantSecret lets exactly readers read s: identity grants for them, and a resource
+// policy denying everyone else, so broad admin rights elsewhere do not reach it.
+func (b *pipeline) grantSecret(s awssecretsmanager.Secret, sid string, readers []string) {
+	var arns []string
+	for _, fn := range readers {
+		s.GrantRead(b.roles[fn], nil)
+		arns = append(arns, b.p.fnRoleARN(fn))
+	}
+	s.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String(sid),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("secretsmanager:GetSecretValue"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]interface{}{
+			"StringNotEquals": map[string]interface{}{"aws:PrincipalArn": arns},
+		},
+	}))
 }
 
 // publishers put events on the regflow bus, each only the detail-types the routing
@@ -296,12 +331,16 @@ func putEventsStatement(bus *string, sources, detailTypes []string) awsiam.Polic
 	})
 }
 
-// secretReaders are the functions that talk to Slack: every one of them either verifies
-// Slack's signature (approvals) or posts/updates messages (alerts, approval requests,
-// promotion results, sweep summaries). No other principal in the stack reads it.
+// secretReaders are the functions that post to Slack and so read the bot token: alerts
+// (tagguard), approval requests and gate failures (scangate), message updates and user
+// groups (approvals), promotion results (promoter), sweep summaries (sweeper and
+// sweepworker, whichever finishes the run).
 func secretReaders() []string {
 	return []string{fnTagguard, fnScangate, fnApprovals, fnPromoter, fnSweeper, fnSweepworker}
 }
+
+// signingSecretReaders verify Slack's signature: approvals alone.
+func signingSecretReaders() []string { return []string{fnApprovals} }
 
 func (b *pipeline) newQueue(id, name string, props *awssqs.QueueProps) awssqs.Queue {
 	if props == nil {
@@ -376,23 +415,8 @@ func (b *pipeline) addFunction(s fnSpec) {
 
 // grantData gives every function the table (and its index), the bus, and the secret.
 func (b *pipeline) grantData() {
-	var readers []string
-	for _, fn := range secretReaders() {
-		b.secret.GrantRead(b.roles[fn], nil)
-		readers = append(readers, b.p.fnRoleARN(fn))
-	}
-	// Identity grants alone would let any principal with broad rights read the token;
-	// the resource policy keeps it to the functions that talk to Slack.
-	b.secret.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:        jsii.String("OnlyRegflowFunctionsReadSlackCredentials"),
-		Effect:     awsiam.Effect_DENY,
-		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-		Actions:    jsii.Strings("secretsmanager:GetSecretValue"),
-		Resources:  jsii.Strings("*"),
-		Conditions: &map[string]interface{}{
-			"StringNotEquals": map[string]interface{}{"aws:PrincipalArn": readers},
-		},
-	}))
+	b.grantSecret(b.secret, "OnlyRegflowPostersReadSlackToken", secretReaders())
+	b.grantSecret(b.signing, "OnlyApprovalsReadsSlackSigningSecret", signingSecretReaders())
 	// Each publisher may put only its own detail-types, as source regflow: a compromised
 	// tag guard or sweeper cannot forge an approval or a rollback, the scan gate nothing.
 	for _, fn := range publishers() {

@@ -151,3 +151,43 @@ func TestTableRights(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretRights: the signing secret is a secret of its own that only approvals reads
+// (identity grant and resource policy); the bot token is read by the functions that post.
+func TestSecretRights(t *testing.T) {
+	s := synth(t, repoConfig(t))
+	pt := s.templates["regflow-pipeline"]
+	// Stated here, not taken from the code under test.
+	for name, readers := range map[string][]string{
+		"regflow/slack-signing": {fnApprovals},
+		"regflow/slack":         {fnTagguard, fnScangate, fnApprovals, fnPromoter, fnSweeper, fnSweepworker},
+	} {
+		secret, _ := pt.byProp(t, "AWS::SecretsManager::Secret", "Name", name)
+		var got, want, wantARNs []string
+		for _, st := range allowStatements(pt) {
+			if !contains(st.actions, "secretsmanager:GetSecretValue") {
+				continue
+			}
+			for _, r := range st.resources {
+				if strings.Contains(r, `"`+secret+`"`) {
+					got = append(got, st.principal)
+				}
+			}
+		}
+		for _, fn := range readers {
+			id, _ := pt.byProp(t, "AWS::IAM::Role", "RoleName", functionRoleName(fn))
+			want = append(want, id)
+			wantARNs = append(wantARNs, "arn:aws:iam::111111111111:role/regflow-fn-"+fn)
+		}
+		if d := cmp.Diff(strs(toAny(want)), strs(toAny(got))); d != "" {
+			t.Errorf("roles allowed to read %s (-want +got):\n%s", name, d)
+		}
+		_, pol := pt.byProp(t, "AWS::SecretsManager::ResourcePolicy", "SecretId", map[string]any{"Ref": secret})
+		deny := props(pol)["ResourcePolicy"].(map[string]any)["Statement"].([]any)[0].(map[string]any)
+		cond, _ := deny["Condition"].(map[string]any)
+		ne, _ := cond["StringNotEquals"].(map[string]any)
+		if deny["Effect"] != "Deny" || cmp.Diff(strs(toAny(wantARNs)), strs(ne["aws:PrincipalArn"])) != "" {
+			t.Errorf("%s's resource policy must deny GetSecretValue to all but %v: %v", name, wantARNs, deny)
+		}
+	}
+}
