@@ -28,7 +28,6 @@ import (
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/route"
-	"github.com/regflow/regflow/shared/store"
 	"github.com/regflow/regflow/shared/store/dynamo"
 )
 
@@ -435,23 +434,13 @@ func (b *pipeline) grantData() {
 }
 
 // tableWrites are the item kinds (the store's partition-key prefixes) each function
-// writes. Audit entries and claims are everyone's: each function records what it did and
-// makes its side effects happen once.
+// writes, from the routing table's rights (route.Writes).
 func tableWrites() map[string][]string {
-	common := []string{store.PrefixAudit, store.PrefixClaim}
-	return map[string][]string{
-		// The image record (tags, commit, pushed at).
-		fnTagguard: append([]string{store.PrefixImage}, common...),
-		// Scan and verification results, and the approval requests they open or block.
-		fnScangate: append([]string{store.PrefixScan, store.PrefixVerification, store.PrefixRequest}, common...),
-		// Votes and decisions on requests.
-		fnApprovals: append([]string{store.PrefixRequest}, common...),
-		// Release pointers, and requests marked promoted or failed.
-		fnPromoter: append([]string{store.PrefixRelease, store.PrefixRequest}, common...),
-		// Sweep runs and their report parts, and the manifest facts cache.
-		fnSweeper:     append([]string{store.PrefixSweep, store.PrefixManifest}, common...),
-		fnSweepworker: append([]string{store.PrefixSweep, store.PrefixManifest}, common...),
+	out := map[string][]string{}
+	for _, fn := range functionNames() {
+		out[fn] = route.Writes(fn)
 	}
+	return out
 }
 
 // tableWriteStatements allow the store adapter's write actions on the given kinds only:

@@ -39,6 +39,17 @@ func busDenies(tp template) map[string]map[string]any {
 	return out
 }
 
+// busAllowCount counts the bus policy's Allow statements.
+func busAllowCount(tp template) int {
+	n := 0
+	for _, r := range tp.resources("AWS::Events::EventBusPolicy") {
+		if st, _ := props(r)["Statement"].(map[string]any); st["Effect"] == "Allow" {
+			n++
+		}
+	}
+	return n
+}
+
 // TestBusRights: each function may put only the detail-types it publishes; nobody but
 // regflow's publishing roles may send source regflow; a verification result for an
 // environment with named reporters can only come from them (or its own account).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/event"
+	"github.com/regflow/regflow/shared/store"
 )
 
 // The deployed functions, named as their folders under functions/. Approvals is reached
@@ -232,3 +233,25 @@ func Publishers() []string {
 	}
 	return out
 }
+
+// writes is what each function writes in the table: item kinds, by the store's
+// partition-key prefixes. infra grants exactly these (dynamodb:LeadingKeys), and the
+// composition root refuses any other write, so the local stack fails where AWS would.
+// Audit entries and claims are everyone's: each function records what it did and makes
+// its side effects happen once.
+var writes = map[string][]string{
+	// The image record (tags, commit, pushed at).
+	Tagguard: {store.PrefixImage, store.PrefixAudit, store.PrefixClaim},
+	// Scan and verification results, and the approval requests they open or block.
+	Scangate: {store.PrefixScan, store.PrefixVerification, store.PrefixRequest, store.PrefixAudit, store.PrefixClaim},
+	// Votes and decisions on requests.
+	Approvals: {store.PrefixRequest, store.PrefixAudit, store.PrefixClaim},
+	// Release pointers, and requests marked promoted or failed.
+	Promoter: {store.PrefixRelease, store.PrefixRequest, store.PrefixAudit, store.PrefixClaim},
+	// Sweep runs and their report parts, and the manifest facts cache.
+	Sweeper:     {store.PrefixSweep, store.PrefixManifest, store.PrefixAudit, store.PrefixClaim},
+	Sweepworker: {store.PrefixSweep, store.PrefixManifest, store.PrefixAudit, store.PrefixClaim},
+}
+
+// Writes lists the item kinds (store partition-key prefixes) fn writes.
+func Writes(fn string) []string { return slices.Clone(writes[fn]) }
