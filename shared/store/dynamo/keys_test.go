@@ -131,7 +131,10 @@ func TestEachKindHasItsPartition(t *testing.T) {
 			return err
 		}},
 		{"sweep total", "SWEEP#", func() error { _, err := s.SetSweepTotal(ctx, "r1", 1); return err }},
-		{"sweep batch", "SWEEP#", func() error { _, _, err := s.CompleteSweepBatch(ctx, "r1", "b1", store.SweepCounts{Images: 1}); return err }},
+		{"sweep batch", "SWEEP#", func() error {
+			_, _, err := s.CompleteSweepBatch(ctx, "r1", "b1", store.SweepCounts{Images: 1})
+			return err
+		}},
 		{"sweep part", "SWEEP#", func() error { return s.PutSweepPart(ctx, "r1", store.SweepPart{Name: "p", Data: []byte("x")}) }},
 		{"manifest facts", "MANIFEST#", func() error {
 			return s.PutManifestInfos(ctx, []store.ManifestInfo{{Digest: d, MediaType: "m"}})
