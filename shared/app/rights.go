@@ -171,3 +171,10 @@ func (r *rightsStore) PutManifestInfos(ctx context.Context, infos []store.Manife
 	}
 	return r.Store.PutManifestInfos(ctx, infos)
 }
+
+func (r *rightsStore) ContinueSweepBatch(ctx context.Context, id, batch string, c store.SweepCounts) (store.SweepRun, bool, error) {
+	if err := may(ctx, store.PrefixSweep, "sweep runs"); err != nil {
+		return store.SweepRun{}, false, err
+	}
+	return r.Store.ContinueSweepBatch(ctx, id, batch, c)
+}

@@ -71,6 +71,10 @@ func TestFunctionsKeepToTheirRights(t *testing.T) {
 			_, err := st.CreateRequest(ctx, regflow.ApprovalRequest{ID: "req-y", Env: "prod", Repository: "app", Digest: d, Status: regflow.StatusPending, CreatedAt: t0})
 			return err
 		}, false},
+		{"approvals continues a sweep batch", "approvals", func(ctx context.Context) error {
+			_, _, err := st.ContinueSweepBatch(ctx, "r1", "b1", store.SweepCounts{})
+			return err
+		}, false},
 		{"promoter caches manifest facts", "promoter", func(ctx context.Context) error {
 			return st.PutManifestInfos(ctx, []store.ManifestInfo{{Digest: d}})
 		}, false},

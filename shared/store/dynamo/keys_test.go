@@ -135,6 +135,10 @@ func TestEachKindHasItsPartition(t *testing.T) {
 			_, _, err := s.CompleteSweepBatch(ctx, "r1", "b1", store.SweepCounts{Images: 1})
 			return err
 		}},
+		{"sweep batch continued", "SWEEP#", func() error {
+			_, _, err := s.ContinueSweepBatch(ctx, "r1", "b2", store.SweepCounts{Images: 1})
+			return err
+		}},
 		{"sweep part", "SWEEP#", func() error { return s.PutSweepPart(ctx, "r1", store.SweepPart{Name: "p", Data: []byte("x")}) }},
 		{"manifest facts", "MANIFEST#", func() error {
 			return s.PutManifestInfos(ctx, []store.ManifestInfo{{Digest: d, MediaType: "m"}})
