@@ -178,3 +178,17 @@ func (r *rightsStore) ContinueSweepBatch(ctx context.Context, id, batch string, 
 	}
 	return r.Store.ContinueSweepBatch(ctx, id, batch, c)
 }
+
+func (r *rightsStore) CreateRollback(ctx context.Context, rb regflow.Rollback) (bool, error) {
+	if err := may(ctx, store.PrefixRollback, "stored rollbacks"); err != nil {
+		return false, err
+	}
+	return r.Store.CreateRollback(ctx, rb)
+}
+
+func (r *rightsStore) UpdateRollback(ctx context.Context, next regflow.Rollback) error {
+	if err := may(ctx, store.PrefixRollback, "stored rollbacks"); err != nil {
+		return err
+	}
+	return r.Store.UpdateRollback(ctx, next)
+}

@@ -75,6 +75,14 @@ func TestFunctionsKeepToTheirRights(t *testing.T) {
 			_, _, err := st.ContinueSweepBatch(ctx, "r1", "b1", store.SweepCounts{})
 			return err
 		}, false},
+		{"tagguard records a rollback", "tagguard", func(ctx context.Context) error {
+			_, err := st.CreateRollback(ctx, regflow.NewRollback(regflow.Release{Env: "prod", Repository: "app", Digest: d, Previous: []string{"sha256:prev"}, Version: 2}, "", "", "U0ALICE", regflow.ViaCLI, t0))
+			return err
+		}, false},
+		{"approvals records a rollback", "approvals", func(ctx context.Context) error {
+			_, err := st.CreateRollback(ctx, regflow.NewRollback(regflow.Release{Env: "prod", Repository: "app", Digest: d, Previous: []string{"sha256:prev"}, Version: 2}, "", "", "U0ALICE", regflow.ViaCLI, t0))
+			return err
+		}, true},
 		{"promoter caches manifest facts", "promoter", func(ctx context.Context) error {
 			return st.PutManifestInfos(ctx, []store.ManifestInfo{{Digest: d}})
 		}, false},

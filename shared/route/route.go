@@ -244,10 +244,10 @@ var writes = map[string][]string{
 	Tagguard: {store.PrefixImage, store.PrefixAudit, store.PrefixClaim},
 	// Scan and verification results, and the approval requests they open or block.
 	Scangate: {store.PrefixScan, store.PrefixVerification, store.PrefixRequest, store.PrefixAudit, store.PrefixClaim},
-	// Votes and decisions on requests.
-	Approvals: {store.PrefixRequest, store.PrefixAudit, store.PrefixClaim},
-	// Release pointers, and requests marked promoted or failed.
-	Promoter: {store.PrefixRelease, store.PrefixRequest, store.PrefixAudit, store.PrefixClaim},
+	// Votes and decisions on requests; the rollback a Roll back click asks for.
+	Approvals: {store.PrefixRequest, store.PrefixRollback, store.PrefixAudit, store.PrefixClaim},
+	// Release pointers, requests marked promoted or failed, rollbacks applied or refused.
+	Promoter: {store.PrefixRelease, store.PrefixRequest, store.PrefixRollback, store.PrefixAudit, store.PrefixClaim},
 	// Sweep runs and their report parts, and the manifest facts cache.
 	Sweeper:     {store.PrefixSweep, store.PrefixManifest, store.PrefixAudit, store.PrefixClaim},
 	Sweepworker: {store.PrefixSweep, store.PrefixManifest, store.PrefixAudit, store.PrefixClaim},

@@ -38,9 +38,18 @@ func (r *recorder) last() []byte {
 
 func start(t *testing.T) (*localstack.Stack, *recorder) {
 	t.Helper()
+	return startWith(t, nil)
+}
+
+// startWith starts the local stack on the repository's config as change leaves it.
+func startWith(t *testing.T, change func(*config.Config)) (*localstack.Stack, *recorder) {
+	t.Helper()
 	cfg, err := config.Load(filepath.Join("..", "..", "regflow.yaml"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if change != nil {
+		change(cfg)
 	}
 	st, err := localstack.Start(context.Background(), localstack.Options{Config: cfg, Dir: t.TempDir(),
 		Clock: localecr.FixedClock(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))})
@@ -472,29 +481,36 @@ func mustRequest(t *testing.T, st *localstack.Stack, digest, status string) {
 // EventBridge attests), never from a free field: not from a report the pipeline account sends
 // (any principal there may send one), nor from who the reporter says they are.
 func TestRequesterComesFromATrustedSource(t *testing.T) {
-	event := func(account string) func(*testing.T, *localstack.Stack, string) error {
+	report := func(account, source string) func(*testing.T, *localstack.Stack, string) error {
 		return func(t *testing.T, st *localstack.Stack, digest string) error {
-			_, err := st.Gate.Invoke(context.Background(), []byte(`{"version":"0","id":"v-`+account+`","detail-type":"Verification Result","source":"acme.deploy","account":"`+account+
+			_, err := st.Gate.Invoke(context.Background(), []byte(`{"version":"0","id":"v-`+account+`","detail-type":"Verification Result","source":"`+source+`","account":"`+account+
 				`","time":"2026-11-27T09:30:00Z","region":"us-east-1","resources":[],"detail":{"env":"staging","repository":"shop/web","digest":"`+digest+
 				`","passed":true,"reportedBy":"U0BOB","requester":"U0ALICE"}}`))
 			return err
 		}
 	}
+	// Only a named reporter may report on staging from the pipeline account (bus rights).
+	reporters := []string{"arn:aws:iam::111111111111:role/deploy-staging"}
 	tests := []struct {
-		name   string
-		report func(*testing.T, *localstack.Stack, string) error
-		want   string
+		name      string
+		reporters []string
+		report    func(*testing.T, *localstack.Stack, string) error
+		want      string
 	}{
-		{"staging's own pipeline names the requester", event("222222222222"), "U0ALICE"},
-		{"a report from the pipeline account names nobody", event("111111111111"), ""},
-		{"the reporter's own word is no requester", func(t *testing.T, st *localstack.Stack, digest string) error {
+		{"staging's own pipeline names the requester", nil, report("222222222222", "acme.deploy"), "U0ALICE"},
+		{"a report from the pipeline account names nobody", reporters, report("111111111111", event.VerificationSource("staging")), ""},
+		{"the reporter's own word is no requester", nil, func(t *testing.T, st *localstack.Stack, digest string) error {
 			_, err := st.Gate.Verify(context.Background(), regflow.Verification{Env: "staging", Repository: "shop/web", Digest: digest, Passed: true, By: "U0ALICE", At: st.Clock.Now()})
 			return err
 		}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, _ := start(t)
+			st, _ := startWith(t, func(cfg *config.Config) {
+				e := cfg.Environments["staging"]
+				e.VerificationReporters = tt.reporters
+				cfg.Environments["staging"] = e
+			})
 			ctx := context.Background()
 			digest := pushPromoted(t, st, "staging", "shop/web", sha)
 			if err := st.ECR["staging"].InjectScan("shop/web", digest); err != nil {

@@ -30,12 +30,13 @@ const (
 	PrefixRelease      = "REL#"
 	PrefixSweep        = "SWEEP#"
 	PrefixManifest     = "MANIFEST#"
+	PrefixRollback     = "RB#"
 )
 
 // Prefixes lists every item kind's partition-key prefix.
 func Prefixes() []string {
 	return []string{PrefixImage, PrefixScan, PrefixVerification, PrefixAudit, PrefixClaim,
-		PrefixRequest, PrefixRelease, PrefixSweep, PrefixManifest}
+		PrefixRequest, PrefixRelease, PrefixSweep, PrefixManifest, PrefixRollback}
 }
 
 // ImagePK is the partition of one image's record (tagguard's).

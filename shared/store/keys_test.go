@@ -29,6 +29,7 @@ func TestPrefixesSeparateKinds(t *testing.T) {
 		{store.ReleasePK("prod", "app"), store.PrefixRelease},
 		{store.SweepPK("r1"), store.PrefixSweep},
 		{store.ManifestPK(d), store.PrefixManifest},
+		{store.RollbackPK("rb-1"), store.PrefixRollback},
 	} {
 		if !strings.HasPrefix(c.pk, c.prefix) {
 			t.Errorf("key %q lacks its kind's prefix %q", c.pk, c.prefix)

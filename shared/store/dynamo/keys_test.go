@@ -99,6 +99,7 @@ func TestEachKindHasItsPartition(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	const d = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 	req := regflow.ApprovalRequest{ID: "req-1", Env: "prod", Repository: "app", Digest: d, Status: regflow.StatusPending, Required: 1, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	rb := regflow.NewRollback(regflow.Release{Env: "prod", Repository: "app", Digest: d, Previous: []string{"sha256:prev"}, Version: 2}, "", "", "U0ALICE", regflow.ViaCLI, t0)
 	audit := regflow.AuditEntry{Subject: "app@" + d, ID: "a1", Time: t0, Action: "x", Actor: "test"}
 	// The prefixes are stated here, not taken from the code under test.
 	cases := []struct {
@@ -140,6 +141,15 @@ func TestEachKindHasItsPartition(t *testing.T) {
 			return err
 		}},
 		{"sweep part", "SWEEP#", func() error { return s.PutSweepPart(ctx, "r1", store.SweepPart{Name: "p", Data: []byte("x")}) }},
+		{"rollback created", "RB#", func() error {
+			_, err := s.CreateRollback(ctx, rb)
+			return err
+		}},
+		{"rollback settled", "RB#", func() error {
+			stored := rb
+			stored.Version = 1
+			return s.UpdateRollback(ctx, stored.Settle(regflow.RollbackApplied, "sha256:prev", "", t0.Add(time.Minute)))
+		}},
 		{"manifest facts", "MANIFEST#", func() error {
 			return s.PutManifestInfos(ctx, []store.ManifestInfo{{Digest: d, MediaType: "m"}})
 		}},

@@ -75,5 +75,6 @@ func WriteActions() map[string][]string {
 		store.PrefixRelease:      {"dynamodb:PutItem"},
 		store.PrefixSweep:        {"dynamodb:PutItem", "dynamodb:UpdateItem"},
 		store.PrefixManifest:     {"dynamodb:BatchWriteItem"},
+		store.PrefixRollback:     {"dynamodb:PutItem"},
 	}
 }
