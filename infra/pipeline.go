@@ -98,7 +98,10 @@ func newPipelineStack(app awscdk.App, p *plan, opts pipelineOptions) (awscdk.Sta
 		Env:         &awscdk.Environment{Account: jsii.String(p.pipeline.Account), Region: jsii.String(p.pipeline.Region)},
 		Description: jsii.String("regflow pipeline: functions, table, event bus, Slack API (account " + p.pipeline.Account + ")"),
 	})
-	awscdk.Tags_Of(stack).Add(jsii.String(ManagedTagKey), jsii.String(ManagedTagValue), nil)
+	// CloudFormation refuses Tags on a dashboard, which CDK would otherwise give it.
+	awscdk.Tags_Of(stack).Add(jsii.String(ManagedTagKey), jsii.String(ManagedTagValue), &awscdk.TagProps{
+		ExcludeResourceTypes: jsii.Strings("AWS::CloudWatch::Dashboard"),
+	})
 	b := &pipeline{stack: stack, p: p, opts: opts,
 		fns: map[string]awslambda.Function{}, roles: map[string]awsiam.Role{}, failures: map[string]awssqs.Queue{}}
 

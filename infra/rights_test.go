@@ -202,3 +202,16 @@ func TestSecretRights(t *testing.T) {
 		}
 	}
 }
+
+// TestUntaggableResourcesCarryNoTags: CloudFormation refuses a Tags property on a resource
+// type without one (cfn-lint E3002); the stack-wide managed-by tag must skip those.
+func TestUntaggableResourcesCarryNoTags(t *testing.T) {
+	s := synth(t, repoConfig(t))
+	for name, tp := range s.templates {
+		for id, r := range tp.resources("AWS::CloudWatch::Dashboard") {
+			if _, ok := props(r)["Tags"]; ok {
+				t.Errorf("%s %s: AWS::CloudWatch::Dashboard takes no Tags", name, id)
+			}
+		}
+	}
+}
