@@ -76,6 +76,7 @@ func TestBusRights(t *testing.T) {
 		"Promotion Superseded":      {role(fnPromoter)},
 		"Promotion Failed":          {role(fnPromoter)},
 		"Release Rolled Back":       {role(fnPromoter)},
+		"Deployment Failed":         {role(fnPromoter)},
 		"Retention Sweep Completed": {role(fnSweeper), role(fnSweepworker)},
 	}
 	got := putters(pt)

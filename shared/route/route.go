@@ -214,7 +214,7 @@ var publishes = map[string][]string{
 	// Decisions, and the Roll back button's request to the promoter.
 	Approvals: {event.TypePromotionApproved, event.TypePromotionRejected, event.TypeRollbackRequested},
 	Promoter: {event.TypeImagePromoted, event.TypePromotionSuperseded, event.TypePromotionFailed,
-		event.TypeReleaseRolledBack},
+		event.TypeReleaseRolledBack, event.TypeDeploymentFailed},
 	// Whichever of the sweeper and its workers finishes a run announces it.
 	Sweeper:     {event.TypeRetentionSweepCompleted},
 	Sweepworker: {event.TypeRetentionSweepCompleted},
