@@ -5,6 +5,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -27,6 +28,7 @@ import (
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/route"
+	"github.com/regflow/regflow/shared/store/dynamo"
 )
 
 // slackRoute is the route the approvals function serves.
@@ -83,7 +85,8 @@ type pipeline struct {
 	opts     pipelineOptions
 	table    awsdynamodb.Table
 	bus      awsevents.EventBus
-	secret   awssecretsmanager.Secret
+	secret   awssecretsmanager.Secret // the bot token
+	signing  awssecretsmanager.Secret // the signing secret
 	fns      map[string]awslambda.Function
 	roles    map[string]awsiam.Role
 	failures map[string]awssqs.Queue
@@ -95,7 +98,10 @@ func newPipelineStack(app awscdk.App, p *plan, opts pipelineOptions) (awscdk.Sta
 		Env:         &awscdk.Environment{Account: jsii.String(p.pipeline.Account), Region: jsii.String(p.pipeline.Region)},
 		Description: jsii.String("regflow pipeline: functions, table, event bus, Slack API (account " + p.pipeline.Account + ")"),
 	})
-	awscdk.Tags_Of(stack).Add(jsii.String(ManagedTagKey), jsii.String(ManagedTagValue), nil)
+	// CloudFormation refuses Tags on a dashboard, which CDK would otherwise give it.
+	awscdk.Tags_Of(stack).Add(jsii.String(ManagedTagKey), jsii.String(ManagedTagValue), &awscdk.TagProps{
+		ExcludeResourceTypes: jsii.Strings("AWS::CloudWatch::Dashboard"),
+	})
 	b := &pipeline{stack: stack, p: p, opts: opts,
 		fns: map[string]awslambda.Function{}, roles: map[string]awsiam.Role{}, failures: map[string]awssqs.Queue{}}
 
@@ -140,7 +146,11 @@ func newPipelineStack(app awscdk.App, p *plan, opts pipelineOptions) (awscdk.Sta
 	awscdk.NewCfnOutput(stack, jsii.String("TableName"), &awscdk.CfnOutputProps{Value: b.table.TableName()})
 	awscdk.NewCfnOutput(stack, jsii.String("SlackSecretArn"), &awscdk.CfnOutputProps{
 		Value:       b.secret.SecretArn(),
-		Description: jsii.String(`put {"signingSecret":"...","botToken":"xoxb-..."} here after the first deploy`),
+		Description: jsii.String(`put {"botToken":"xoxb-..."} here after the first deploy`),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("SlackSigningSecretArn"), &awscdk.CfnOutputProps{
+		Value:       b.signing.SecretArn(),
+		Description: jsii.String(`put {"signingSecret":"..."} here after the first deploy`),
 	})
 	return stack, nil
 }
@@ -177,6 +187,40 @@ func (b *pipeline) addBus() {
 	b.bus = awsevents.NewEventBus(b.stack, jsii.String("Bus"), &awsevents.EventBusProps{
 		EventBusName: jsii.String(b.p.cfg.Pipeline.EventBus),
 	})
+	// Identity policies of the pipeline account (CI's, an administrator's) may grant
+	// PutEvents broadly; the bus itself refuses source regflow from anyone but regflow's
+	// publishing roles, so none of them can send "Promotion Approved" or "Rollback Requested".
+	b.bus.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("OnlyRegflowPublishersSendSourceRegflow"),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("events:PutEvents"),
+		Resources:  &[]*string{b.bus.EventBusArn()},
+		Conditions: &map[string]interface{}{
+			"ForAnyValue:StringEquals": map[string]interface{}{"events:source": event.SourceRegflow},
+			"StringNotEquals":          map[string]interface{}{"aws:PrincipalArn": b.p.publisherARNs()},
+		},
+	}))
+	// An environment's named verification reporters send its results under a source of
+	// its own; nobody else may use that source, so scangate can trust it (see
+	// scangate's verificationSender).
+	for _, name := range b.p.cfg.PromotionPath {
+		reporters := b.p.cfg.Environments[name].VerificationReporters
+		if len(reporters) == 0 {
+			continue
+		}
+		b.bus.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("OnlyNamedReportersVerify" + titleCase(name)),
+			Effect:     awsiam.Effect_DENY,
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+			Actions:    jsii.Strings("events:PutEvents"),
+			Resources:  &[]*string{b.bus.EventBusArn()},
+			Conditions: &map[string]interface{}{
+				"ForAnyValue:StringEquals": map[string]interface{}{"events:source": event.VerificationSource(name)},
+				"StringNotEquals":          map[string]interface{}{"aws:PrincipalArn": reporters},
+			},
+		}))
+	}
 	foreign := b.p.foreignAccounts()
 	if len(foreign) == 0 {
 		return
@@ -212,36 +256,93 @@ func (b *pipeline) addBus() {
 	}))
 }
 
-// addSecret holds the Slack signing secret and bot token. It starts with a random
-// signing secret, so until an operator stores Slack's, every request fails verification.
+// addSecret holds the Slack bot token and, apart from it, the signing secret: whoever
+// reads the signing secret can sign clicks as any approver, so only approvals may, while
+// every function that posts reads the token. Each starts random, so until an operator
+// stores Slack's values every request fails verification and every post is refused.
 func (b *pipeline) addSecret() {
-	b.secret = awssecretsmanager.NewSecret(b.stack, jsii.String("SlackSecret"), &awssecretsmanager.SecretProps{
-		SecretName:  jsii.String(b.p.cfg.Pipeline.SlackSecret),
-		Description: jsii.String(`regflow Slack app credentials: {"signingSecret": "...", "botToken": "xoxb-..."}`),
+	b.secret = b.newSlackSecret("SlackSecret", b.p.cfg.Pipeline.SlackSecret, "botToken",
+		`regflow Slack bot token: {"botToken": "xoxb-..."}`)
+	b.signing = b.newSlackSecret("SlackSigningSecret", b.p.cfg.Pipeline.SlackSigningSecret, "signingSecret",
+		`regflow Slack signing secret: {"signingSecret": "..."}`)
+}
+
+func (b *pipeline) newSlackSecret(id, name, field, description string) awssecretsmanager.Secret {
+	s := awssecretsmanager.NewSecret(b.stack, jsii.String(id), &awssecretsmanager.SecretProps{
+		SecretName:  jsii.String(name),
+		Description: jsii.String(description),
 		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
-			SecretStringTemplate: jsii.String(`{"botToken":""}`),
-			GenerateStringKey:    jsii.String("signingSecret"),
+			SecretStringTemplate: jsii.String(`{}`),
+			GenerateStringKey:    jsii.String(field),
 			ExcludePunctuation:   jsii.Bool(true),
 			PasswordLength:       jsii.Number(32),
 		},
 	})
-	suppress(b.secret, "AwsSolutions-SMG4",
+	suppress(s, "AwsSolutions-SMG4",
 		"Slack issues the signing secret and bot token; they can only be rotated in Slack's app settings, so there is no rotation Lambda to schedule. Operators store new values with put-secret-value.")
+	return s
 }
 
-// publishers put events on the regflow bus: tag policy violations, decisions and
-// rollback requests, promotions and rollbacks, the end of a sweep (whichever of the
-// sweeper and its workers finishes the run).
-func publishers() []string {
-	return []string{fnTagguard, fnApprovals, fnPromoter, fnSweeper, fnSweepworker}
+// grantSecret lets exactly readers read s: identity grants for them, and a resource
+// policy denying everyone else, so broad admin rights elsewhere do not reach it.
+func (b *pipeline) grantSecret(s awssecretsmanager.Secret, sid string, readers []string) {
+	var arns []string
+	for _, fn := range readers {
+		s.GrantRead(b.roles[fn], nil)
+		arns = append(arns, b.p.fnRoleARN(fn))
+	}
+	s.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String(sid),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("secretsmanager:GetSecretValue"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]interface{}{
+			"StringNotEquals": map[string]interface{}{"aws:PrincipalArn": arns},
+		},
+	}))
 }
 
-// secretReaders are the functions that talk to Slack: every one of them either verifies
-// Slack's signature (approvals) or posts/updates messages (alerts, approval requests,
-// promotion results, sweep summaries). No other principal in the stack reads it.
+// publishers put events on the regflow bus, each only the detail-types the routing
+// table says it publishes (route.Publishes).
+func publishers() []string { return route.Publishers() }
+
+// publisherARNs are the roles allowed to send source "regflow".
+func (p *plan) publisherARNs() []string {
+	var out []string
+	for _, fn := range publishers() {
+		out = append(out, p.fnRoleARN(fn))
+	}
+	return out
+}
+
+// putEventsStatement allows PutEvents on a bus for only these sources and detail-types:
+// EventBridge checks events:source and events:detail-type of every entry.
+func putEventsStatement(bus *string, sources, detailTypes []string) awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("events:PutEvents"),
+		Resources: &[]*string{bus},
+		Conditions: &map[string]interface{}{
+			"ForAllValues:StringEquals": map[string]interface{}{
+				"events:source":      sources,
+				"events:detail-type": detailTypes,
+			},
+			// ForAllValues holds vacuously for a missing key; every entry has both.
+			"Null": map[string]interface{}{"events:source": "false", "events:detail-type": "false"},
+		},
+	})
+}
+
+// secretReaders are the functions that post to Slack and so read the bot token: alerts
+// (tagguard), approval requests and gate failures (scangate), message updates and user
+// groups (approvals), promotion results (promoter), sweep summaries (sweeper and
+// sweepworker, whichever finishes the run).
 func secretReaders() []string {
 	return []string{fnTagguard, fnScangate, fnApprovals, fnPromoter, fnSweeper, fnSweepworker}
 }
+
+// signingSecretReaders verify Slack's signature: approvals alone.
+func signingSecretReaders() []string { return []string{fnApprovals} }
 
 func (b *pipeline) newQueue(id, name string, props *awssqs.QueueProps) awssqs.Queue {
 	if props == nil {
@@ -316,34 +417,60 @@ func (b *pipeline) addFunction(s fnSpec) {
 
 // grantData gives every function the table (and its index), the bus, and the secret.
 func (b *pipeline) grantData() {
-	var readers []string
-	for _, fn := range secretReaders() {
-		b.secret.GrantRead(b.roles[fn], nil)
-		readers = append(readers, b.p.fnRoleARN(fn))
-	}
-	// Identity grants alone would let any principal with broad rights read the token;
-	// the resource policy keeps it to the functions that talk to Slack.
-	b.secret.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:        jsii.String("OnlyRegflowFunctionsReadSlackCredentials"),
-		Effect:     awsiam.Effect_DENY,
-		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
-		Actions:    jsii.Strings("secretsmanager:GetSecretValue"),
-		Resources:  jsii.Strings("*"),
-		Conditions: &map[string]interface{}{
-			"StringNotEquals": map[string]interface{}{"aws:PrincipalArn": readers},
-		},
-	}))
-	// Only the functions that publish regflow events may put events on the bus: a
-	// compromised scan gate or sweeper cannot forge an approval or a rollback.
+	b.grantSecret(b.secret, "OnlyRegflowPostersReadSlackToken", secretReaders())
+	b.grantSecret(b.signing, "OnlyApprovalsReadsSlackSigningSecret", signingSecretReaders())
+	// Each publisher may put only its own detail-types, as source regflow: a compromised
+	// tag guard or sweeper cannot forge an approval or a rollback, the scan gate nothing.
 	for _, fn := range publishers() {
-		b.bus.GrantPutEventsTo(b.roles[fn], nil)
+		b.roles[fn].AddToPolicy(putEventsStatement(b.bus.EventBusArn(), []string{event.SourceRegflow}, route.Publishes(fn)))
 	}
+	// Every function reads the whole table; each writes only the item kinds it owns.
 	for _, fn := range functionNames() {
-		b.table.GrantReadWriteData(b.roles[fn])
+		b.table.GrantReadData(b.roles[fn])
+		for _, st := range tableWriteStatements(b.table.TableArn(), tableWrites()[fn]) {
+			b.roles[fn].AddToPolicy(st)
+		}
 		suppress(b.roles[fn], "AwsSolutions-IAM5",
 			"DynamoDB grants cover the regflow table's own indexes (table ARN/index/*), which the GSI1 queries for pending approvals need; nothing outside this table.",
 			logicalIDFinding("Table", "/index/*"))
 	}
+}
+
+// tableWrites are the item kinds (the store's partition-key prefixes) each function
+// writes, from the routing table's rights (route.Writes).
+func tableWrites() map[string][]string {
+	out := map[string][]string{}
+	for _, fn := range functionNames() {
+		out[fn] = route.Writes(fn)
+	}
+	return out
+}
+
+// tableWriteStatements allow the store adapter's write actions on the given kinds only:
+// dynamodb:LeadingKeys limits every item written (each one of a batch) to those partition
+// prefixes. Kinds written with the same actions share a statement.
+func tableWriteStatements(table *string, prefixes []string) []awsiam.PolicyStatement {
+	actions := dynamo.WriteActions()
+	var order []string
+	byActions := map[string][]string{}
+	for _, p := range prefixes {
+		k := strings.Join(actions[p], ",")
+		if _, ok := byActions[k]; !ok {
+			order = append(order, k)
+		}
+		byActions[k] = append(byActions[k], p+"*")
+	}
+	var out []awsiam.PolicyStatement
+	for _, k := range order {
+		out = append(out, awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings(strings.Split(k, ",")...),
+			Resources: &[]*string{table},
+			Conditions: &map[string]interface{}{
+				"ForAllValues:StringLike": map[string]interface{}{"dynamodb:LeadingKeys": byActions[k]},
+			},
+		}))
+	}
+	return out
 }
 
 // grantRegistries gives each function the ECR actions it performs on the registries in
@@ -457,6 +584,7 @@ func (b *pipeline) addRules() error {
 				"This queue is the dead-letter queue of the rule forwarding registry events to the regflow bus; cdk-nag only recognises queues named in a redrive policy or a function DeadLetterConfig.")
 			props.Targets = &[]awsevents.IRuleTarget{awseventstargets.NewEventBus(b.bus, &awseventstargets.EventBusProps{
 				DeadLetterQueue: dlq,
+				Role:            forwardingRole(b.stack, b.bus.EventBusArn(), r),
 			})}
 		case b.fns[r.Function] != nil:
 			props.Targets = &[]awsevents.IRuleTarget{target(r.Function)}

@@ -91,7 +91,11 @@ var noResourceLevel = map[string]bool{"ecr:GetAuthorizationToken": true}
 //   - Secrets Manager reads of anything but this stack's secret;
 //   - a resource policy open to "*" without a condition;
 //   - a trust policy admitting anyone but regflow's function roles and AWS services
-//     regflow uses, or a promotion role without an external id.
+//     regflow uses, or a promotion role without an external id;
+//   - a DynamoDB write without a dynamodb:LeadingKeys condition naming key prefixes;
+//   - an events:PutEvents grant without conditions on events:detail-type and events:source;
+//   - a secret read by a role that is not among its owners (secretOwners), or a secret
+//     with no declared owners.
 func policyViolations(tp template, p *plan) []string {
 	var out []string
 	bad := func(st statement, format string, args ...any) {
@@ -102,14 +106,19 @@ func policyViolations(tp template, p *plan) []string {
 		repos = append(repos, p.repoARNs(p.envLocation(env))...)
 	}
 	roles = append(append(p.promotionRoleARNs(), p.sweeperRoleARNs()...), p.readerRoleARNs()...)
-	var table, secret string
+	var table string
 	for id := range tp.resources("AWS::DynamoDB::Table") {
 		table = id
 	}
-	for id := range tp.resources("AWS::SecretsManager::Secret") {
-		secret = id
-	}
 	refersTo := func(r, id string) bool { return id != "" && strings.Contains(r, `"`+id+`"`) }
+	isSecret := func(r string) bool {
+		for id := range tp.resources("AWS::SecretsManager::Secret") {
+			if refersTo(r, id) {
+				return true
+			}
+		}
+		return false
+	}
 
 	for _, st := range allowStatements(tp) {
 		for _, a := range st.actions {
@@ -137,8 +146,23 @@ func policyViolations(tp template, p *plan) []string {
 					bad(st, "%s on %s, not a configured promotion, sweeper or reader role", a, r)
 				case svc == "dynamodb" && !refersTo(r, table):
 					bad(st, "%s on %s, not this stack's table or its indexes", a, r)
-				case a == "secretsmanager:GetSecretValue" && !refersTo(r, secret):
+				case a == "secretsmanager:GetSecretValue" && !isSecret(r):
 					bad(st, "%s on %s, not the Slack secret", a, r)
+				}
+			}
+		}
+		identity := !strings.HasPrefix(st.principal, "resource-policy:")
+		for _, a := range st.actions {
+			switch {
+			case identity && dynamoWrites[a]:
+				if keys := conditionValues(st.raw, "dynamodb:LeadingKeys"); len(keys) == 0 || contains(keys, "*") {
+					bad(st, "%s without a dynamodb:LeadingKeys condition naming the partition-key prefixes it may write", a)
+				}
+			case identity && a == "events:PutEvents":
+				for _, k := range []string{"events:detail-type", "events:source"} {
+					if vals := conditionValues(st.raw, k); len(vals) == 0 || contains(vals, "*") {
+						bad(st, "events:PutEvents without a %s condition", k)
+					}
 				}
 			}
 		}
@@ -148,6 +172,8 @@ func policyViolations(tp template, p *plan) []string {
 			}
 		}
 	}
+
+	out = append(out, secretViolations(tp, p)...)
 
 	trusted := map[string]bool{}
 	for _, fn := range functionNames() {
@@ -194,6 +220,87 @@ func policyViolations(tp template, p *plan) []string {
 	return out
 }
 
+// dynamoWrites are the IAM actions that create, change or delete items (TransactWriteItems
+// is authorized as these per item).
+var dynamoWrites = map[string]bool{
+	"dynamodb:PutItem": true, "dynamodb:UpdateItem": true, "dynamodb:DeleteItem": true, "dynamodb:BatchWriteItem": true,
+	"dynamodb:PartiQLInsert": true, "dynamodb:PartiQLUpdate": true, "dynamodb:PartiQLDelete": true,
+}
+
+// conditionValues collects the values a statement's conditions give key, under any
+// operator but Null (which only says the key is present).
+func conditionValues(raw map[string]any, key string) []string {
+	cond, _ := raw["Condition"].(map[string]any)
+	var out []string
+	for name, op := range cond {
+		if name == "Null" {
+			continue
+		}
+		m, _ := op.(map[string]any)
+		out = append(out, strs(m[key])...)
+	}
+	return out
+}
+
+// secretOwners says, independently of the code under test, which function may read each
+// Slack secret (by the Name the config gives it): the signing secret lets its holder sign
+// clicks as any approver, so only approvals (which verifies them) reads it; the bot token
+// posts, so only functions that post read it: tagguard (violation alerts), scangate
+// (approval requests, gate failures), approvals (message updates, user groups), promoter
+// (results), sweeper and sweepworker (the summary, whichever finishes the run).
+func secretOwners(p *plan) map[string][]string {
+	return map[string][]string{
+		p.cfg.Pipeline.SlackSigningSecret: {fnApprovals},
+		p.cfg.Pipeline.SlackSecret:        {fnTagguard, fnScangate, fnApprovals, fnPromoter, fnSweeper, fnSweepworker},
+	}
+}
+
+// secretViolations reports secrets read by anyone but their owners, secrets nobody owns,
+// and owned secrets the pipeline stack lacks.
+func secretViolations(tp template, p *plan) []string {
+	secrets := tp.resources("AWS::SecretsManager::Secret")
+	owners := secretOwners(p)
+	var out []string
+	roleFn := map[string]string{}
+	for id, r := range tp.resources("AWS::IAM::Role") {
+		for _, fn := range functionNames() {
+			if props(r)["RoleName"] == functionRoleName(fn) {
+				roleFn[id] = fn
+			}
+		}
+	}
+	if len(roleFn) > 0 { // the pipeline stack
+		for name := range owners {
+			found := false
+			for _, r := range secrets {
+				found = found || props(r)["Name"] == name
+			}
+			if !found {
+				out = append(out, fmt.Sprintf("secret %s: not in the stack; it must live apart from the other Slack credentials", name))
+			}
+		}
+	}
+	for id, r := range secrets {
+		name, _ := props(r)["Name"].(string)
+		allowed, ok := owners[name]
+		if !ok {
+			out = append(out, fmt.Sprintf("secret %s (%s): no declared owner", id, name))
+			continue
+		}
+		for _, st := range allowStatements(tp) {
+			if !contains(st.actions, "secretsmanager:GetSecretValue") {
+				continue
+			}
+			for _, res := range st.resources {
+				if strings.Contains(res, `"`+id+`"`) && !contains(allowed, roleFn[st.principal]) {
+					out = append(out, fmt.Sprintf("%s: reads secret %s, which only %v may read", st.principal, name, allowed))
+				}
+			}
+		}
+	}
+	return out
+}
+
 // TestPolicyViolations proves the walker catches each kind of over-grant, so the
 // least-privilege checks on the real templates can fail.
 func TestPolicyViolations(t *testing.T) {
@@ -218,7 +325,24 @@ func TestPolicyViolations(t *testing.T) {
 			{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"},
 			{"Effect":"Allow","Action":"dynamodb:Query","Resource":[{"Fn::GetAtt":["Table1","Arn"]},{"Fn::Join":["",[{"Fn::GetAtt":["Table1","Arn"]},"/index/*"]]}]},
 			{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::333333333333:role/regflow-promotion"},
+			{"Effect":"Allow","Action":"dynamodb:PutItem","Resource":{"Fn::GetAtt":["Table1","Arn"]},"Condition":{"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["IMG#*"]}}},
+			{"Effect":"Allow","Action":"events:PutEvents","Resource":"arn:aws:events:us-east-1:111111111111:event-bus/regflow","Condition":{"ForAllValues:StringEquals":{"events:source":["regflow"],"events:detail-type":["Image Promoted"]}}},
 			{"Effect":"Deny","Action":"*","Resource":"*"}`), ""},
+		{"dynamodb write without leading keys", identity(`{"Effect":"Allow","Action":["dynamodb:GetItem","dynamodb:UpdateItem"],"Resource":{"Fn::GetAtt":["Table1","Arn"]}}`), "dynamodb:UpdateItem without a dynamodb:LeadingKeys condition"},
+		{"dynamodb write on any key", identity(`{"Effect":"Allow","Action":"dynamodb:BatchWriteItem","Resource":{"Fn::GetAtt":["Table1","Arn"]},"Condition":{"ForAllValues:StringLike":{"dynamodb:LeadingKeys":"*"}}}`), "dynamodb:BatchWriteItem without a dynamodb:LeadingKeys"},
+		{"put events of any detail-type", identity(`{"Effect":"Allow","Action":"events:PutEvents","Resource":"arn:aws:events:us-east-1:111111111111:event-bus/regflow","Condition":{"ForAllValues:StringEquals":{"events:source":["regflow"]}}}`), "events:PutEvents without a events:detail-type condition"},
+		{"put events of any source", identity(`{"Effect":"Allow","Action":"events:PutEvents","Resource":"arn:aws:events:us-east-1:111111111111:event-bus/regflow","Condition":{"ForAllValues:StringEquals":{"events:detail-type":["Image Promoted"]}}}`), "events:PutEvents without a events:source condition"},
+		{"secret read by more than its owner", `{"Resources":{
+			"Sig":{"Type":"AWS::SecretsManager::Secret","Properties":{"Name":"regflow/slack-signing"}},
+			"A":{"Type":"AWS::IAM::Role","Properties":{"RoleName":"regflow-fn-approvals","AssumeRolePolicyDocument":{"Statement":[]}}},
+			"T":{"Type":"AWS::IAM::Role","Properties":{"RoleName":"regflow-fn-tagguard","AssumeRolePolicyDocument":{"Statement":[]}}},
+			"P":{"Type":"AWS::IAM::Policy","Properties":{"Roles":[{"Ref":"A"},{"Ref":"T"}],"PolicyDocument":{"Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":{"Ref":"Sig"}}]}}}}}`,
+			"T: reads secret regflow/slack-signing, which only [approvals] may read"},
+		{"secret without an owner", `{"Resources":{"S":{"Type":"AWS::SecretsManager::Secret","Properties":{"Name":"other"}}}}`, "no declared owner"},
+		{"signing secret shared with the bot token", `{"Resources":{
+			"S":{"Type":"AWS::SecretsManager::Secret","Properties":{"Name":"regflow/slack"}},
+			"A":{"Type":"AWS::IAM::Role","Properties":{"RoleName":"regflow-fn-approvals","AssumeRolePolicyDocument":{"Statement":[]}}}}}`,
+			"secret regflow/slack-signing: not in the stack"},
 		{"star action on star", identity(`{"Effect":"Allow","Action":"*","Resource":"*"}`), `wildcard action "*"`},
 		{"service wildcard on ECR", identity(`{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:us-east-1:222222222222:repository/*"}`), `wildcard action "ecr:*"`},
 		{"prefix wildcard", identity(`{"Effect":"Allow","Action":"ecr:Put*","Resource":"arn:aws:ecr:us-east-1:222222222222:repository/*"}`), `wildcard action "ecr:Put*"`},

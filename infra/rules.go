@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/regflow/regflow/shared/route"
@@ -44,4 +46,17 @@ func forwardingRoute(p *plan) (route.Route, error) {
 		}
 	}
 	return route.Route{}, fmt.Errorf("the routing table has no forwarding rule")
+}
+
+// forwardingRole is the role EventBridge uses to forward registry events to the regflow
+// bus: it may put only what the forwarding rule matches (AWS sources regflow consumes).
+// The EventBus target would add an unconditioned PutEvents grant of its own, so it gets
+// the role without policy updates.
+func forwardingRole(stack awscdk.Stack, bus *string, fwd route.Route) awsiam.IRole {
+	role := awsiam.NewRole(stack, jsii.String(fwd.ID+"EventsRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil),
+		Description: jsii.String("EventBridge forwards registry events to the regflow bus"),
+	})
+	role.AddToPolicy(putEventsStatement(bus, fwd.Pattern.Sources, fwd.Pattern.DetailTypes))
+	return role.WithoutPolicyUpdates(nil)
 }

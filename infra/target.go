@@ -68,6 +68,7 @@ func newTargetStack(app awscdk.App, p *plan, env string) (awscdk.Stack, error) {
 		EventPattern: pattern,
 		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewEventBus(bus, &awseventstargets.EventBusProps{
 			DeadLetterQueue: dlq,
+			Role:            forwardingRole(stack, jsii.String(busARN), fwd),
 		})},
 	})
 	awscloudwatch.NewAlarm(stack, jsii.String("ForwardDeadLetters"), &awscloudwatch.AlarmProps{

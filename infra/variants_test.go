@@ -30,8 +30,11 @@ environments:
 			stacks: []string{"regflow-pipeline"},
 			check: func(t *testing.T, s *synthesized) {
 				pt := s.templates["regflow-pipeline"]
-				if n := len(pt.resources("AWS::Events::EventBusPolicy")); n != 0 {
-					t.Errorf("no other account sends events, yet found %d bus policies", n)
+				if n := busAllowCount(pt); n != 0 {
+					t.Errorf("no other account sends events, yet found %d bus policies allowing it", n)
+				}
+				if _, ok := busDenies(pt)["OnlyRegflowPublishersSendSourceRegflow"]; !ok {
+					t.Error("even with one account, the bus must refuse source regflow to all but regflow's publishers")
 				}
 				for _, st := range allowStatements(pt) {
 					for _, a := range st.actions {
@@ -138,8 +141,8 @@ environments:
 					t.Errorf("dr stack region %s", got)
 				}
 				pt := s.templates["regflow-pipeline"]
-				if n := len(pt.resources("AWS::Events::EventBusPolicy")); n != 0 {
-					t.Errorf("same-account forwarding needs no bus policy, found %d", n)
+				if n := busAllowCount(pt); n != 0 {
+					t.Errorf("same-account forwarding needs no bus policy allowing it, found %d", n)
 				}
 				worker, _ := pt.byProp(t, "AWS::IAM::Role", "RoleName", functionRoleName(fnSweepworker))
 				g := grantsOf(pt, worker)

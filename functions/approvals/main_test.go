@@ -22,7 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/slack-go/slack"
@@ -114,11 +113,7 @@ func TestUnderLambdaRIE(t *testing.T) {
 	defer hooks.Close()
 
 	awsCfg := testenv.AWSConfig(moto.Endpoint)
-	sm := secretsmanager.NewFromConfig(awsCfg)
-	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("regflow/slack"),
-		SecretString: aws.String(`{"signingSecret":"` + sampleSecret + `","botToken":"xoxb-rie"}`)}); err != nil {
-		t.Fatal(err)
-	}
+	testenv.SlackSecrets(t, awsCfg, sampleSecret, "xoxb-rie")
 	queue := busToQueue(t, ctx, awsCfg, "regflow")
 
 	db := dynamodb.NewFromConfig(testenv.AWSConfig(ddbURL), func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })

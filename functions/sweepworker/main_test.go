@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -82,10 +81,7 @@ func TestUnderLambdaRIE(t *testing.T) {
 	ddbURL := testenv.DynamoDBLocal(t)
 	sl := slacklocal.Start(nil)
 	defer sl.Stop()
-	sm := secretsmanager.NewFromConfig(testenv.AWSConfig(moto.Endpoint))
-	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("regflow/slack"), SecretString: aws.String(`{"signingSecret":"s3cr3t","botToken":"xoxb-rie"}`)}); err != nil {
-		t.Fatal(err)
-	}
+	testenv.SlackSecrets(t, testenv.AWSConfig(moto.Endpoint), "s3cr3t", "xoxb-rie")
 	db := dynamodb.NewFromConfig(testenv.AWSConfig(ddbURL), func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
 	if err := dynamo.CreateTable(ctx, db, "regflow-sweep-rie"); err != nil {
 		t.Fatal(err)

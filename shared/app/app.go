@@ -131,6 +131,8 @@ func New(a Adapters) (*App, error) {
 		slices.Sort(missing)
 		return nil, fmt.Errorf("app: adapters missing: %s", strings.Join(missing, ", "))
 	}
+	// Each function writes and publishes only what IAM grants it in AWS (As, Invoke).
+	a.Store, a.Publisher = Rights(a.Store, a.Publisher)
 	if a.Now == nil {
 		a.Now = time.Now
 	}
@@ -237,6 +239,7 @@ func (a *App) EnvRegistry(env string) (*ecr.Client, error) {
 // what the function returns. The Lambda functions, the local bus and `regflow invoke` all
 // come through here.
 func (a *App) Invoke(ctx context.Context, fn string, raw json.RawMessage) (any, error) {
+	ctx = As(ctx, fn)
 	start := time.Now()
 	res, err := a.invoke(ctx, fn, raw)
 	// A click's follow-up is not an answer to Slack: its time is not the answer latency.

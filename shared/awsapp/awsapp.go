@@ -152,7 +152,11 @@ func Adapters(cfg *config.Config, awsCfg aws.Config, o Options, log *slog.Logger
 	if o.ReaderRole == "" {
 		o.ReaderRole = ReaderRoleName
 	}
-	secret := &slackSecret{name: cfg.Pipeline.SlackSecret, api: secretsmanager.NewFromConfig(awsCfg)}
+	// Two secrets, each read on first use: a function that only posts never asks for the
+	// signing secret, which IAM lets only approvals read.
+	sm := secretsmanager.NewFromConfig(awsCfg)
+	token := &secretField{name: cfg.Pipeline.SlackSecret, field: "botToken", api: sm}
+	signing := &secretField{name: cfg.Pipeline.SlackSigningSecret, field: "signingSecret", api: sm}
 	regs := &registries{cfg: cfg, aws: awsCfg, opts: o}
 	a := app.Adapters{
 		Config:     cfg,
@@ -160,13 +164,13 @@ func Adapters(cfg *config.Config, awsCfg aws.Config, o Options, log *slog.Logger
 		Registries: regs,
 		Publisher:  bus.NewEventBridge(eventbridge.NewFromConfig(awsCfg), cfg.Pipeline.EventBus),
 		Slack: slackbot.New(slackbot.Options{
-			Token:        func(ctx context.Context) (string, error) { s, err := secret.get(ctx); return s.BotToken, err },
+			Token:        token.get,
 			APIURL:       o.SlackAPIURL,
 			AlertChannel: cfg.Alerts.SlackChannel, ResponsePrefixes: o.ResponsePrefixes, Log: log,
 		}),
 		SigningSecret: func(ctx context.Context) ([]byte, error) {
-			s, err := secret.get(ctx)
-			return []byte(s.SigningSecret), err
+			v, err := signing.get(ctx)
+			return []byte(v), err
 		},
 		Runtimes:  regs.Runtime,
 		FollowUps: selfInvoke(awsCfg),
@@ -179,40 +183,37 @@ func Adapters(cfg *config.Config, awsCfg aws.Config, o Options, log *slog.Logger
 	return a
 }
 
-// slackSecret is the Secrets Manager secret's JSON, read on first use and kept for the
-// container's life; a failed read is retried on the next call.
-type slackSecret struct {
-	name string
-	api  *secretsmanager.Client
+// secretField is one field of a Secrets Manager secret's JSON, read on first use and kept
+// for the container's life; a failed read is retried on the next call.
+type secretField struct {
+	name, field string
+	api         *secretsmanager.Client
 
 	mu  sync.Mutex
-	val *slackValues
+	val string
 }
 
-type slackValues struct {
-	SigningSecret string `json:"signingSecret"`
-	BotToken      string `json:"botToken"`
-}
-
-func (s *slackSecret) get(ctx context.Context) (slackValues, error) {
+func (s *secretField) get(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.val != nil {
-		return *s.val, nil
+	if s.val != "" {
+		return s.val, nil
 	}
 	out, err := s.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.name)})
 	if err != nil {
-		return slackValues{}, fmt.Errorf("read Slack secret %s from Secrets Manager: %w", s.name, err)
+		return "", fmt.Errorf("read Slack secret %s from Secrets Manager: %w", s.name, err)
 	}
-	var v slackValues
+	var v map[string]any
 	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &v); err != nil {
-		return slackValues{}, fmt.Errorf("slack secret %s must be JSON {\"signingSecret\",\"botToken\"}: %w", s.name, err)
+		// The error would quote the secret's text: say only where it went wrong.
+		return "", fmt.Errorf("slack secret %s must be JSON {%q: \"...\"}; it is not JSON", s.name, s.field)
 	}
-	if v.BotToken == "" || v.SigningSecret == "" {
-		return slackValues{}, fmt.Errorf("slack secret %s lacks signingSecret or botToken", s.name)
+	val, _ := v[s.field].(string)
+	if val == "" {
+		return "", fmt.Errorf("slack secret %s lacks %q: store {%q: \"...\"} there (put-secret-value)", s.name, s.field, s.field)
 	}
-	s.val = &v
-	return v, nil
+	s.val = val
+	return val, nil
 }
 
 // registries reach ECR: with the function's own credentials in the pipeline account, and

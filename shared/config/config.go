@@ -60,8 +60,12 @@ type Pipeline struct {
 	Region   string `json:"region"`
 	EventBus string `json:"eventBus"`
 	Table    string `json:"table"`
-	// SlackSecret names the Secrets Manager secret holding the Slack signing secret and bot token.
+	// SlackSecret names the Secrets Manager secret holding the Slack bot token: every
+	// function that posts reads it.
 	SlackSecret string `json:"slackSecret"`
+	// SlackSigningSecret names the secret holding Slack's signing secret, apart from the
+	// token: whoever reads it can sign clicks as any approver, so only approvals may.
+	SlackSigningSecret string `json:"slackSigningSecret"`
 	// SlackTeam, when set, is the only Slack workspace (team id, T…) whose clicks count.
 	SlackTeam string `json:"slackTeam"`
 }
@@ -84,6 +88,11 @@ type Environment struct {
 	// RequireVerification makes approval into this environment wait until the digest was
 	// reported verified in the previous environment.
 	RequireVerification bool `json:"requireVerification"`
+	// VerificationReporters are the roles of the pipeline account that may report this
+	// environment's verification results (with source regflow.verification.<env>). Without
+	// them only the environment's own account may; with them, for an environment in the
+	// pipeline account, only they may.
+	VerificationReporters []string `json:"verificationReporters,omitempty"`
 	// KMSKey encrypts repositories regflow creates here; empty means AES256.
 	KMSKey string `json:"kmsKey"`
 	// Deploy hands each release to what runs here (SSM parameter, ECS services, Lambda aliases).
@@ -238,6 +247,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Pipeline.SlackSecret == "" {
 		c.Pipeline.SlackSecret = "regflow/slack"
+	}
+	if c.Pipeline.SlackSigningSecret == "" {
+		c.Pipeline.SlackSigningSecret = "regflow/slack-signing"
 	}
 	if c.Pipeline.Account == "" && len(c.PromotionPath) > 0 {
 		c.Pipeline.Account = c.Environments[c.PromotionPath[0]].Account

@@ -37,6 +37,9 @@ func (c *Config) Validate() error {
 	if !regionRE.MatchString(c.Pipeline.Region) {
 		bad("pipeline.region", "%q is not an AWS region such as us-east-1", c.Pipeline.Region)
 	}
+	if c.Pipeline.SlackSigningSecret == c.Pipeline.SlackSecret {
+		bad("pipeline.slackSigningSecret", "%q must differ from pipeline.slackSecret: the signing secret lives apart from the bot token, so only the approvals function can read it", c.Pipeline.SlackSigningSecret)
+	}
 
 	if len(c.PromotionPath) < 1 {
 		bad("promotionPath", "must list at least one environment, source first (for example [dev, staging, prod])")
@@ -116,6 +119,15 @@ func (c *Config) Validate() error {
 		}
 		validateDeploy(f, env, isSource, bad)
 		validateSignature(f+".requireSignature", env.RequireSignature, bad)
+		for i, r := range env.VerificationReporters {
+			m := roleRE.FindStringSubmatch(r)
+			switch {
+			case m == nil:
+				bad(fmt.Sprintf("%s.verificationReporters[%d]", f, i), "%q must be an IAM role ARN such as arn:aws:iam::%s:role/deploy-%s", r, c.Pipeline.Account, name)
+			case m[1] != c.Pipeline.Account:
+				bad(fmt.Sprintf("%s.verificationReporters[%d]", f, i), "role is in account %s: name roles of the pipeline account %s here; %s's own account may always report on it", m[1], c.Pipeline.Account, name)
+			}
+		}
 	}
 
 	validateRule := func(f string, r TagRule) {

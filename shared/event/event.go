@@ -45,6 +45,12 @@ const (
 	TypeVerificationResult = "Verification Result"
 )
 
+// VerificationSource is the event source a principal the config names for env (its
+// verificationReporters) sends "Verification Result" with. The source is the part of an
+// event IAM can see, so the bus policy lets only those principals use it, and scangate
+// accepts a report on env from the pipeline account only under env's source.
+func VerificationSource(env string) string { return "regflow.verification." + env }
+
 // Detail-types AWS emits that regflow consumes.
 const (
 	TypeImageAction    = "ECR Image Action"            // source aws.ecr

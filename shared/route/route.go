@@ -9,6 +9,7 @@ import (
 
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/event"
+	"github.com/regflow/regflow/shared/store"
 )
 
 // The deployed functions, named as their folders under functions/. Approvals is reached
@@ -114,10 +115,11 @@ func Table(cfg *config.Config) []Route {
 		{
 			ID: "ScanGateVerificationRule", Name: "scangate-verification", On: Regflow, Function: Scangate,
 			Description: "Deployment verification results go to scangate",
-			// Deployment pipelines send it with a source of their own.
+			// Deployment pipelines send it with a source of their own; the named reporters
+			// of an environment send it from the pipeline account.
 			Pattern: &Pattern{
 				DetailTypes: []string{event.TypeVerificationResult},
-				Accounts:    accounts,
+				Accounts:    verificationAccounts(cfg),
 			},
 		},
 		{
@@ -149,6 +151,18 @@ func Functions(routes []Route) []Route {
 	for _, r := range routes {
 		if r.On == Regflow && r.Function != "" && r.Pattern != nil {
 			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// verificationAccounts are the accounts a "Verification Result" may come from: every
+// environment's, and the pipeline account's when the config names reporters there.
+func verificationAccounts(cfg *config.Config) []string {
+	out := envAccounts(cfg)
+	for _, name := range cfg.PromotionPath {
+		if len(cfg.Environments[name].VerificationReporters) > 0 && !slices.Contains(out, cfg.Pipeline.Account) {
+			out = append(out, cfg.Pipeline.Account)
 		}
 	}
 	return out
@@ -191,3 +205,53 @@ func Validate(routes []Route) error {
 	}
 	return nil
 }
+
+// publishes is what each function puts on the regflow bus, all with source regflow. infra
+// grants events:PutEvents on exactly these detail-types, so a function that starts
+// publishing another one needs a line here (or AWS refuses the put).
+var publishes = map[string][]string{
+	Tagguard: {event.TypeTagPolicyViolation},
+	// Decisions, and the Roll back button's request to the promoter.
+	Approvals: {event.TypePromotionApproved, event.TypePromotionRejected, event.TypeRollbackRequested},
+	Promoter: {event.TypeImagePromoted, event.TypePromotionSuperseded, event.TypePromotionFailed,
+		event.TypeReleaseRolledBack, event.TypeDeploymentFailed},
+	// Whichever of the sweeper and its workers finishes a run announces it.
+	Sweeper:     {event.TypeRetentionSweepCompleted},
+	Sweepworker: {event.TypeRetentionSweepCompleted},
+}
+
+// Publishes lists the detail-types fn publishes on the regflow bus (none for scangate).
+func Publishes(fn string) []string { return slices.Clone(publishes[fn]) }
+
+// Publishers lists the functions that publish on the regflow bus, in deployment order.
+func Publishers() []string {
+	var out []string
+	for _, fn := range []string{Tagguard, Scangate, Approvals, Promoter, Sweeper, Sweepworker} {
+		if len(publishes[fn]) > 0 {
+			out = append(out, fn)
+		}
+	}
+	return out
+}
+
+// writes is what each function writes in the table: item kinds, by the store's
+// partition-key prefixes. infra grants exactly these (dynamodb:LeadingKeys), and the
+// composition root refuses any other write, so the local stack fails where AWS would.
+// Audit entries and claims are everyone's: each function records what it did and makes
+// its side effects happen once.
+var writes = map[string][]string{
+	// The image record (tags, commit, pushed at).
+	Tagguard: {store.PrefixImage, store.PrefixAudit, store.PrefixClaim},
+	// Scan and verification results, and the approval requests they open or block.
+	Scangate: {store.PrefixScan, store.PrefixVerification, store.PrefixRequest, store.PrefixAudit, store.PrefixClaim},
+	// Votes and decisions on requests; the rollback a Roll back click asks for.
+	Approvals: {store.PrefixRequest, store.PrefixRollback, store.PrefixAudit, store.PrefixClaim},
+	// Release pointers, requests marked promoted or failed, rollbacks applied or refused.
+	Promoter: {store.PrefixRelease, store.PrefixRequest, store.PrefixRollback, store.PrefixAudit, store.PrefixClaim},
+	// Sweep runs and their report parts, and the manifest facts cache.
+	Sweeper:     {store.PrefixSweep, store.PrefixManifest, store.PrefixAudit, store.PrefixClaim},
+	Sweepworker: {store.PrefixSweep, store.PrefixManifest, store.PrefixAudit, store.PrefixClaim},
+}
+
+// Writes lists the item kinds (store partition-key prefixes) fn writes.
+func Writes(fn string) []string { return slices.Clone(writes[fn]) }

@@ -112,15 +112,12 @@ func (g *Gate) invokeVerification(ctx context.Context, env *ecrevent.Envelope) (
 	if d.Env == "" || d.Repository == "" || d.Passed == nil || d.ReportedBy == "" || !strings.HasPrefix(d.Digest, "sha256:") {
 		return Result{}, fmt.Errorf("%w: %s needs env, repository, digest (sha256:…), passed and reportedBy", ecrevent.ErrMalformed, event.TypeVerificationResult)
 	}
-	// Only the environment's own account (where its deployment runs) or the pipeline account
-	// may report on it: the bus policy lets every environment account send this detail-type.
 	target, ok := g.Config.Env(d.Env)
 	if !ok {
 		return Result{}, fmt.Errorf("%w: %s for environment %q, which is not configured", ecrevent.ErrMalformed, event.TypeVerificationResult, d.Env)
 	}
-	if env.Account != target.Account && env.Account != g.Config.Pipeline.Account {
-		return Result{}, fmt.Errorf("%s for %s refused: sent from account %s, but only %s's account %s or the pipeline account %s may report on it",
-			event.TypeVerificationResult, d.Env, env.Account, d.Env, target.Account, g.Config.Pipeline.Account)
+	if err := g.verificationSender(env, d.Env, target); err != nil {
+		return Result{}, err
 	}
 	// The requester counts only from the environment's own deployment pipeline: EventBridge
 	// attests the sending account, and only that account's pipeline deploys there. Anyone in
@@ -133,6 +130,32 @@ func (g *Gate) invokeVerification(ctx context.Context, env *ecrevent.Envelope) (
 		Env: d.Env, Repository: d.Repository, Digest: d.Digest, Passed: *d.Passed, URL: d.URL,
 		By: d.ReportedBy + " (account " + env.Account + ")", Requester: requester, At: env.Time.Time,
 	})
+}
+
+// verificationSender says whether a report on envName may come from this event's sender.
+// EventBridge tells us the sending account and the source, not the principal; the bus
+// policy ties the source event.VerificationSource(env) to the roles the config names, so:
+// the environment's own account may report on it, unless the config names reporters and
+// that account is the pipeline account (where CI and everyone else lives); a named
+// reporter reports from the pipeline account under the environment's own source.
+func (g *Gate) verificationSender(ev *ecrevent.Envelope, envName string, target config.Environment) error {
+	pipeline := g.Config.Pipeline.Account
+	named := len(target.VerificationReporters) > 0
+	switch {
+	case named && ev.Account == pipeline && ev.Source == event.VerificationSource(envName):
+		return nil
+	case ev.Account == target.Account && !(named && target.Account == pipeline):
+		return nil
+	}
+	allowed := fmt.Sprintf("%s's account %s", envName, target.Account)
+	if named {
+		allowed = fmt.Sprintf("%s's reporters (%s) under source %s", envName, strings.Join(target.VerificationReporters, ", "), event.VerificationSource(envName))
+		if target.Account != pipeline {
+			allowed = fmt.Sprintf("%s's account %s or %s", envName, target.Account, allowed)
+		}
+	}
+	return fmt.Errorf("%s for %s refused: sent from account %s with source %q, but only %s may report on it (environments.%s.verificationReporters names roles of the pipeline account)",
+		event.TypeVerificationResult, envName, ev.Account, ev.Source, allowed, envName)
 }
 
 // Handle processes one scan result.

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/localbus"
 	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/localstack"
@@ -37,9 +38,18 @@ func (r *recorder) last() []byte {
 
 func start(t *testing.T) (*localstack.Stack, *recorder) {
 	t.Helper()
+	return startWith(t, nil)
+}
+
+// startWith starts the local stack on the repository's config as change leaves it.
+func startWith(t *testing.T, change func(*config.Config)) (*localstack.Stack, *recorder) {
+	t.Helper()
 	cfg, err := config.Load(filepath.Join("..", "..", "regflow.yaml"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if change != nil {
+		change(cfg)
 	}
 	st, err := localstack.Start(context.Background(), localstack.Options{Config: cfg, Dir: t.TempDir(),
 		Clock: localecr.FixedClock(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))})
@@ -471,29 +481,36 @@ func mustRequest(t *testing.T, st *localstack.Stack, digest, status string) {
 // EventBridge attests), never from a free field: not from a report the pipeline account sends
 // (any principal there may send one), nor from who the reporter says they are.
 func TestRequesterComesFromATrustedSource(t *testing.T) {
-	event := func(account string) func(*testing.T, *localstack.Stack, string) error {
+	report := func(account, source string) func(*testing.T, *localstack.Stack, string) error {
 		return func(t *testing.T, st *localstack.Stack, digest string) error {
-			_, err := st.Gate.Invoke(context.Background(), []byte(`{"version":"0","id":"v-`+account+`","detail-type":"Verification Result","source":"acme.deploy","account":"`+account+
+			_, err := st.Gate.Invoke(context.Background(), []byte(`{"version":"0","id":"v-`+account+`","detail-type":"Verification Result","source":"`+source+`","account":"`+account+
 				`","time":"2026-11-27T09:30:00Z","region":"us-east-1","resources":[],"detail":{"env":"staging","repository":"shop/web","digest":"`+digest+
 				`","passed":true,"reportedBy":"U0BOB","requester":"U0ALICE"}}`))
 			return err
 		}
 	}
+	// Only a named reporter may report on staging from the pipeline account (bus rights).
+	reporters := []string{"arn:aws:iam::111111111111:role/deploy-staging"}
 	tests := []struct {
-		name   string
-		report func(*testing.T, *localstack.Stack, string) error
-		want   string
+		name      string
+		reporters []string
+		report    func(*testing.T, *localstack.Stack, string) error
+		want      string
 	}{
-		{"staging's own pipeline names the requester", event("222222222222"), "U0ALICE"},
-		{"a report from the pipeline account names nobody", event("111111111111"), ""},
-		{"the reporter's own word is no requester", func(t *testing.T, st *localstack.Stack, digest string) error {
+		{"staging's own pipeline names the requester", nil, report("222222222222", "acme.deploy"), "U0ALICE"},
+		{"a report from the pipeline account names nobody", reporters, report("111111111111", event.VerificationSource("staging")), ""},
+		{"the reporter's own word is no requester", nil, func(t *testing.T, st *localstack.Stack, digest string) error {
 			_, err := st.Gate.Verify(context.Background(), regflow.Verification{Env: "staging", Repository: "shop/web", Digest: digest, Passed: true, By: "U0ALICE", At: st.Clock.Now()})
 			return err
 		}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, _ := start(t)
+			st, _ := startWith(t, func(cfg *config.Config) {
+				e := cfg.Environments["staging"]
+				e.VerificationReporters = tt.reporters
+				cfg.Environments["staging"] = e
+			})
 			ctx := context.Background()
 			digest := pushPromoted(t, st, "staging", "shop/web", sha)
 			if err := st.ECR["staging"].InjectScan("shop/web", digest); err != nil {
@@ -511,6 +528,67 @@ func TestRequesterComesFromATrustedSource(t *testing.T) {
 			}
 			if req.RequestedBy != tt.want {
 				t.Fatalf("requested by %q, want %q", req.RequestedBy, tt.want)
+			}
+		})
+	}
+}
+
+// TestVerificationSenders: a "Verification Result" for an environment counts only from that
+// environment's own account, or from the pipeline account under the environment's source
+// when the config names reporters for it (the bus policy lets only them send that source).
+func TestVerificationSenders(t *testing.T) {
+	ctx := context.Background()
+	ev := func(account, source, env, digest string) []byte {
+		return []byte(`{"version":"0","id":"v-` + account + source + `","detail-type":"Verification Result","source":"` + source + `","account":"` + account +
+			`","time":"2026-11-27T09:30:00Z","region":"us-east-1","resources":[],"detail":{"env":"` + env + `","repository":"shop/web","digest":"` + digest +
+			`","passed":true,"reportedBy":"deploy-bot"}}`)
+	}
+	reporter := "arn:aws:iam::111111111111:role/deploy-staging"
+	cases := []struct {
+		name      string
+		reporters []string
+		account   string
+		source    string
+		env       string
+		accepted  bool
+	}{
+		{"staging's own account", nil, "222222222222", "acme.deploy", "staging", true},
+		{"another environment's account", nil, "333333333333", "acme.deploy", "staging", false},
+		{"any principal of the pipeline account", nil, "111111111111", "acme.deploy", "staging", false},
+		{"the pipeline account under staging's source, no reporters named", nil, "111111111111", event.VerificationSource("staging"), "staging", false},
+		{"a named reporter", []string{reporter}, "111111111111", event.VerificationSource("staging"), "staging", true},
+		{"the pipeline account under another source", []string{reporter}, "111111111111", "acme.deploy", "staging", false},
+		{"the pipeline account under prod's source", []string{reporter}, "111111111111", event.VerificationSource("prod"), "staging", false},
+		{"staging's own account with reporters named", []string{reporter}, "222222222222", "acme.deploy", "staging", true},
+		{"dev in the pipeline account, no reporters named", nil, "111111111111", "acme.deploy", "dev", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := config.Load(filepath.Join("..", "..", "regflow.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := cfg.Environments["staging"]
+			e.VerificationReporters = c.reporters
+			cfg.Environments["staging"] = e
+			st, err := localstack.Start(ctx, localstack.Options{Config: cfg, Dir: t.TempDir(),
+				Clock: localecr.FixedClock(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(st.Close)
+			digest := push(t, st, c.env, "shop/web", sha)
+			_, err = st.Gate.Invoke(ctx, ev(c.account, c.source, c.env, digest))
+			if c.accepted && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !c.accepted {
+				if err == nil || !strings.Contains(err.Error(), "refused") {
+					t.Fatalf("accepted (err %v), want it refused", err)
+				}
+				if _, gerr := st.Store.GetVerification(ctx, c.env, "shop/web", digest); gerr == nil {
+					t.Fatal("a refused report was recorded")
+				}
 			}
 		})
 	}

@@ -18,7 +18,7 @@ type RollbackStore interface {
 }
 
 // RollbackPK is the partition of one stored rollback.
-func RollbackPK(id string) string { return "RB#" + id }
+func RollbackPK(id string) string { return PrefixRollback + id }
 
 // RollbackItem is stored rollback id as a Change item.
 func RollbackItem(s RollbackStore, id string) Item[regflow.Rollback] {

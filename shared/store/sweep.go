@@ -134,10 +134,10 @@ const (
 )
 
 // SweepPK is the partition of one sweep run, its batches and report parts.
-func SweepPK(id string) string { return "SWEEP#" + id }
+func SweepPK(id string) string { return PrefixSweep + id }
 
 // SweepPartSK is the sort key of a report part.
 func SweepPartSK(name string) string { return "PART#" + name }
 
 // ManifestPK is the partition of one manifest's cached facts.
-func ManifestPK(digest string) string { return "MANIFEST#" + digest }
+func ManifestPK(digest string) string { return PrefixManifest + digest }

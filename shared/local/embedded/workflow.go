@@ -106,14 +106,14 @@ func (s *Store) Releases(_ context.Context) ([]regflow.Release, error) {
 // PutVerification records a verification result.
 func (s *Store) PutVerification(_ context.Context, v regflow.Verification) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		return put(tx, store.ImagePK(v.Repository, v.Digest), store.VerificationSK(v.Env), v)
+		return put(tx, store.VerificationPK(v.Repository, v.Digest), store.VerificationSK(v.Env), v)
 	})
 }
 
 // GetVerification reads a verification result.
 func (s *Store) GetVerification(_ context.Context, env, repo, digest string) (regflow.Verification, error) {
 	var v regflow.Verification
-	if err := s.view(store.ImagePK(repo, digest), store.VerificationSK(env), &v); err != nil {
+	if err := s.view(store.VerificationPK(repo, digest), store.VerificationSK(env), &v); err != nil {
 		return v, fmt.Errorf("verification of %s@%s in %s: %w", repo, digest, env, err)
 	}
 	return v, nil
@@ -151,14 +151,14 @@ func scan[T any](db *database, prefix string, each func(T)) error {
 // PutScan records a scan result on the image.
 func (s *Store) PutScan(_ context.Context, sc regflow.Scan) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		return put(tx, store.ImagePK(sc.Repository, sc.Digest), store.ScanSK(sc.Env), sc)
+		return put(tx, store.ScanPK(sc.Repository, sc.Digest), store.ScanSK(sc.Env), sc)
 	})
 }
 
 // GetScan reads a scan result.
 func (s *Store) GetScan(_ context.Context, env, repo, digest string) (regflow.Scan, error) {
 	var sc regflow.Scan
-	if err := s.view(store.ImagePK(repo, digest), store.ScanSK(env), &sc); err != nil {
+	if err := s.view(store.ScanPK(repo, digest), store.ScanSK(env), &sc); err != nil {
 		return sc, fmt.Errorf("scan of %s@%s in %s: %w", repo, digest, env, err)
 	}
 	return sc, nil

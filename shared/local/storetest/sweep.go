@@ -36,6 +36,64 @@ func RunSweep(t *testing.T, newAny func(t *testing.T) store.Store) {
 	t.Run("ManifestInfos", func(t *testing.T) { testManifestInfos(t, newStore(t)) })
 	t.Run("AppendAudits", func(t *testing.T) { testAppendAudits(t, newAny(t)) })
 	t.Run("AppendAuditsNeverOverwrite", func(t *testing.T) { testAppendAuditsNeverOverwrite(t, newAny(t)) })
+	t.Run("AuditNeverOverwritten", func(t *testing.T) { testAuditNeverOverwritten(t, newAny(t)) })
+}
+
+// testAuditNeverOverwritten: an audit entry, once written, keeps its content whatever
+// later writes under its key say, alone or in bulk (IAM cannot refuse an overwriting
+// PutItem, so the store's condition is what keeps the trail).
+func testAuditNeverOverwritten(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ss := s.(store.SweepStore)
+	orig := regflow.AuditEntry{Subject: "team/app@" + digest, ID: "promote/1", Time: t0, Action: event.ActionImagePromoted,
+		Actor: "U0ALICE", Reason: "approved by U0ALICE", Details: map[string]string{"env": "prod"}}
+	forged := orig
+	forged.Actor, forged.Reason, forged.Details = "U0MALLORY", "approved by U0MALLORY", map[string]string{"env": "prod", "forged": "yes"}
+	cases := []struct {
+		name  string
+		write func() error
+	}{
+		{"one entry", func() error {
+			created, err := s.AppendAudit(ctx, forged)
+			if created {
+				return fmt.Errorf("AppendAudit reports it created an entry that existed")
+			}
+			return err
+		}},
+		{"in bulk", func() error { return ss.AppendAudits(ctx, []regflow.AuditEntry{forged}) }},
+		{"in bulk among new entries", func() error {
+			var batch []regflow.AuditEntry
+			for i := range 30 {
+				e := forged
+				e.ID = fmt.Sprintf("other/%d", i)
+				batch = append(batch, e)
+			}
+			return ss.AppendAudits(ctx, append(batch[:12:12], append([]regflow.AuditEntry{forged}, batch[12:]...)...))
+		}},
+	}
+	if ok, err := s.AppendAudit(ctx, orig); err != nil || !ok {
+		t.Fatalf("first append: %v %v", ok, err)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.write(); err != nil {
+				t.Fatal(err)
+			}
+			trail, err := s.Audit(ctx, orig.Subject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range trail {
+				if e.ID == orig.ID {
+					if diff := cmp.Diff(orig, e); diff != "" {
+						t.Fatalf("the stored entry changed (-first +now):\n%s", diff)
+					}
+					return
+				}
+			}
+			t.Fatalf("the entry is gone: %v", trail)
+		})
+	}
 }
 
 func sweepRun(id string) store.SweepRun {

@@ -166,11 +166,7 @@ func NewFunctionEnv(t testing.TB, cfgJSON, table, slackAPI string) *FunctionEnv 
 	if err := dynamo.CreateTable(ctx, db, table); err != nil {
 		t.Fatal(err)
 	}
-	sm := secretsmanager.NewFromConfig(AWSConfig(moto.Endpoint))
-	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("regflow/slack"),
-		SecretString: aws.String(`{"signingSecret":"s3cr3t","botToken":"xoxb-rie"}`)}); err != nil {
-		t.Fatal(err)
-	}
+	SlackSecrets(t, AWSConfig(moto.Endpoint), "s3cr3t", "xoxb-rie")
 	// The regflow bus the functions publish to (pipeline.eventBus defaults to "regflow").
 	if _, err := eventbridge.NewFromConfig(AWSConfig(moto.Endpoint)).CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String("regflow")}); err != nil {
 		t.Fatal(err)
@@ -183,4 +179,20 @@ func NewFunctionEnv(t testing.TB, cfgJSON, table, slackAPI string) *FunctionEnv 
 		"AWS_ENDPOINT_URL_DYNAMODB=" + ddbURL,
 		"REGFLOW_SLACK_API_URL=" + slackAPI,
 	}}
+}
+
+// SlackSecrets stores the Slack credentials as the functions read them, under the default
+// names: the bot token in regflow/slack and, apart from it, the signing secret in
+// regflow/slack-signing.
+func SlackSecrets(t testing.TB, cfg aws.Config, signingSecret, botToken string) {
+	t.Helper()
+	sm := secretsmanager.NewFromConfig(cfg)
+	for name, value := range map[string]string{
+		"regflow/slack":         `{"botToken":"` + botToken + `"}`,
+		"regflow/slack-signing": `{"signingSecret":"` + signingSecret + `"}`,
+	} {
+		if _, err := sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)}); err != nil {
+			t.Fatalf("store Slack secret %s in moto: %v", name, err)
+		}
+	}
 }

@@ -58,3 +58,23 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, table string) error {
 	}
 	return nil
 }
+
+// WriteActions are the IAM actions this adapter calls to write each item kind, by
+// partition-key prefix. infra grants a function these, under dynamodb:LeadingKeys, on the
+// kinds it owns; TestEachKindHasItsPartition checks the adapter uses no others. Audit
+// entries get PutItem alone (always conditional on absence): no function may update or
+// delete one.
+func WriteActions() map[string][]string {
+	return map[string][]string{
+		store.PrefixImage:        {"dynamodb:UpdateItem"},
+		store.PrefixScan:         {"dynamodb:PutItem"},
+		store.PrefixVerification: {"dynamodb:PutItem"},
+		store.PrefixAudit:        {"dynamodb:PutItem"},
+		store.PrefixClaim:        {"dynamodb:PutItem", "dynamodb:DeleteItem"},
+		store.PrefixRequest:      {"dynamodb:PutItem"},
+		store.PrefixRelease:      {"dynamodb:PutItem"},
+		store.PrefixSweep:        {"dynamodb:PutItem", "dynamodb:UpdateItem"},
+		store.PrefixManifest:     {"dynamodb:BatchWriteItem"},
+		store.PrefixRollback:     {"dynamodb:PutItem"},
+	}
+}

@@ -173,7 +173,7 @@ type verificationItem struct {
 
 // PutVerification records a verification result.
 func (s *Store) PutVerification(ctx context.Context, v regflow.Verification) error {
-	av, err := marshalMap(verificationItem{keyed{store.ImagePK(v.Repository, v.Digest), store.VerificationSK(v.Env)}, v})
+	av, err := marshalMap(verificationItem{keyed{store.VerificationPK(v.Repository, v.Digest), store.VerificationSK(v.Env)}, v})
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func (s *Store) PutVerification(ctx context.Context, v regflow.Verification) err
 // GetVerification reads a verification result.
 func (s *Store) GetVerification(ctx context.Context, env, repo, digest string) (regflow.Verification, error) {
 	var it verificationItem
-	if err := s.get(ctx, store.ImagePK(repo, digest), store.VerificationSK(env), &it); err != nil {
+	if err := s.get(ctx, store.VerificationPK(repo, digest), store.VerificationSK(env), &it); err != nil {
 		return regflow.Verification{}, fmt.Errorf("verification of %s@%s in %s: %w", repo, digest, env, err)
 	}
 	return it.Verification, nil
@@ -243,7 +243,7 @@ type scanItem struct {
 
 // PutScan records a scan result on the image.
 func (s *Store) PutScan(ctx context.Context, sc regflow.Scan) error {
-	av, err := marshalMap(scanItem{keyed{store.ImagePK(sc.Repository, sc.Digest), store.ScanSK(sc.Env)}, sc})
+	av, err := marshalMap(scanItem{keyed{store.ScanPK(sc.Repository, sc.Digest), store.ScanSK(sc.Env)}, sc})
 	if err != nil {
 		return err
 	}
@@ -256,7 +256,7 @@ func (s *Store) PutScan(ctx context.Context, sc regflow.Scan) error {
 // GetScan reads a scan result.
 func (s *Store) GetScan(ctx context.Context, env, repo, digest string) (regflow.Scan, error) {
 	var it scanItem
-	if err := s.get(ctx, store.ImagePK(repo, digest), store.ScanSK(env), &it); err != nil {
+	if err := s.get(ctx, store.ScanPK(repo, digest), store.ScanSK(env), &it); err != nil {
 		return regflow.Scan{}, fmt.Errorf("scan of %s@%s in %s: %w", repo, digest, env, err)
 	}
 	return it.Scan, nil
