@@ -237,7 +237,8 @@ func (b *pipeline) addBus() {
 		Resources:  &[]*string{b.bus.EventBusArn()},
 		Conditions: &map[string]interface{}{
 			"ForAllValues:StringEquals": map[string]interface{}{
-				"events:source": []string{event.SourceECR, event.SourceInspector},
+				// The sources the forwarding rule sends (ECR, Inspector, ECS), no others.
+				"events:source": route.Forwarding().Pattern.Sources,
 			},
 		},
 	}))

@@ -127,6 +127,11 @@ func TestExampleConfig(t *testing.T) {
 			{"regflow-scangate-verification", fnScangate, true, map[string]any{
 				"detail-type": []any{"Verification Result"}, "account": []any{"111111111111", "222222222222", "333333333333"},
 			}},
+			{"regflow-promoter-ecs-deployment", fnPromoter, true, map[string]any{
+				"source": []any{"aws.ecs"}, "detail-type": []any{"ECS Deployment State Change"},
+				"account": []any{"222222222222", "333333333333"},
+				"detail":  map[string]any{"eventName": []any{"SERVICE_DEPLOYMENT_COMPLETED", "SERVICE_DEPLOYMENT_FAILED"}},
+			}},
 		}
 		for _, c := range cases {
 			_, r := pt.byProp(t, "AWS::Events::Rule", "Name", c.name)
@@ -154,8 +159,8 @@ func TestExampleConfig(t *testing.T) {
 			t.Errorf("forwarding rule must be on the default bus, got %v", fp["EventBusName"])
 		}
 		want := map[string]any{
-			"source":      []any{"aws.ecr", "aws.inspector2"},
-			"detail-type": []any{"ECR Image Action", "ECR Image Scan", "Inspector2 Scan"},
+			"source":      []any{"aws.ecr", "aws.inspector2", "aws.ecs"},
+			"detail-type": []any{"ECR Image Action", "ECR Image Scan", "Inspector2 Scan", "ECS Deployment State Change"},
 		}
 		if d := cmp.Diff(want, fp["EventPattern"]); d != "" {
 			t.Errorf("forwarding pattern (-want +got):\n%s", d)
@@ -177,7 +182,7 @@ func TestExampleConfig(t *testing.T) {
 						map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":iam::333333333333:root"}}},
 					}},
 					"Condition": map[string]any{"ForAllValues:StringEquals": map[string]any{
-						"events:source": []string{"aws.ecr", "aws.inspector2"},
+						"events:source": []string{"aws.ecr", "aws.inspector2", "aws.ecs"},
 					}},
 					"Resource": assertions.Match_AnyValue(),
 					"Sid":      assertions.Match_AnyValue(),

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -50,11 +52,12 @@ It exits non-zero, naming the step, if anything does not happen as it should.`,
 				return err
 			}
 			defer os.RemoveAll(dir)
+			cfg = withDemoTargets(cfg)
 			d := &demo{out: &syncWriter{w: cmd.OutOrStdout()}, started: time.Now(), cfg: cfg}
 			d.t0 = time.Now().UTC().Truncate(time.Second)
 			st, err := localstack.Start(cmd.Context(), localstack.Options{
 				Config: cfg, Dir: dir, Log: g.logger(), Clock: localecr.FixedClock(d.t0.Add(-30 * 24 * time.Hour)),
-				OnSlack: d.showSlack, Scanner: d.scanner,
+				OnSlack: d.showSlack, Scanner: d.scanner, DeploymentDelay: deploymentDelay,
 				OnError: func(rule string, err error) { d.say("  ! %s failed: %v", rule, err) },
 			})
 			if err != nil {
@@ -150,11 +153,26 @@ func (d *demo) run(ctx context.Context) error {
 	}
 
 	d.step("Earlier this month: five feature builds, and release " + prior[:7] + " went dev → staging → prod")
+	for _, env := range []string{"staging", "prod"} {
+		// What ran before regflow: the service exists, with the circuit breaker's rollback on.
+		if err := d.st.SeedTargets(ctx, env, demoRepo, d.registry(env)+"/"+demoRepo+"@"+preRegflow); err != nil {
+			return err
+		}
+	}
+	if err := d.deployments(ctx); err != nil {
+		return err
+	}
 	priorDigest, err := d.history(ctx)
 	if err != nil {
 		return err
 	}
+	if err := d.deployments(ctx); err != nil {
+		return err
+	}
 	d.say("  ✓ prod runs %s@%s (approved by %s and %s)", demoRepo, regflow.ShortDigest(priorDigest), bob, carol)
+	if err := d.runs("prod", priorDigest); err != nil {
+		return err
+	}
 	d.st.Clock.SetNow(d.t0)
 
 	d.step("CI pushes " + demoRepo + ":latest (moving tags are not allowed)")
@@ -210,6 +228,15 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.sameDigest(ctx, "staging", digest); err != nil {
 		return err
 	}
+	if err := d.deployments(ctx); err != nil {
+		return err
+	}
+	if err := d.runs("staging", digest); err != nil {
+		return err
+	}
+	if err := d.deployedOnce(ctx, "staging", digest); err != nil {
+		return err
+	}
 	prod, err := d.request(ctx, "prod", digest)
 	if err != nil || prod.Status != regflow.StatusWaiting {
 		return fmt.Errorf("prod's request should wait for staging's verification: %+v, %v", prod, err)
@@ -245,6 +272,12 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.sameDigest(ctx, "prod", digest); err != nil {
 		return err
 	}
+	if err := d.deployments(ctx); err != nil {
+		return err
+	}
+	if err := d.runs("prod", digest); err != nil {
+		return err
+	}
 
 	d.step("Something is off in prod: roll back to the previous release")
 	d.say("  $ regflow rollback prod %s --as %s", demoRepo, carol)
@@ -253,7 +286,7 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := d.settle(ctx); err != nil {
+	if err := d.deployments(ctx); err != nil {
 		return err
 	}
 	after := d.st.ECR["prod"].RequestCounts()
@@ -266,6 +299,14 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("prod should run %s again, runs %s", priorDigest, moved.Digest)
 	}
 	d.say("  ✓ prod's pointer: %s → %s; no blob or manifest was written, nothing rebuilt", regflow.ShortDigest(digest), regflow.ShortDigest(moved.Digest))
+	if err := d.runs("prod", moved.Digest); err != nil {
+		return err
+	}
+	d.say("  ✓ the rollback changed what prod's service runs: a task definition revision with the previous digest, nothing copied")
+
+	if err := d.failedDeployment(ctx, digest); err != nil {
+		return err
+	}
 
 	d.step("120 days later: the retention sweep (90 days, keep the newest 5 tagged, never a release)")
 	d.st.Clock.Advance(120 * 24 * time.Hour)
@@ -313,6 +354,8 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("prod's current image must survive the sweep: %w", err)
 	}
 	d.say("  ✓ the sweep deleted exactly the %d images the dry run listed; prod's current image is still there", len(deleted))
+	// IN-USE SWEEP (shared/sweep's in-use protection, another change): show here that an old
+	// image survives the sweep only because a service runs it.
 
 	d.say("\nSummary")
 	for _, env := range d.cfg.PromotionPath {
@@ -503,4 +546,165 @@ func abbrev(s string) string {
 		return s[:12]
 	}
 	return s
+}
+
+// preRegflow is the digest the demo's services ran before regflow handed them releases.
+const preRegflow = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+
+// deploymentDelay is how long a local ECS deployment runs on the demo's stopped clock,
+// which deployments advances.
+const deploymentDelay = time.Second
+
+// withDemoTargets gives staging and prod an ECS service running the demo's repository when
+// the config names none (regflow.yaml ships them commented out: a stack without the
+// services would fail every hand-over). The config is copied, not changed.
+func withDemoTargets(cfg *config.Config) *config.Config {
+	c := *cfg
+	c.Environments = maps.Clone(cfg.Environments)
+	for _, env := range []string{"staging", "prod"} {
+		e, ok := c.Environments[env]
+		if !ok || len(e.Deploy.TargetsFor(demoRepo)) > 0 {
+			continue
+		}
+		e.Deploy.Targets = append(slices.Clone(e.Deploy.Targets), config.DeployTarget{
+			Repositories: demoRepo, ECS: &config.ECSTarget{Cluster: env, Service: "web", Container: "app"},
+		})
+		c.Environments[env] = e
+	}
+	return &c
+}
+
+// deployments waits until every local ECS deployment has completed or failed, moving the
+// demo's stopped clock on by the deployment delay meanwhile, and until every event they
+// sent is handled.
+func (d *demo) deployments(ctx context.Context) error {
+	for range 50 {
+		if err := d.settle(ctx); err != nil {
+			return err
+		}
+		n := 0
+		for _, rt := range d.st.Runtimes {
+			n += rt.InProgress()
+		}
+		if n == 0 {
+			return d.st.SettleDeployments(ctx)
+		}
+		d.st.Clock.Advance(deploymentDelay)
+		for _, rt := range d.st.Runtimes {
+			rt.Tick()
+		}
+	}
+	return errors.New("local ECS deployments did not settle")
+}
+
+// runs checks env's ECS service runs digest, and says so.
+func (d *demo) runs(env, digest string) error {
+	rt, ok := d.st.Runtimes[env]
+	if !ok {
+		return fmt.Errorf("%s has no local ECS", env)
+	}
+	for _, s := range rt.Services() {
+		if s.Digests["app"] != digest {
+			return fmt.Errorf("%s's ECS service %s/%s runs %s, want %s", env, s.Cluster, s.Service, s.Digests["app"], digest)
+		}
+		d.say("  ✓ %s's ECS service %s/%s runs %s@%s (%d task, %s)", env, s.Cluster, s.Service, demoRepo, regflow.ShortDigest(digest), s.Tasks, lastPart(s.TaskDefinition))
+	}
+	return nil
+}
+
+// deployedOnce checks the service's completed deployment marked env's release deployed.
+func (d *demo) deployedOnce(ctx context.Context, env, digest string) error {
+	trail, err := d.st.Store.Audit(ctx, demoRepo+"@"+digest)
+	if err != nil {
+		return err
+	}
+	for _, e := range trail {
+		if e.Action == event.ActionDeploymentCompleted && e.Details["env"] == env {
+			d.say("  ✓ SERVICE_DEPLOYMENT_COMPLETED → %s's release is deployed (audited %s, \"Release Deployed\" sent)", env, e.Action)
+			return nil
+		}
+	}
+	return fmt.Errorf("%s's completed ECS deployment of %s was not recorded", env, regflow.ShortDigest(digest))
+}
+
+// failedDeployment promotes a build whose tasks crash to staging: the deployment fails,
+// the circuit breaker rolls the service back, regflow moves staging's pointer back with it
+// and counts the failure as staging's verification, so prod's approval stays closed.
+func (d *demo) failedDeployment(ctx context.Context, good string) error {
+	const crashing = "b4d0c0de5e7a1b2c3d4e5f60718293a4b5c6d7e8"
+	d.step("A build whose tasks crash on start: staging's ECS deployment fails")
+	idx, err := twoPlatformIndex()
+	if err != nil {
+		return err
+	}
+	h, err := idx.Digest()
+	if err != nil {
+		return err
+	}
+	bad := h.String()
+	d.st.Runtimes["staging"].MarkBad(bad)
+	if err := pushIndex(ctx, d.registry("dev")+"/"+demoRepo+":"+crashing, idx); err != nil {
+		return err
+	}
+	if err := d.settle(ctx); err != nil {
+		return err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	d.quiet.Store(true)
+	for _, m := range im.Manifests {
+		if err := d.st.ECR["dev"].InjectScan(demoRepo, m.Digest.String()); err != nil {
+			d.quiet.Store(false)
+			return err
+		}
+	}
+	err = d.settle(ctx)
+	d.quiet.Store(false)
+	if err != nil {
+		return err
+	}
+	if _, err := d.click(ctx, bob, slackmsg.ActionApprove, regflow.RequestID("staging", demoRepo, bad)); err != nil {
+		return err
+	}
+	if rel, err := d.st.Store.GetRelease(ctx, "staging", demoRepo); err != nil || rel.Digest != bad {
+		return fmt.Errorf("the crashing build should have been promoted to staging: %+v, %v", rel, err)
+	}
+	// The promotion copied it; following the service back must copy nothing.
+	before := d.st.ECR["staging"].RequestCounts()
+	if err := d.deployments(ctx); err != nil {
+		return err
+	}
+	after := d.st.ECR["staging"].RequestCounts()
+	for _, op := range []string{localecr.OpBlobUpload, localecr.OpBlobPut, localecr.OpManifestPut, "PutImage"} {
+		if after[op] != before[op] {
+			return fmt.Errorf("the pointer following the service back must not copy: %s went from %d to %d", op, before[op], after[op])
+		}
+	}
+	rel, err := d.st.Store.GetRelease(ctx, "staging", demoRepo)
+	if err != nil || rel.Digest != good {
+		return fmt.Errorf("staging's pointer should follow its service back to %s: %+v, %v", good, rel, err)
+	}
+	if err := d.runs("staging", good); err != nil {
+		return err
+	}
+	d.say("  ✓ SERVICE_DEPLOYMENT_FAILED: the circuit breaker rolled staging back; its pointer followed (%s → %s), nothing copied",
+		regflow.ShortDigest(bad), regflow.ShortDigest(good))
+	prod, err := d.request(ctx, "prod", bad)
+	if err != nil || prod.Status != regflow.StatusBlocked {
+		return fmt.Errorf("prod's request for the crashing build should be blocked: %+v, %v", prod, err)
+	}
+	if res, err := d.click(ctx, carol, slackmsg.ActionApprove, prod.ID); err != nil || res.Outcome == "approved" || res.Outcome == "voted" {
+		return fmt.Errorf("prod's approval of a build whose staging deployment failed must stay closed: %+v, %v", res, err)
+	}
+	d.say("  ✓ the failed deployment counts as staging's failed verification: prod's approval stays closed (%s)", prod.Reason)
+	return nil
+}
+
+func lastPart(arn string) string {
+	if i := strings.LastIndex(arn, "/"); i >= 0 {
+		return arn[i+1:]
+	}
+	return arn
 }

@@ -32,6 +32,11 @@ func TestDemo(t *testing.T) {
 		"PROMOTE SHOP/WEB TO STAGING?", "U0BOB clicks Approve → HTTP 200 approved", "staging serves shop/web:3f2c1e9a7b6d",
 		"U0ALICE clicks Approve → HTTP 200 refused", "U0CAROL clicks Approve → HTTP 200 approved", "prod serves shop/web:3f2c1e9a7b6d",
 		"no blob or manifest was written", "the sweep deleted exactly the", "prod's current image is still there",
+		// What runs: the ECS services follow the pointers, and their outcomes come back.
+		"staging's ECS service staging/web runs shop/web@", "SERVICE_DEPLOYMENT_COMPLETED → staging's release is deployed",
+		"prod's ECS service prod/web runs shop/web@", "the rollback changed what prod's service runs",
+		"SERVICE_DEPLOYMENT_FAILED: the circuit breaker rolled staging back; its pointer followed",
+		"failed to deploy in staging and was rolled back", "prod's approval stays closed",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)

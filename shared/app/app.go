@@ -201,6 +201,12 @@ func New(a Adapters) (*App, error) {
 		Config: cfg, Endpoints: a.Registries.Promotion, Store: a.Store, Publisher: a.Publisher,
 		Messenger: a.Slack, Notifier: a.Slack, Now: a.Now, Log: a.Log, CopyOptions: a.CopyOptions,
 		Deployer: app.Deployer, Signatures: signatures,
+		Running: app.Deployer,
+		// A failed ECS deployment is a failed verification, recorded as the scan gate records one.
+		Verify: func(ctx context.Context, v regflow.Verification) error {
+			_, err := app.ScanGate.Verify(ctx, v)
+			return err
+		},
 	}
 
 	// Retention: one sweeper decides; the planner fans batches out to workers (SQS in AWS,

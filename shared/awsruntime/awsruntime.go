@@ -75,7 +75,16 @@ func (s Services) ServiceTaskDefinition(ctx context.Context, cluster, service st
 	}
 	// The service's task definition is the one UpdateService set (or the deployment
 	// circuit breaker restored): what the service is meant to run.
-	return s.describe(ctx, aws.ToString(out.Services[0].TaskDefinition))
+	td, err := s.describe(ctx, aws.ToString(out.Services[0].TaskDefinition))
+	if err != nil {
+		return td, err
+	}
+	for _, d := range out.Services[0].Deployments {
+		if aws.ToString(d.Status) == "PRIMARY" {
+			td.Deployment = aws.ToString(d.Id)
+		}
+	}
+	return td, nil
 }
 
 // LatestTaskDefinition is the newest ACTIVE revision of family (ECS resolves a bare family).

@@ -45,6 +45,9 @@ type TaskDefinition struct {
 	Images map[string]string
 	// Source is the adapter's full description, re-registered with one image changed.
 	Source any
+	// Deployment is the id of the service's PRIMARY deployment, which runs this task
+	// definition (ServiceTaskDefinition only).
+	Deployment string
 }
 
 // Services drives ECS services of one environment account.
@@ -417,4 +420,26 @@ func digestOf(image string) string {
 		return image[i+1:]
 	}
 	return ""
+}
+
+// ServiceImage is the image t's container runs in env's ECS service and the deployment
+// that runs it: the service's primary deployment, which after a circuit-breaker rollback
+// is the rollback's.
+func (d *Deployer) ServiceImage(ctx context.Context, env string, t config.ECSTarget) (image, deployment string, err error) {
+	rt, err := d.Runtimes(ctx, env)
+	if err != nil {
+		return "", "", fmt.Errorf("reach %s's deployment APIs: %w", env, err)
+	}
+	if rt.Services == nil {
+		return "", "", fmt.Errorf("no ECS client for %s", env)
+	}
+	td, err := rt.Services.ServiceTaskDefinition(ctx, t.Cluster, t.Service)
+	if err != nil {
+		return "", "", fmt.Errorf("read what ECS service %s/%s runs in %s: %w", t.Cluster, t.Service, env, err)
+	}
+	img, ok := td.Images[t.Container]
+	if !ok {
+		return "", "", fmt.Errorf("task definition %s has no container %q (it has %s)", td.ARN, t.Container, strings.Join(names(td.Images), ", "))
+	}
+	return img, td.Deployment, nil
 }

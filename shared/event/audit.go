@@ -34,6 +34,11 @@ const (
 	ActionDeployed = "release.deployed"
 	// ActionDeploymentFailed: a promoted release could not be handed to its targets.
 	ActionDeploymentFailed = "release.deployment-failed"
+	// ActionDeploymentCompleted: an ECS deployment of the release's digest completed.
+	ActionDeploymentCompleted = "release.deployment-completed"
+	// ActionDeploymentRolledBack: an ECS deployment of the release's digest failed and the
+	// circuit breaker rolled the service back.
+	ActionDeploymentRolledBack = "release.deployment-rolled-back"
 
 	// sweeper: each entry is written from what the delete call answered.
 	ActionImageDeleted = "image.deleted"

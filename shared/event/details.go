@@ -198,3 +198,22 @@ type DeploymentFailed struct {
 
 // DetailType is "Deployment Failed".
 func (DeploymentFailed) DetailType() string { return TypeDeploymentFailed }
+
+// ReleaseDeployed is the detail of "Release Deployed": what runs in an environment is the
+// release's digest. For an ECS service it is sent when the service's deployment of the
+// digest completed (SERVICE_DEPLOYMENT_COMPLETED); for SSM parameters and Lambda aliases,
+// whose update is the outcome, when the promoter handed the release over.
+type ReleaseDeployed struct {
+	// RequestID names the promotion or rollback that handed it over, when known.
+	RequestID  string `json:"requestId,omitempty"`
+	Env        string `json:"env"`
+	Repository string `json:"repository"`
+	Digest     string `json:"digest"`
+	// Targets name what runs it (cluster/service/container, function:alias, parameter).
+	Targets []string `json:"targets"`
+	// DeploymentID is the ECS deployment that completed, for an ECS service.
+	DeploymentID string `json:"deploymentId,omitempty"`
+}
+
+// DetailType is "Release Deployed".
+func (ReleaseDeployed) DetailType() string { return TypeReleaseDeployed }

@@ -108,3 +108,44 @@ func TestRollbackRedeploys(t *testing.T) {
 		t.Fatalf("deployments %+v: want the rollback to hand %s over", got, first)
 	}
 }
+
+// outcomes is a hand-over whose targets are of one kind each.
+type outcomes struct{ kinds []string }
+
+func (o outcomes) Deploy(_ context.Context, r deploy.Release) ([]deploy.Outcome, error) {
+	var out []deploy.Outcome
+	for _, k := range o.kinds {
+		out = append(out, deploy.Outcome{Kind: k, Target: k + "-target", Changed: true})
+	}
+	return out, nil
+}
+
+// An SSM parameter or a Lambda alias runs the release once it is written or moved: the
+// hand-over is their outcome and announces "Release Deployed" once, however often the
+// promotion is delivered. With an ECS service among the targets, the service's completed
+// deployment announces it instead (TestECSDeploymentOutcomes in shared/local/localstack).
+func TestReleaseDeployedOnHandOver(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		kinds []string
+		want  int
+	}{
+		{"ssm and lambda", []string{"ssm", "lambda"}, 1},
+		{"ssm only", []string{"ssm"}, 1},
+		{"with an ECS service", []string{"ssm", "ecs", "lambda"}, 0},
+		{"no targets", nil, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st, ev := start(t)
+			st.Promoter.Deployer = outcomes{kinds: c.kinds}
+			digest, _ := pushSigned(t, st, "dev", "shop/web", sha1, 41)
+			id := approve(t, st, "staging", "shop/web", digest, sha1)
+			for range 2 {
+				publishApproved(t, st, id)
+			}
+			if n := ev.count(event.TypeReleaseDeployed); n != c.want {
+				t.Fatalf("%d Release Deployed events, want %d", n, c.want)
+			}
+		})
+	}
+}

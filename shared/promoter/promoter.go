@@ -77,6 +77,12 @@ type Promoter struct {
 	// Signatures checks the environment's requireSignature again right before the copy,
 	// against the digest about to be copied (nil where no environment requires one).
 	Signatures regflow.SignatureVerifier
+	// Running reads what ECS services run, for their deployment outcomes (nil: outcomes
+	// are ignored).
+	Running Running
+	// Verify records a verification result for an environment (the scan gate's): a failed
+	// ECS deployment is one, so the next environment's approval cannot open.
+	Verify func(ctx context.Context, v regflow.Verification) error
 }
 
 // Deployer hands a release to an environment's SSM parameter, ECS services and Lambda
@@ -108,6 +114,9 @@ func (p *Promoter) Invoke(ctx context.Context, raw json.RawMessage) (Result, err
 	}
 	if ev.DetailType == event.TypeRollbackRequested {
 		return p.invokeRollback(ctx, ev)
+	}
+	if ev.DetailType == event.TypeECSDeployment {
+		return p.invokeDeployment(ctx, raw)
 	}
 	if ev.DetailType != event.TypePromotionApproved {
 		return Result{}, fmt.Errorf("%w: expected %q, got %q", event.ErrMalformed, event.TypePromotionApproved, ev.DetailType)
@@ -570,8 +579,11 @@ func (p *Promoter) handOver(ctx context.Context, env, repo, id string, rollback 
 			return out, err
 		}
 		again, err := p.Store.GetRelease(ctx, env, repo)
-		if err != nil || again.Digest == rel.Digest {
+		if err != nil {
 			return out, err
+		}
+		if again.Digest == rel.Digest {
+			return out, p.handedOver(ctx, env, repo, id, rel.Digest, out)
 		}
 		rel = again
 	}
@@ -620,4 +632,24 @@ func (p *Promoter) checkSignature(ctx context.Context, req regflow.ApprovalReque
 		return fmt.Errorf("%w: %s", errUnsigned, st.Reason)
 	}
 	return nil
+}
+
+// handedOver announces "Release Deployed" once per promotion or rollback when every target
+// is deployed by the hand-over itself: an SSM parameter or a Lambda alias runs the digest
+// once it is written or moved. An ECS service is deployed only when its deployment
+// completes, and its SERVICE_DEPLOYMENT_COMPLETED announces it (invokeDeployment).
+func (p *Promoter) handedOver(ctx context.Context, env, repo, id, digest string, out []deploy.Outcome) error {
+	if len(out) == 0 {
+		return nil
+	}
+	var targets []string
+	for _, o := range out {
+		if o.Kind == "ecs" {
+			return nil
+		}
+		targets = append(targets, o.Target)
+	}
+	return p.once(ctx, "event/release-deployed/"+env+"/"+repo+"/"+id, func() error {
+		return p.publish(ctx, "release-deployed/"+env+"/"+repo+"/"+id, p.Now(), event.ReleaseDeployed{RequestID: id, Env: env, Repository: repo, Digest: digest, Targets: targets})
+	})
 }

@@ -18,6 +18,8 @@ const (
 const (
 	ViaSlack = "slack"
 	ViaCLI   = "cli"
+	// ViaECS: the pointer followed an ECS service that the circuit breaker rolled back.
+	ViaECS = "ecs-deployment"
 )
 
 // Rollback is one person's request to move an environment's release pointer back, as

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/ecsevent"
 	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/store"
 )
@@ -123,6 +124,18 @@ func Table(cfg *config.Config) []Route {
 			},
 		},
 		{
+			ID: "DeploymentOutcomeRule", Name: "promoter-ecs-deployment", On: Regflow, Function: Promoter,
+			Description: "Completed and failed ECS deployments in the environment accounts go to the promoter, which handed the release over",
+			// IN_PROGRESS says nothing about the outcome; the rollback it may announce ends
+			// in a COMPLETED of its own.
+			Pattern: &Pattern{
+				Sources:     []string{event.SourceECS},
+				DetailTypes: []string{event.TypeECSDeployment},
+				Accounts:    deployAccounts(cfg),
+				Detail:      []Field{{Path: []string{"eventName"}, Values: []string{ecsevent.Completed, ecsevent.Failed}}},
+			},
+		},
+		{
 			ID: "SweepSchedule", Name: "sweep-schedule", On: Default, Function: Sweeper,
 			Description: "Starts the retention sweep (retention.schedule)",
 			Schedule:    cfg.Retention.Schedule,
@@ -131,17 +144,33 @@ func Table(cfg *config.Config) []Route {
 	}
 }
 
-// Forwarding is the rule on an environment account's default bus that sends the ECR
-// and Inspector events regflow consumes to the regflow bus.
+// Forwarding is the rule on an environment account's default bus that sends the ECR,
+// Inspector and ECS deployment events regflow consumes to the regflow bus. Its id and
+// name predate the ECS events and stay, so deployed stacks update the rule in place.
 func Forwarding() Route {
 	return Route{
 		ID: "ForwardRegistryEvents", Name: "forward-registry-events", On: Default, Forward: true,
-		Description: "Forwards ECR push/scan and Inspector scan events to the regflow bus",
+		Description: "Forwards ECR push/scan, Inspector scan and ECS deployment events to the regflow bus",
 		Pattern: &Pattern{
-			Sources:     []string{event.SourceECR, event.SourceInspector},
-			DetailTypes: []string{event.TypeImageAction, event.TypeImageScan, event.TypeInspectorScan},
+			Sources:     []string{event.SourceECR, event.SourceInspector, event.SourceECS},
+			DetailTypes: []string{event.TypeImageAction, event.TypeImageScan, event.TypeInspectorScan, event.TypeECSDeployment},
 		},
 	}
+}
+
+// deployAccounts lists the accounts of the environments regflow deploys to: every one on
+// the path after the source, which CI deploys.
+func deployAccounts(cfg *config.Config) []string {
+	var out []string
+	for i, name := range cfg.PromotionPath {
+		if a := cfg.Environments[name].Account; i > 0 && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		out = envAccounts(cfg)
+	}
+	return out
 }
 
 // Functions returns the routes on the regflow bus that invoke a function: the ones an

@@ -252,7 +252,17 @@ func (g *Gate) Handle(ctx context.Context, ev *ecrevent.ImageScan) (Result, erro
 			return fill(res, r), err
 		}
 	}
-	if g.Config.Environments[next].RequireVerification {
+	if !g.Config.Environments[next].RequireVerification {
+		// Not waited for, but a failure reported before this scan (tests, or an ECS
+		// deployment the circuit breaker rolled back) still keeps the approval closed.
+		v, err := g.Store.GetVerification(ctx, env, ev.Repository, subj.digest)
+		switch {
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return res, err
+		case err == nil && !v.Passed:
+			want.Status, want.Reason = regflow.StatusBlocked, fmt.Sprintf("verification failed in %s (reported by %s)", env, v.By)
+		}
+	} else {
 		v, err := g.Store.GetVerification(ctx, env, ev.Repository, subj.digest)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
