@@ -129,11 +129,16 @@ func inUseOf(uses []Use, imgs []retention.Image) []retention.InUse {
 	return out
 }
 
-// drift lists the running digests of repo that no release pointer names as current.
+// drift lists the running digests of repo that no release pointer names as current,
+// once each, with every place it runs.
 func drift(repo string, inUse []retention.InUse, prot retention.Protected) []Drift {
 	var out []Drift
-	for _, u := range inUse {
+	for _, u := range inUse { // sorted by digest
 		if slices.ContainsFunc(prot.Releases, func(r retention.Release) bool { return r.Current == u.Digest }) {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].Digest == u.Digest {
+			out[n-1].Where += "; " + u.Where
 			continue
 		}
 		out = append(out, Drift{Repository: repo, Digest: u.Digest, Where: u.Where})
