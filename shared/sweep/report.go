@@ -243,6 +243,9 @@ func (r *Report) Alert() regflow.Alert {
 		}
 		a.Fields = append(a.Fields, regflow.Field{Label: string(c.Action) + ": " + string(c.Code), Value: fmt.Sprintf("%d images, %s", c.Images, regflow.Bytes(c.Bytes))})
 	}
+	if n := r.DriftCount(); n > 0 {
+		a.Fields = append(a.Fields, regflow.Field{Label: "Drift", Value: fmt.Sprintf("%d running images no release pointer names", n)})
+	}
 	if len(sel.Failed) > 0 {
 		f := sel.Failed[0]
 		a.Fields = append(a.Fields, regflow.Field{Label: "Failed", Value: fmt.Sprintf("%d, first %s: %s", len(sel.Failed), f.Repository, f.Error)})
