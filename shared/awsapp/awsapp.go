@@ -22,6 +22,7 @@ import (
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/inspector2"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -306,7 +307,8 @@ func (r *registries) sweeper(t sweep.Target) (aws.Config, error) {
 // InUse reads what runs in t's account (every ECS cluster and Lambda function of its
 // region) as the sweeper role, which needs ecs:ListClusters, ecs:ListServices,
 // ecs:DescribeServices, ecs:ListTasks, ecs:DescribeTasks, ecs:DescribeTaskDefinition,
-// lambda:ListFunctions, lambda:ListAliases and lambda:GetFunction there.
+// lambda:ListFunctions, lambda:ListAliases and lambda:GetFunction there, and
+// inspector2:ListCoverage when retention.inUseWithin is set.
 func (r *registries) InUse(_ context.Context, t sweep.Target) (sweep.InUse, error) {
 	env, ok := r.cfg.EnvFor(t.Account, t.Region)
 	if !ok {
@@ -316,7 +318,12 @@ func (r *registries) InUse(_ context.Context, t sweep.Target) (sweep.InUse, erro
 	if err != nil {
 		return nil, err
 	}
-	return awsruntime.InUse{ECS: ecs.NewFromConfig(awsCfg), Lambda: lambdasdk.NewFromConfig(awsCfg), Registry: r.cfg.Environments[env].Registry}, nil
+	u := awsruntime.InUse{ECS: ecs.NewFromConfig(awsCfg), Lambda: lambdasdk.NewFromConfig(awsCfg), Registry: r.cfg.Environments[env].Registry}
+	if w := r.cfg.Retention.InUseWithin.D(); w > 0 {
+		// With enhanced scanning on, Inspector's lastInUseAt as well (inspector2:ListCoverage).
+		u.Inspector, u.Account, u.Within = inspector2.NewFromConfig(awsCfg), t.Account, w
+	}
+	return u, nil
 }
 
 // Runtime reaches env's SSM, ECS and Lambda as its deployment role, with the environment's

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/inspector2"
+	inspectortypes "github.com/aws/aws-sdk-go-v2/service/inspector2/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
@@ -30,6 +33,14 @@ type InUse struct {
 	// Registry is the registry's host (<account>.dkr.ecr.<region>.amazonaws.com): only
 	// its images are returned.
 	Registry string
+	// Inspector, with Within set (config retention.inUseWithin; enhanced scanning on), adds
+	// the images Amazon Inspector saw in use in the account within Within before Now:
+	// ListCoverage filtered on the account, ECR images and ecrImageLastInUseAt, so only
+	// images in use come back, ⌈N/200⌉ calls for N of them.
+	Inspector *inspector2.Client
+	Account   string
+	Within    time.Duration
+	Now       func() time.Time
 }
 
 // Running reads what runs now. Any failed call fails the read: the sweep then deletes
@@ -49,6 +60,55 @@ func (u InUse) Running(ctx context.Context) ([]sweep.Use, error) {
 			return nil, err
 		}
 		out = append(out, uses...)
+	}
+	if u.Inspector != nil && u.Within > 0 {
+		uses, err := u.inspectorInUse(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, uses...)
+	}
+	return out, nil
+}
+
+// inspectorInUse is every ECR image of the account Inspector saw in use since Now-Within.
+func (u InUse) inspectorInUse(ctx context.Context) ([]sweep.Use, error) {
+	now := time.Now()
+	if u.Now != nil {
+		now = u.Now()
+	}
+	eq := func(v string) []inspectortypes.CoverageStringFilter {
+		return []inspectortypes.CoverageStringFilter{{Comparison: inspectortypes.CoverageStringComparisonEquals, Value: aws.String(v)}}
+	}
+	in := &inspector2.ListCoverageInput{MaxResults: aws.Int32(200), FilterCriteria: &inspectortypes.CoverageFilterCriteria{
+		AccountId:           eq(u.Account),
+		ResourceType:        eq(string(inspectortypes.CoverageResourceTypeAwsEcrContainerImage)),
+		EcrImageLastInUseAt: []inspectortypes.CoverageDateFilter{{StartInclusive: aws.Time(now.Add(-u.Within))}},
+	}}
+	var out []sweep.Use
+	for p := inspector2.NewListCoveragePaginator(u.Inspector, in); p.HasMorePages(); {
+		pg, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list the images Inspector saw in use (inspector2:ListCoverage): %w", err)
+		}
+		for _, r := range pg.CoveredResources {
+			// arn:aws:ecr:<region>:<account>:repository/<name>/sha256:<hex>
+			id := aws.ToString(r.ResourceId)
+			i := strings.LastIndexByte(id, '/')
+			j := strings.Index(id, ":repository/")
+			if i < 0 || j < 0 || j+len(":repository/") > i || !strings.HasPrefix(id[i+1:], "sha256:") {
+				continue
+			}
+			repo, digest := id[j+len(":repository/"):i], id[i+1:]
+			where := "ECS or EKS, as Inspector saw it"
+			if m := r.ResourceMetadata; m != nil && m.EcrImage != nil && m.EcrImage.LastInUseAt != nil {
+				where += " last on " + m.EcrImage.LastInUseAt.UTC().Format("2006-01-02")
+				if n := aws.ToInt64(m.EcrImage.InUseCount); n > 0 {
+					where += fmt.Sprintf(" (%d now)", n)
+				}
+			}
+			out = append(out, sweep.Use{Repository: repo, Digest: digest, Where: where})
+		}
 	}
 	return out, nil
 }
