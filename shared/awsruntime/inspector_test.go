@@ -42,7 +42,7 @@ func TestInUseAsInspectorSawIt(t *testing.T) {
 		requests = append(requests, in)
 		res := func(repo, digest string, last float64, count int) map[string]any {
 			return map[string]any{"accountId": "333333333333", "resourceType": "AWS_ECR_CONTAINER_IMAGE", "scanType": "PACKAGE",
-				"resourceId": "arn:aws:ecr:us-east-1:333333333333:repository/" + repo + "/" + digest,
+				"resourceId":       "arn:aws:ecr:us-east-1:333333333333:repository/" + repo + "/" + digest,
 				"resourceMetadata": map[string]any{"ecrRepository": map[string]any{"name": repo}, "ecrImage": map[string]any{"lastInUseAt": last, "inUseCount": count}}}
 		}
 		out := map[string]any{"coveredResources": []any{res("shop/web", oldDigest, float64(now.Add(-48*time.Hour).Unix()), 0)}, "nextToken": "p2"}
