@@ -7,6 +7,13 @@
 // against the minimum: ceil(images/1000) DescribeImages pages per repository plus
 // one BatchDeleteImage call per delete batch.
 //
+// What runs comes from a local ECS and Lambda (shared/local/localruntime) seeded with
+// services and functions that run expired images no pointer names: the sweep reads them
+// once (awsruntime.InUse, as the sweeper role does in AWS), keeps those images, and the
+// report adds the in-use reads to the calls, against their own minimum (one page per
+// listing, DescribeServices per 10, DescribeTasks per 100, each task definition and
+// function version once).
+//
 // With -compare, the throttled estate is swept once per retry strategy, each on a
 // freshly seeded copy, and once unthrottled: that run's requests are the minimum
 // the others are measured against, side by side.
@@ -37,16 +44,23 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/regflow/regflow/shared/app"
+	"github.com/regflow/regflow/shared/awsruntime"
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/local/localecr"
+	"github.com/regflow/regflow/shared/local/localruntime"
 	"github.com/regflow/regflow/shared/local/sweeptest"
 	"github.com/regflow/regflow/shared/promoter"
 	"github.com/regflow/regflow/shared/regflow"
+	"github.com/regflow/regflow/shared/retention"
 	"github.com/regflow/regflow/shared/slackbot"
 	"github.com/regflow/regflow/shared/sweep"
 )
@@ -69,6 +83,9 @@ type result struct {
 	Failed       int     `json:"failed"`
 	// MinCalls is the minimum per repository: ceil(images/1000) + its delete batches.
 	MinCalls int `json:"minCalls"`
+	// InUseKept are the images kept because they run.
+	InUseKept int `json:"inUseKept"`
+	Drift     int `json:"drift"`
 }
 
 func main() {
@@ -88,6 +105,9 @@ type estate struct {
 	repos, perRepo, indexEvery int
 	latency                    time.Duration
 	concurrency                int
+	// services run one expired image each in every repository in serviceEvery, tasks each;
+	// functions run one each in every repository in functionEvery.
+	serviceEvery, functionEvery, tasks int
 }
 
 // runStats is one sweep of a freshly seeded estate, as the registry counted it.
@@ -96,6 +116,10 @@ type runStats struct {
 	res   result
 	calls map[string]int
 	all   int
+	// inUse are the in-use reads by operation, and their minimum.
+	inUse            map[string]int
+	inUseAll, minUse int
+	running          int // images seeded as running
 }
 
 func parent() error {
@@ -105,10 +129,14 @@ func parent() error {
 	throttle := flag.Int("throttle", 0, "throttle each ECR operation above this many requests a second (0: off)")
 	indexEvery := flag.Int("index-every", 20, "one repository in N also holds a multi-platform index with 2 children and a signature")
 	concurrency := flag.Int("concurrency", sweep.DefaultConcurrency, "repositories swept at once")
+	serviceEvery := flag.Int("service-every", 10, "one repository in N has an expired image an ECS service runs (0: none)")
+	functionEvery := flag.Int("function-every", 50, "one repository in N has an expired image a Lambda alias runs (0: none)")
+	tasks := flag.Int("tasks", 2, "running tasks per ECS service")
 	compare := flag.String("compare", "", "with -throttle: also sweep the same estate with these retryers (comma-separated: "+strings.Join(retryerNames, ", ")+") and print them side by side with an unthrottled run, whose requests are the minimum")
 	limit := flag.Float64("max-ratio", 0, "with -compare: fail if regflow's retryer (paced) makes more than this many times the unthrottled run's requests")
 	flag.Parse()
-	e := estate{repos: *repos, perRepo: *perRepo, indexEvery: *indexEvery, latency: *latency, concurrency: *concurrency}
+	e := estate{repos: *repos, perRepo: *perRepo, indexEvery: *indexEvery, latency: *latency, concurrency: *concurrency,
+		serviceEvery: *serviceEvery, functionEvery: *functionEvery, tasks: *tasks}
 
 	if *compare == "" || *throttle == 0 {
 		st, err := e.run("paced", *throttle)
@@ -182,9 +210,17 @@ func (e estate) run(retryer string, throttle int) (runStats, error) {
 		return st, err
 	}
 	defer os.RemoveAll(dir)
-	if err := e.seed(srv, filepath.Join(dir, "store.db")); err != nil {
+	running, err := e.seed(srv, filepath.Join(dir, "store.db"))
+	if err != nil {
 		return st, err
 	}
+	rt, minUse, err := e.seedRuntime(running)
+	if err != nil {
+		return st, err
+	}
+	defer rt.Close()
+	before := runtimeCounts(rt)
+	st.minUse, st.running = minUse, len(running)
 
 	srv.SetFault(localecr.AllOps, localecr.Fault{Latency: e.latency, ThrottleAbove: throttle})
 	srv.ResetRequests()
@@ -193,7 +229,7 @@ func (e estate) run(retryer string, throttle int) (runStats, error) {
 		return st, err
 	}
 	cmd := exec.Command(self, "worker", "-endpoint", srv.URL(), "-store", filepath.Join(dir, "store.db"),
-		"-concurrency", strconv.Itoa(e.concurrency), "-retryer", retryer)
+		"-concurrency", strconv.Itoa(e.concurrency), "-retryer", retryer, "-runtime", rt.URL())
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -206,17 +242,116 @@ func (e estate) run(retryer string, throttle int) (runStats, error) {
 	for _, n := range st.calls {
 		st.all += n
 	}
+	st.inUse = map[string]int{}
+	for op, n := range runtimeCounts(rt) {
+		if d := n - before[op]; d > 0 {
+			st.inUse[op] = d
+			st.inUseAll += d
+		}
+	}
 	return st, nil
 }
 
-func (e estate) seed(srv *localecr.Server, storePath string) error {
+// benchHost is the registry host the seeded services and functions pull from.
+const benchHost = "111111111111.dkr.ecr.us-east-1.amazonaws.com"
+
+// inUseOps are the calls awsruntime.InUse makes.
+var inUseOps = []string{"ListClusters", "ListTasks", "DescribeTasks", "ListServices", "DescribeServices", "DescribeTaskDefinition", "ListFunctions", "ListAliases", "GetFunction"}
+
+func runtimeCounts(rt *localruntime.Server) map[string]int {
+	out := map[string]int{}
+	for _, op := range inUseOps {
+		out[op] = rt.Requests(op)
+	}
+	return out
+}
+
+// ran is an expired image seeded to run: in an ECS service, or behind a Lambda alias.
+type ran struct {
+	repo, digest string
+	lambda       bool
+}
+
+// seedRuntime starts a local ECS and Lambda running what the seed says (services spread
+// over clusters of at most 50), and returns the minimum calls to read it all.
+func (e estate) seedRuntime(running []ran) (*localruntime.Server, int, error) {
+	ctx := context.Background()
+	rt, err := localruntime.New(localruntime.Options{Account: "111111111111", DeploymentDelay: time.Millisecond, UpdateDelay: time.Millisecond})
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := rt.Start(ctx); err != nil {
+		return nil, 0, err
+	}
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), BaseEndpoint: aws.String(rt.URL())}
+	ecsAPI, lambdaAPI := ecs.NewFromConfig(cfg), lambda.NewFromConfig(cfg)
+	services, functions := 0, 0
+	perCluster := map[string]int{}
+	for _, r := range running {
+		image := benchHost + "/" + r.repo + "@" + r.digest
+		if r.lambda {
+			fn := fmt.Sprintf("fn%04d", functions)
+			functions++
+			if _, err := lambdaAPI.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String(fn), PackageType: lambdatypes.PackageTypeImage, Publish: true,
+				Role: aws.String("arn:aws:iam::111111111111:role/" + fn), Code: &lambdatypes.FunctionCode{ImageUri: aws.String(image)}}); err != nil {
+				rt.Close()
+				return nil, 0, err
+			}
+			if _, err := lambdaAPI.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String(fn), Name: aws.String("live"), FunctionVersion: aws.String("1")}); err != nil {
+				rt.Close()
+				return nil, 0, err
+			}
+			continue
+		}
+		cluster := fmt.Sprintf("c%02d", services/50)
+		name := fmt.Sprintf("svc%04d", services)
+		services++
+		perCluster[cluster]++
+		if perCluster[cluster] == 1 {
+			if _, err := ecsAPI.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(cluster)}); err != nil {
+				rt.Close()
+				return nil, 0, err
+			}
+		}
+		td, err := ecsAPI.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String(name), Memory: aws.String("512"),
+			ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("app"), Image: aws.String(image)}}})
+		if err != nil {
+			rt.Close()
+			return nil, 0, err
+		}
+		if _, err := ecsAPI.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String(cluster), ServiceName: aws.String(name),
+			TaskDefinition: td.TaskDefinition.TaskDefinitionArn, DesiredCount: aws.Int32(int32(e.tasks))}); err != nil {
+			rt.Close()
+			return nil, 0, err
+		}
+	}
+	for deadline := time.Now().Add(time.Minute); rt.InProgress() > 0; {
+		if time.Now().After(deadline) {
+			rt.Close()
+			return nil, 0, errors.New("the seeded ECS services did not start within a minute")
+		}
+		rt.Tick()
+		time.Sleep(5 * time.Millisecond)
+	}
+	pages := func(n, per int) int { return max(1, (n+per-1)/per) }
+	minimum := pages(len(perCluster), 100) + pages(functions, 50) + 2*functions // ListAliases, GetFunction of the alias's version ($LATEST is the same image: one more call)
+	minimum += functions                                                        // GetFunction of $LATEST
+	for _, n := range perCluster {
+		minimum += pages(n*e.tasks, 100) + (n*e.tasks+99)/100 + pages(n, 100) + (n+9)/10 + n
+	}
+	fmt.Printf("seeded %d ECS services (%d tasks each) in %d clusters and %d Lambda functions running expired images\n", services, e.tasks, len(perCluster), functions)
+	return rt, minimum, nil
+}
+
+func (e estate) seed(srv *localecr.Server, storePath string) ([]ran, error) {
 	st, err := embedded.Open(storePath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer st.Close()
 	start := time.Now()
 	images := 0
+	var running []ran
 	for r := range e.repos {
 		name := fmt.Sprintf("team%02d/app%04d", r%50, r)
 		var seeds []localecr.SeedImage
@@ -246,17 +381,24 @@ func (e estate) seed(srv *localecr.Server, storePath string) error {
 		}
 		digests, err := srv.Seed(name, seeds...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		images += len(digests)
 		cur := e.perRepo*6/10 + 1 // an expired tagged image that prod runs
 		rel := regflow.Release{Env: "prod", Repository: name}.MoveTo(digests[cur], "", "bench", now, 3)
 		if err := st.PutRelease(context.Background(), rel); err != nil {
-			return err
+			return nil, err
+		}
+		// Expired images no pointer names that run: tagged (cur+1) in a service, untagged (0) behind an alias.
+		if e.serviceEvery > 0 && r%e.serviceEvery == 0 {
+			running = append(running, ran{repo: name, digest: digests[cur+1]})
+		}
+		if e.functionEvery > 0 && r%e.functionEvery == 1 {
+			running = append(running, ran{repo: name, digest: digests[0], lambda: true})
 		}
 	}
 	fmt.Printf("seeded %d images in %d repositories in %s\n", images, e.repos, time.Since(start).Round(time.Millisecond))
-	return nil
+	return running, nil
 }
 
 func (st runStats) print(e estate, throttle int) {
@@ -272,10 +414,16 @@ func (st runStats) print(e estate, throttle int) {
 	fmt.Printf("DescribeImages + BatchDeleteImage: %d requests vs minimum %d = %.3fx\n", made, res.MinCalls, float64(made)/float64(res.MinCalls))
 	fmt.Printf("all ECR requests: %d vs minimum %d = %.3fx (DescribeRepositories pages and BatchGetImage for OCI indexes, children and signatures add to the minimum)\n",
 		st.all, res.MinCalls, float64(st.all)/float64(res.MinCalls))
+	fmt.Printf("in-use reads (ECS, Lambda): %d requests vs minimum %d = %.3fx: %s\n", st.inUseAll, st.minUse, float64(st.inUseAll)/float64(st.minUse), opsLine(st.inUse))
+	fmt.Printf("all API calls (ECR and in-use reads): %d vs minimum %d = %.3fx\n", st.all+st.inUseAll, res.MinCalls+st.minUse, float64(st.all+st.inUseAll)/float64(res.MinCalls+st.minUse))
+	fmt.Printf("kept because they run: %d of %d seeded running; drift (running, no pointer): %d\n", res.InUseKept, st.running, res.Drift)
 }
 
 func (st runStats) check() error {
 	res := st.res
+	if res.InUseKept != st.running {
+		return fmt.Errorf("kept %d images because they run, want the %d seeded running", res.InUseKept, st.running)
+	}
 	if res.Refused > 0 || res.Failed > 0 || res.Removed != res.Selected {
 		return fmt.Errorf("failed deletions: %d refused, %d repositories failed, %d of %d removed", res.Refused, res.Failed, res.Removed, res.Selected)
 	}
@@ -309,6 +457,7 @@ func worker(args []string) error {
 	storePath := fs.String("store", "", "embedded store file")
 	concurrency := fs.Int("concurrency", sweep.DefaultConcurrency, "")
 	retryer := fs.String("retryer", "paced", "")
+	runtimeURL := fs.String("runtime", "", "local ECS and Lambda URL")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -336,6 +485,10 @@ func worker(args []string) error {
 	a, err := app.New(app.Adapters{
 		Config: cfg, Store: st, Registries: benchRegistry{srv}, Publisher: discard{},
 		Slack: slackbot.New(slackbot.Options{}), SigningSecret: func(context.Context) ([]byte, error) { return nil, nil },
+		InUse: func(context.Context, sweep.Target) (sweep.InUse, error) {
+			c := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), BaseEndpoint: aws.String(*runtimeURL)}
+			return awsruntime.InUse{ECS: ecs.NewFromConfig(c), Lambda: lambda.NewFromConfig(c), Registry: benchHost}, nil
+		},
 	})
 	if err != nil {
 		return err
@@ -354,7 +507,11 @@ func worker(args []string) error {
 	// one may need a call more than ceil(deletions/100)).
 	perRepo := map[string][2]int{}
 	for _, rr := range rep.Registries {
+		res.Drift += len(rr.Drift)
 		for _, d := range rr.Report.Decisions {
+			if d.Code == retention.CodeInUse {
+				res.InUseKept++
+			}
 			c := perRepo[d.Repository]
 			c[0]++
 			c[1] = max(c[1], d.Batch)

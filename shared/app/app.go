@@ -89,6 +89,9 @@ type Adapters struct {
 	// Runtimes reach an environment's deployment APIs (SSM, ECS, Lambda) as regflow's
 	// deployment role there; nil: this setup deploys nothing and says so.
 	Runtimes func(ctx context.Context, env string) (deploy.Runtime, error)
+	// InUse reads what runs (ECS, Lambda) in a registry's account for the sweep, which keeps
+	// it; nil: this setup reads nothing and each sweep report says so.
+	InUse sweep.InUseSource
 	// Metrics receives CloudWatch EMF documents (the functions' standard output); nil
 	// records none.
 	Metrics *metrics.Writer
@@ -213,7 +216,7 @@ func New(a Adapters) (*App, error) {
 	// in process elsewhere); the finisher announces each run once.
 	app.sweeper = &sweep.Sweeper{
 		Retention: cfg.Retention, Repositories: cfg.Repositories, Audit: a.Store, Cache: a.Store, Log: a.Log,
-		Protection: a.Store, Environments: cfg.PromotionPath,
+		Protection: a.Store, Environments: cfg.PromotionPath, InUse: a.InUse,
 	}
 	finisher := &sweep.Finisher{Store: a.Store, Notifier: a.Slack, Publisher: a.Publisher, Now: a.Now, Log: a.Log}
 	app.SweepWorker = &sweep.Worker{

@@ -20,7 +20,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ecrsdk "github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/inspector2"
+	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -173,6 +176,7 @@ func Adapters(cfg *config.Config, awsCfg aws.Config, o Options, log *slog.Logger
 			return []byte(v), err
 		},
 		Runtimes:  regs.Runtime,
+		InUse:     regs.InUse,
 		FollowUps: selfInvoke(awsCfg),
 		Now:       time.Now,
 		Log:       log,
@@ -277,18 +281,50 @@ func (r *registries) Sweep(_ context.Context, t sweep.Target) (sweep.Registry, e
 	if !sweep.Configured(r.cfg, t) {
 		return nil, fmt.Errorf("sweep %s: no configured environment lives in account %s in %s", t, t.Account, t.Region)
 	}
+	awsCfg, err := r.sweeper(t)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg.Retryer = ecr.SweepRetryer
+	reg, _ := r.sweep.LoadOrStore(t.Key(), ecr.SweepRegistry(ecr.New(ecrsdk.NewFromConfig(awsCfg), "")))
+	return reg.(sweep.Registry), nil
+}
+
+// sweeper is the SDK config of the sweeper role in t's account (the function's own
+// credentials in the pipeline account).
+func (r *registries) sweeper(t sweep.Target) (aws.Config, error) {
 	awsCfg := r.aws.Copy()
 	awsCfg.Region = t.Region
-	awsCfg.Retryer = ecr.SweepRetryer
 	if t.Account != r.cfg.Pipeline.Account {
 		if r.opts.SweeperRole == "" {
-			return nil, fmt.Errorf("registry %s is in another account than the pipeline's (%s): set %s to the role regflow may assume there", t, r.cfg.Pipeline.Account, EnvSweeperRole)
+			return aws.Config{}, fmt.Errorf("registry %s is in another account than the pipeline's (%s): set %s to the role regflow may assume there", t, r.cfg.Pipeline.Account, EnvSweeperRole)
 		}
 		awsCfg.Credentials = r.assume(RoleARN(t.Region, t.Account, r.opts.SweeperRole), "regflow-sweep-"+strings.ReplaceAll(t.Name, "+", "-"),
 			func(o *stscreds.AssumeRoleOptions) { o.Duration = time.Hour })
 	}
-	reg, _ := r.sweep.LoadOrStore(t.Key(), ecr.SweepRegistry(ecr.New(ecrsdk.NewFromConfig(awsCfg), "")))
-	return reg.(sweep.Registry), nil
+	return awsCfg, nil
+}
+
+// InUse reads what runs in t's account (every ECS cluster and Lambda function of its
+// region) as the sweeper role, which needs ecs:ListClusters, ecs:ListServices,
+// ecs:DescribeServices, ecs:ListTasks, ecs:DescribeTasks, ecs:DescribeTaskDefinition,
+// lambda:ListFunctions, lambda:ListAliases and lambda:GetFunction there, and
+// inspector2:ListCoverage when retention.inUseWithin is set.
+func (r *registries) InUse(_ context.Context, t sweep.Target) (sweep.InUse, error) {
+	env, ok := r.cfg.EnvFor(t.Account, t.Region)
+	if !ok {
+		return nil, fmt.Errorf("read what runs for %s: no configured environment lives in account %s in %s", t, t.Account, t.Region)
+	}
+	awsCfg, err := r.sweeper(t)
+	if err != nil {
+		return nil, err
+	}
+	u := awsruntime.InUse{ECS: ecs.NewFromConfig(awsCfg), Lambda: lambdasdk.NewFromConfig(awsCfg), Registry: r.cfg.Environments[env].Registry}
+	if w := r.cfg.Retention.InUseWithin.D(); w > 0 {
+		// With enhanced scanning on, Inspector's lastInUseAt as well (inspector2:ListCoverage).
+		u.Inspector, u.Account, u.Within = inspector2.NewFromConfig(awsCfg), t.Account, w
+	}
+	return u, nil
 }
 
 // Runtime reaches env's SSM, ECS and Lambda as its deployment role, with the environment's

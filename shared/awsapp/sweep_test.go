@@ -36,3 +36,25 @@ func TestSweepRegistriesAreConfiguredOnes(t *testing.T) {
 		}
 	}
 }
+
+// TestInUseReadsAreConfiguredOnes: what runs is read only in a configured environment's
+// account and region, for its registry's images.
+func TestInUseReadsAreConfiguredOnes(t *testing.T) {
+	c, err := config.Parse([]byte(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := awsapp.Adapters(c, aws.Config{Region: "us-east-1"}, awsapp.Options{SweeperRole: "regflow-sweeper"}, nil)
+	if a.InUse == nil {
+		t.Fatal("AWS adapters read nothing of what runs")
+	}
+	ctx := context.Background()
+	for _, tg := range sweep.Targets(c) {
+		if _, err := a.InUse(ctx, tg); err != nil {
+			t.Errorf("configured %s: %v", tg, err)
+		}
+	}
+	if _, err := a.InUse(ctx, sweep.Target{Name: "x", Account: "999999999999", Region: "us-east-1"}); err == nil || !strings.Contains(err.Error(), "no configured environment") {
+		t.Errorf("unconfigured: %v", err)
+	}
+}

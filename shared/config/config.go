@@ -170,16 +170,20 @@ func (c *Config) RequesterFor(principal string) string {
 
 // Retention is the sweeper's policy.
 type Retention struct {
-	MaxAge         Duration            `json:"maxAge"`
-	UntaggedMaxAge Duration            `json:"untaggedMaxAge"`
-	UnpulledFor    Duration            `json:"unpulledFor"`
-	KeepNewest     int                 `json:"keepNewest"`
-	KeepReleases   int                 `json:"keepReleases"`
-	IncludeTags    string              `json:"includeTags"`
-	ExcludeTags    string              `json:"excludeTags"`
-	DryRun         bool                `json:"dryRun"`
-	Schedule       string              `json:"schedule"`
-	Overrides      []RetentionOverride `json:"overrides"`
+	MaxAge         Duration `json:"maxAge"`
+	UntaggedMaxAge Duration `json:"untaggedMaxAge"`
+	UnpulledFor    Duration `json:"unpulledFor"`
+	// InUseWithin, with Amazon Inspector's enhanced scanning on, keeps every image Inspector
+	// saw in use (an ECS task, an EKS pod: its lastInUseAt) within this span, besides what
+	// runs now; 0 (the default) reads no Inspector.
+	InUseWithin  Duration            `json:"inUseWithin"`
+	KeepNewest   int                 `json:"keepNewest"`
+	KeepReleases int                 `json:"keepReleases"`
+	IncludeTags  string              `json:"includeTags"`
+	ExcludeTags  string              `json:"excludeTags"`
+	DryRun       bool                `json:"dryRun"`
+	Schedule     string              `json:"schedule"`
+	Overrides    []RetentionOverride `json:"overrides"`
 }
 
 // RetentionOverride changes the retention policy for repositories matching a glob.

@@ -83,6 +83,7 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		{"bad region", func(s string) string { return "region: mars\n" + s }, "region", "not an AWS region"},
 		{"allowlist without expiry", func(s string) string { return s + "allowlist: [{id: CVE-2024-1, reason: vendor fix pending}]\n" }, "allowlist[0].expires", "must be a date"},
 		{"allowlist without reason", func(s string) string { return s + "allowlist: [{id: CVE-2024-1, expires: 2027-01-31}]\n" }, "allowlist[0].reason", "is required"},
+		{"in-use window beyond a year", func(s string) string { return s + "retention: {inUseWithin: 400d}\n" }, "retention.inUseWithin", "365d"},
 		{"bad override glob", func(s string) string { return s + "tagPolicy: {overrides: [{repositories: \"[\"}]}\n" }, "tagPolicy.overrides[0].repositories", "glob"},
 	}
 	for _, tt := range tests {

@@ -169,6 +169,9 @@ func (c *Config) Validate() error {
 	if r.KeepNewest < 0 {
 		bad("retention.keepNewest", "%d must be 0 or more", r.KeepNewest)
 	}
+	if r.InUseWithin < 0 || r.InUseWithin > Duration(365*24*time.Hour) {
+		bad("retention.inUseWithin", "%s must be between 0 (read no Inspector) and 365d", r.InUseWithin)
+	}
 	if r.KeepReleases < 1 {
 		bad("retention.keepReleases", "%d must be at least 1: the current release is always kept", r.KeepReleases)
 	}

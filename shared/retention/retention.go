@@ -8,7 +8,7 @@
 //
 // The rules, in one place:
 //
-//   - Protected, always kept: each environment's current release and the releases
+//   - Protected, always kept: digests that run (Protected.InUse), each environment's current release and the releases
 //     before it up to Policy.KeepReleases, digests with a pending approval request,
 //     images with a tag matching Policy.ExcludeTags.
 //   - Judged on their own: tagged images (IncludeTags, KeepNewest, MaxAge,
@@ -39,6 +39,15 @@ type Image = regflow.ImageDetail
 type Protected struct {
 	Releases []Release `json:"releases,omitempty"`
 	Pending  []Pending `json:"pending,omitempty"`
+	// InUse are the digests that run (ECS tasks and services, Lambda functions), with
+	// where: never deleted, whatever their age or pointers.
+	InUse []InUse `json:"inUse,omitempty"`
+}
+
+// InUse names a digest that runs, and where ("ECS service prod/web, 3 tasks").
+type InUse struct {
+	Digest string `json:"digest"`
+	Where  string `json:"where"`
 }
 
 // Release is one environment's release pointer for the repository.
@@ -83,6 +92,7 @@ const (
 	CodeReleaseCurrent  Code = "release-current"  // an environment's current release
 	CodeReleasePrevious Code = "release-previous" // an earlier release within KeepReleases
 	CodePendingApproval Code = "pending-approval" // a pending approval request names it
+	CodeInUse           Code = "in-use"           // it runs (an ECS task or service, a Lambda function)
 	CodeExcludedTag     Code = "excluded-tag"     // a tag matches ExcludeTags
 	CodeNotIncluded     Code = "not-included"     // IncludeTags is set and no tag matches
 	CodeUnknownAge      Code = "unknown-age"      // ECR gave no push time

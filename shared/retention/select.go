@@ -230,6 +230,7 @@ func (g *graph) newestTagged(pol *compiledPolicy) []bool {
 
 // protection is one reason the store gives for keeping a digest.
 type protection struct {
+	inUse   string // where it runs
 	pending bool
 	back    int // 0 = current release, n = n releases back
 	env     string
@@ -237,6 +238,8 @@ type protection struct {
 
 func (p protection) String() string {
 	switch {
+	case p.inUse != "":
+		return "running in " + p.inUse
 	case p.pending:
 		return "awaiting approval for " + p.env
 	case p.back == 0:
@@ -249,6 +252,8 @@ func (p protection) String() string {
 func protectionVerdict(prot []protection) verdict {
 	v := verdict{action: Keep, code: CodeReleasePrevious, reason: "kept: " + prot[0].String()}
 	switch {
+	case prot[0].inUse != "":
+		v.code = CodeInUse
 	case prot[0].pending:
 		v.code = CodePendingApproval
 	case prot[0].back == 0:
@@ -265,7 +270,8 @@ func protectionVerdict(prot []protection) verdict {
 }
 
 // protections maps each present image to its protections, most significant first:
-// releases by how far back (current first) then environment, then pending approvals.
+// where it runs first (what an outage would follow from), then releases by how far back
+// (current first) then environment, then pending approvals.
 func protections(g *graph, p Protected, keepReleases int) ([][]protection, error) {
 	out := make([][]protection, len(g.nodes))
 	add := func(d string, pr protection) {
@@ -301,11 +307,29 @@ func protections(g *graph, p Protected, keepReleases int) ([][]protection, error
 		}
 		add(a.Digest, protection{env: a.Env, pending: true})
 	}
+	for _, u := range p.InUse {
+		if !validDigest(u.Digest) {
+			return nil, fmt.Errorf("an image in use (%s) has %q for a digest", u.Where, u.Digest)
+		}
+		if u.Where == "" {
+			return nil, fmt.Errorf("an image in use (%s) does not say where it runs", u.Digest)
+		}
+		add(u.Digest, protection{inUse: u.Where})
+	}
 	for i, prs := range out {
 		if len(prs) < 2 {
 			continue
 		}
 		slices.SortFunc(prs, func(a, b protection) int {
+			if (a.inUse != "") != (b.inUse != "") {
+				if a.inUse != "" {
+					return -1
+				}
+				return 1
+			}
+			if a.inUse != "" {
+				return strings.Compare(a.inUse, b.inUse)
+			}
 			if a.pending != b.pending {
 				if a.pending {
 					return 1
@@ -318,7 +342,7 @@ func protections(g *graph, p Protected, keepReleases int) ([][]protection, error
 		// mention it once, at its most recent position.
 		uniq := prs[:0]
 		for _, pr := range prs {
-			if !slices.ContainsFunc(uniq, func(u protection) bool { return u.pending == pr.pending && u.env == pr.env }) {
+			if !slices.ContainsFunc(uniq, func(u protection) bool { return u.inUse == pr.inUse && u.pending == pr.pending && u.env == pr.env }) {
 				uniq = append(uniq, pr)
 			}
 		}

@@ -123,6 +123,39 @@ func TestSelectRules(t *testing.T) {
 			want:   map[string]want{"pulled": {Delete, CodeExpired, "delete: pushed 123 days ago (policy 90d)", ""}},
 		},
 		{
+			name:   "an expired image that runs is kept with where it runs, before any pointer",
+			images: []Image{img("runs", 123, "a"), img("idle", 123, "b"), img("both", 123, "c"), img("orphan", 40)},
+			protected: Protected{
+				Releases: []Release{{Env: "prod", Current: d("both")}},
+				InUse: []InUse{
+					{Digest: d("runs"), Where: "ECS service prod/web, 3 tasks"},
+					{Digest: d("both"), Where: "Lambda function api:live"},
+					{Digest: d("orphan"), Where: "ECS task prod/batch, 1 task"},
+					{Digest: d("gone"), Where: "ECS service prod/old, 1 task"},
+				},
+			},
+			want: map[string]want{
+				"runs":   {Keep, CodeInUse, "kept: running in ECS service prod/web, 3 tasks", ""},
+				"idle":   {Delete, CodeExpired, "delete: pushed 123 days ago (policy 90d)", ""},
+				"both":   {Keep, CodeInUse, "kept: running in Lambda function api:live (also prod current)", ""},
+				"orphan": {Keep, CodeInUse, "kept: running in ECS task prod/batch, 1 task", ""},
+			},
+		},
+		{
+			name: "a running index keeps its children; a running child does not keep its index",
+			images: []Image{
+				index("idx", 123, []string{d("c1")}, "v1"), img("c1", 123),
+				index("idx2", 123, []string{d("c2")}, "v2"), img("c2", 123),
+			},
+			protected: Protected{InUse: []InUse{{Digest: d("idx"), Where: "ECS service prod/web, 1 task"}, {Digest: d("c2"), Where: "ECS service prod/arm, 1 task"}}},
+			want: map[string]want{
+				"idx":  {Keep, CodeInUse, "kept: running in ECS service prod/web, 1 task", ""},
+				"c1":   {Keep, CodeChildOfKept, "kept: child of kept index " + ab("idx"), "idx"},
+				"idx2": {Delete, CodeExpired, "delete: pushed 123 days ago (policy 90d)", ""},
+				"c2":   {Keep, CodeInUse, "kept: running in ECS service prod/arm, 1 task", ""},
+			},
+		},
+		{
 			name:   "untagged images use the shorter age",
 			images: []Image{img("u-young", 3), img("u-old", 20)},
 			want: map[string]want{
@@ -495,6 +528,8 @@ func TestSelectRejectsBadInput(t *testing.T) {
 		{"release bad current", Input{Repository: "app", Policy: good, Now: now, Protected: Protected{Releases: []Release{{Env: "prod", Current: "v1"}}}}, `current "v1"`},
 		{"release bad previous", Input{Repository: "app", Policy: good, Now: now, Protected: Protected{Releases: []Release{{Env: "prod", Previous: []string{"x"}}}}}, `previous release "x"`},
 		{"pending without env", Input{Repository: "app", Policy: good, Now: now, Protected: Protected{Pending: []Pending{{Digest: d("a")}}}}, "no environment name"},
+		{"in use bad digest", Input{Repository: "app", Policy: good, Now: now, Protected: Protected{InUse: []InUse{{Digest: "latest", Where: "ECS service prod/web"}}}}, `"latest" for a digest`},
+		{"in use nowhere", Input{Repository: "app", Policy: good, Now: now, Protected: Protected{InUse: []InUse{{Digest: d("a")}}}}, "does not say where it runs"},
 		{"pending bad digest", Input{Repository: "app", Policy: good, Now: now, Protected: Protected{Pending: []Pending{{Env: "prod", Digest: "x"}}}}, `"x" is not a digest`},
 	}
 	for _, tc := range tests {

@@ -1,6 +1,8 @@
 package sweep
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -157,6 +159,21 @@ func (p *Planner) Plan(ctx context.Context, run Run) (Plan, error) {
 		}
 		repos = p.Sweeper.Select(repos)
 		out.Repositories += len(repos)
+		// What runs is read once per registry and run, here, and every batch keeps it: a
+		// failed read records the registry's repositories failed and sends none of them.
+		if len(repos) > 0 {
+			if err := putRunning(ctx, p.Store, p.Sweeper.InUse, run, t); err != nil {
+				rr := newRegistryReport(t, run)
+				for _, repo := range repos {
+					rr.AddFailure(repo, err)
+				}
+				if err := completeBatch(ctx, p.Store, run, "inuse "+t.Key(), rr, false); err != nil {
+					return out, err
+				}
+				done++
+				continue
+			}
+		}
 		for i, chunk := range chunks(repos, size) {
 			msgs = append(msgs, Message{Run: run, Batch: fmt.Sprintf("%s#%05d", t.Key(), i), Target: t, Repositories: chunk})
 		}
@@ -344,9 +361,13 @@ func (w *Worker) sweep(ctx context.Context, msg Message) (*RegistryReport, []str
 	if err != nil {
 		return nil, nil, err
 	}
+	s := *w.Sweeper
+	if s.running, err = getRunning(ctx, w.Store, msg.Run, msg.Target); err != nil {
+		return nil, nil, err
+	}
 	// The planner filtered already; the worker checks again so a hand-made message
 	// cannot reach an unmanaged repository.
-	rr, rest := w.Sweeper.RegistryWithin(ctx, msg.Run, msg.Target, reg, w.Sweeper.Select(msg.Repositories), prot)
+	rr, rest := s.RegistryWithin(ctx, msg.Run, msg.Target, reg, s.Select(msg.Repositories), prot)
 	return rr, rest, nil
 }
 
@@ -397,6 +418,53 @@ func completeBatch(ctx context.Context, st RunStore, run Run, batch string, rr *
 		return err
 	}
 	return nil
+}
+
+// runningRun names where a run keeps what runs in each of its registries (one part per
+// registry, named by its key), apart from its report parts.
+func runningRun(runID string) string { return runID + "#running" }
+
+// putRunning reads what runs in t's account and stores it for the run's batches.
+func putRunning(ctx context.Context, st RunStore, src InUseSource, run Run, t Target) error {
+	running, err := ReadRunning(ctx, src, t)
+	if err != nil {
+		return err
+	}
+	b, err := gzipJSON(running)
+	if err != nil {
+		return err
+	}
+	if len(b) > store.MaxSweepPartBytes {
+		return fmt.Errorf("what runs in %s is %d bytes compressed, more than one stored part holds, so this registry deletes nothing", t, len(b))
+	}
+	if err := st.PutSweepPart(ctx, runningRun(run.ID), store.SweepPart{Name: t.Key(), Data: b, Expires: run.Now.Add(KeepRunsFor)}); err != nil {
+		return fmt.Errorf("store what runs in %s: %w", t, err)
+	}
+	return nil
+}
+
+// getRunning is what the planner stored for t, or nil (a batch planned before the
+// planner read it: the worker reads it itself).
+func getRunning(ctx context.Context, st RunStore, run Run, t Target) (*Running, error) {
+	parts, err := st.SweepParts(ctx, runningRun(run.ID))
+	if err != nil {
+		return nil, fmt.Errorf("read what runs in %s, stored for run %s: %w", t, run.ID, err)
+	}
+	for _, p := range parts {
+		if p.Name != t.Key() {
+			continue
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(p.Data))
+		if err != nil {
+			return nil, fmt.Errorf("what runs in %s, stored for run %s: %w", t, run.ID, err)
+		}
+		var r Running
+		if err := json.NewDecoder(zr).Decode(&r); err != nil {
+			return nil, fmt.Errorf("what runs in %s, stored for run %s: %w", t, run.ID, err)
+		}
+		return &r, nil
+	}
+	return nil, nil
 }
 
 // planned is what a plan part records: the repositories a batch was sent with.

@@ -34,6 +34,12 @@ type RegistryReport struct {
 	// Skipped are selected images left alone because the store protects them since
 	// the selection (a rollback, a new request), with what protects them now.
 	Skipped []NotDeleted `json:"skipped,omitempty"`
+	// Drift are digests that run in the registry's account (kept for it) but that no
+	// environment's release pointer names as current.
+	Drift []Drift `json:"drift,omitempty"`
+	// InUseNotRead says why what runs was not read for this registry (then nothing was
+	// kept for running).
+	InUseNotRead string `json:"inUseNotRead,omitempty"`
 }
 
 // Outcome is what the deletes did.
@@ -75,6 +81,10 @@ func (r *RegistryReport) Merge(o *RegistryReport) {
 	r.Outcome = r.Outcome.add(o.Outcome)
 	r.NotDeleted = append(r.NotDeleted, o.NotDeleted...)
 	r.Skipped = append(r.Skipped, o.Skipped...)
+	r.Drift = append(r.Drift, o.Drift...)
+	if r.InUseNotRead == "" {
+		r.InUseNotRead = o.InUseNotRead
+	}
 }
 
 // Sort orders decisions and failures so reports assembled in any order compare equal.
@@ -86,6 +96,10 @@ func (r *RegistryReport) Sort() {
 	}
 	slices.SortFunc(r.NotDeleted, byName)
 	slices.SortFunc(r.Skipped, byName)
+	slices.SortFunc(r.Drift, func(a, b Drift) int {
+		return cmp.Or(strings.Compare(a.Repository, b.Repository), strings.Compare(a.Digest, b.Digest), strings.Compare(a.Where, b.Where))
+	})
+	r.Drift = slices.Compact(r.Drift)
 }
 
 // Counts are the registry report's totals as the run's counters hold them.
@@ -161,10 +175,22 @@ func (r *Report) Summary() string {
 			fmt.Fprintf(&b, "; %d kept: protected since the selection", out.Skipped)
 		}
 	}
+	if n := r.DriftCount(); n > 0 {
+		fmt.Fprintf(&b, "; %d running %s no release pointer names (drift)", n, map[bool]string{true: "image", false: "images"}[n == 1])
+	}
 	if n := len(sel.Failed); n > 0 {
 		fmt.Fprintf(&b, "; partial: %d %s could not be swept (%s)", n, map[bool]string{true: "repository", false: "repositories"}[n == 1], strings.Join(r.NotSwept(10), ", "))
 	}
 	return b.String()
+}
+
+// DriftCount is how many running digests no pointer names, over every registry.
+func (r *Report) DriftCount() int {
+	n := 0
+	for _, rr := range r.Registries {
+		n += len(rr.Drift)
+	}
+	return n
 }
 
 // Partial says whether some repositories could not be swept.
@@ -217,6 +243,9 @@ func (r *Report) Alert() regflow.Alert {
 		}
 		a.Fields = append(a.Fields, regflow.Field{Label: string(c.Action) + ": " + string(c.Code), Value: fmt.Sprintf("%d images, %s", c.Images, regflow.Bytes(c.Bytes))})
 	}
+	if n := r.DriftCount(); n > 0 {
+		a.Fields = append(a.Fields, regflow.Field{Label: "Drift", Value: fmt.Sprintf("%d running images no release pointer names", n)})
+	}
 	if len(sel.Failed) > 0 {
 		f := sel.Failed[0]
 		a.Fields = append(a.Fields, regflow.Field{Label: "Failed", Value: fmt.Sprintf("%d, first %s: %s", len(sel.Failed), f.Repository, f.Error)})
@@ -247,6 +276,19 @@ func (r *Report) WriteTable(w io.Writer) error {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
+		}
+		if len(rr.Drift) > 0 {
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintf(tw, "\nDRIFT (runs, no pointer names it)\tDIGEST\tWHERE\n")
+			for _, d := range rr.Drift {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", d.Repository, regflow.ShortDigest(d.Digest), d.Where)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		if rr.InUseNotRead != "" {
+			fmt.Fprintf(w, "\nIn use: not read (%s)\n", rr.InUseNotRead)
 		}
 	}
 	return nil

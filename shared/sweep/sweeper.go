@@ -118,6 +118,11 @@ type Sweeper struct {
 	// (config.PromotionPath): a real run needs it.
 	Protection   Protection
 	Environments []string
+	// InUse, when set, reads what runs in each registry's account (ECS, Lambda) once per
+	// registry and sweep: what runs is kept. A failed read stops the registry's deletes.
+	InUse InUseSource
+	// running, when set, is what the planner read for the registry at the run's start.
+	running *Running
 	// Cache, when set, keeps manifest facts between sweeps.
 	Cache       ManifestCache
 	Concurrency int
@@ -205,6 +210,27 @@ func (s *Sweeper) RegistryWithin(ctx context.Context, run Run, t Target, reg Reg
 	// Results fold into the report as repositories finish, so only the report's copy
 	// of each decision stays in memory.
 	rr := newRegistryReport(t, run)
+	if len(repos) == 0 {
+		return rr, nil
+	}
+	var running Running
+	var err error
+	if s.running != nil {
+		running = *s.running
+	} else {
+		running, err = ReadRunning(ctx, s.InUse, t)
+	}
+	if err != nil {
+		if s.Log != nil {
+			s.Log.Error("cannot read what runs: the registry deletes nothing", "registry", t.String(), "error", err)
+		}
+		for _, repo := range repos {
+			rr.AddFailure(repo, err)
+		}
+		rr.Sort()
+		return rr, nil
+	}
+	rr.InUseNotRead = running.NotRead
 	var (
 		mu   sync.Mutex
 		rest []string
@@ -229,7 +255,7 @@ func (s *Sweeper) RegistryWithin(ctx context.Context, run Run, t Target, reg Reg
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			r := s.repository(ctx, run, t, reg, repo, prot[repo])
+			r := s.repository(ctx, run, t, reg, repo, prot[repo], running.Uses[repo])
 			if s.OnRepository != nil {
 				p := Progress{Target: t, Repository: repo, Err: r.err, Removed: r.outcome.Removed}
 				if r.res != nil {
@@ -243,6 +269,7 @@ func (s *Sweeper) RegistryWithin(ctx context.Context, run Run, t Target, reg Reg
 			rr.Outcome = rr.Outcome.add(r.outcome)
 			rr.NotDeleted = append(rr.NotDeleted, r.notDeleted...)
 			rr.Skipped = append(rr.Skipped, r.skipped...)
+			rr.Drift = append(rr.Drift, r.drift...)
 			switch {
 			case r.err != nil && ctx.Err() != nil:
 				rest = append(rest, r.repo) // interrupted by the budget
@@ -265,11 +292,12 @@ type repoResult struct {
 	outcome    Outcome
 	notDeleted []NotDeleted
 	skipped    []NotDeleted
+	drift      []Drift
 	err        error
 }
 
 // repository sweeps one repository: list, read manifests, select, delete in order.
-func (s *Sweeper) repository(ctx context.Context, run Run, t Target, reg Registry, repo string, prot retention.Protected) repoResult {
+func (s *Sweeper) repository(ctx context.Context, run Run, t Target, reg Registry, repo string, prot retention.Protected, uses []Use) repoResult {
 	out := repoResult{repo: repo}
 	imgs, err := reg.ListImages(ctx, repo)
 	if err != nil {
@@ -280,6 +308,9 @@ func (s *Sweeper) repository(ctx context.Context, run Run, t Target, reg Registr
 		out.err = err
 		return out
 	}
+	// What runs is kept: it joins the store's protections here and at every recheck.
+	prot.InUse = inUseOf(uses, imgs)
+	out.drift = drift(repo, prot.InUse, prot)
 	res, err := retention.Select(retention.Input{
 		Repository: repo, Images: slices.Clone(imgs), Protected: prot,
 		Policy: retention.PolicyFor(s.Retention, repo), Now: run.Now,
@@ -504,6 +535,7 @@ func (s *Sweeper) recheck(ctx context.Context, run Run, sel *selected, batch []s
 	if err != nil {
 		return nil, err
 	}
+	fresh.InUse = sel.protected.InUse
 	if !sameProtection(fresh, sel.protected) {
 		now, err := retention.Select(retention.Input{
 			Repository: repo, Images: slices.Clone(sel.images), Protected: fresh,

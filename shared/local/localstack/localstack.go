@@ -239,6 +239,7 @@ func (s *Stack) wire() error {
 		Slack:         slackBot(s.Config, s.Slack.APIURL(), s.Log),
 		SigningSecret: func(context.Context) ([]byte, error) { return s.signingSecret, nil },
 		Runtimes:      func(_ context.Context, env string) (deploy.Runtime, error) { return s.Runtime(env) },
+		InUse:         s.InUse,
 		AuditBatches:  s.Store,
 		Signatures:    ocisig.ForApp,
 		Now:           s.Clock.Now, Log: s.Log,

@@ -20,6 +20,7 @@ import (
 	"github.com/regflow/regflow/shared/config"
 	"github.com/regflow/regflow/shared/deploy"
 	"github.com/regflow/regflow/shared/local/localruntime"
+	"github.com/regflow/regflow/shared/sweep"
 )
 
 // startRuntime starts env's local ECS, Lambda and SSM, resolving tags of env's registry
@@ -196,4 +197,20 @@ func seedFunction(ctx context.Context, c *lambda.Client, t config.LambdaTarget, 
 	}
 	_, err = c.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String(t.Function), Name: aws.String(t.Alias), FunctionVersion: aws.String("1")})
 	return err
+}
+
+// InUse reads what runs in t's account from the local ECS and Lambda of the environment
+// living there, as the sweeper does in AWS; a registry without them (the source
+// environment's: CI deploys it) reads nothing, and the sweep report says so.
+func (s *Stack) InUse(_ context.Context, t sweep.Target) (sweep.InUse, error) {
+	for _, name := range s.Config.PromotionPath {
+		e := s.Config.Environments[name]
+		srv, ok := s.Runtimes[name]
+		if !ok || e.Account != t.Account || e.Region != t.Region {
+			continue
+		}
+		cfg := s.runtimeConfig(name, srv.URL())
+		return awsruntime.InUse{ECS: ecs.NewFromConfig(cfg), Lambda: lambda.NewFromConfig(cfg), Registry: s.ECR[name].Host()}, nil
+	}
+	return nil, fmt.Errorf("%s has no local ECS and Lambda: %w", t, sweep.ErrNoInUse)
 }
