@@ -62,6 +62,8 @@ func TestUnderLambdaRIE(t *testing.T) {
 		"AWS_ENDPOINT_URL_ECR=" + srv.URL(),
 		"AWS_ENDPOINT_URL_SQS=" + moto.Endpoint,
 		"AWS_ENDPOINT_URL_EVENTBRIDGE=" + moto.Endpoint,
+		// What runs in the account (in-use protection): moto's ECS and Lambda, empty.
+		"AWS_ENDPOINT_URL_ECS=" + moto.Endpoint, "AWS_ENDPOINT_URL_LAMBDA=" + moto.Endpoint,
 		"AWS_ENDPOINT_URL_DYNAMODB=" + ddbURL,
 	})
 	var plans []sweep.Plan

@@ -131,6 +131,8 @@ func TestUnderLambdaRIE(t *testing.T) {
 		"AWS_ENDPOINT_URL_ECR=" + srv.URL(),
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + moto.Endpoint,
 		"AWS_ENDPOINT_URL_EVENTBRIDGE=" + moto.Endpoint,
+		// What runs in the account (in-use protection): moto's ECS and Lambda, empty.
+		"AWS_ENDPOINT_URL_ECS=" + moto.Endpoint, "AWS_ENDPOINT_URL_LAMBDA=" + moto.Endpoint,
 		"AWS_ENDPOINT_URL_DYNAMODB=" + ddbURL,
 		"REGFLOW_SLACK_API_URL=" + sl.APIURL(),
 	})

@@ -17,7 +17,9 @@ import (
 
 	"github.com/regflow/regflow/shared/ecr"
 	"github.com/regflow/regflow/shared/event"
+	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/slacklocal"
+	"github.com/regflow/regflow/shared/local/sweeptest"
 	"github.com/regflow/regflow/shared/local/testenv"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/store/dynamo"
@@ -49,7 +51,7 @@ func TestUnderLambdaRIE(t *testing.T) {
 	cfg := `{"pipeline":{"account":"111111111111","table":"regflow-rie"},"promotionPath":["dev"],` +
 		`"environments":{"dev":{"account":"111111111111"}},"alerts":{"slackChannel":"C0ALERTS"}}`
 	fenv := testenv.NewFunctionEnv(t, cfg, "regflow-rie", sl.APIURL())
-	moto, db := fenv.Moto, fenv.DynamoDB
+	db := fenv.DynamoDB
 
 	var ev struct {
 		Detail struct {
@@ -67,16 +69,17 @@ func TestUnderLambdaRIE(t *testing.T) {
 	}
 	const shaTag = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"
 
-	// Seed: a mutable repository holding the image under its SHA tag and latest.
-	api := ecrsdk.NewFromConfig(testenv.AWSConfig(moto.Endpoint))
+	// Seed: a mutable repository holding the image under its SHA tag and latest. ECR is the
+	// local ECR: moto deletes the whole image when BatchDeleteImage names a tag and its
+	// digest (a known difference, localecr's TestMotoDiffers_TagDigestMismatch), where ECR
+	// removes the tag.
+	srv := sweeptest.StartECR(t, localecr.Options{Account: "111111111111"})
+	fenv.Vars = append(fenv.Vars, "AWS_ENDPOINT_URL_ECR="+srv.URL())
+	api := sweeptest.Client(srv)
 	if _, err := api.CreateRepository(ctx, &ecrsdk.CreateRepositoryInput{RepositoryName: aws.String(ev.Detail.Repo)}); err != nil {
 		t.Fatal(err)
 	}
-	for _, tag := range []string{shaTag, "latest"} {
-		if _, err := api.PutImage(ctx, &ecrsdk.PutImageInput{RepositoryName: aws.String(ev.Detail.Repo), ImageManifest: aws.String(manifest), ImageTag: aws.String(tag), ImageDigest: aws.String(digest)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sweeptest.Seed(t, srv, ev.Detail.Repo, localecr.SeedImage{Manifest: []byte(manifest), Tags: []string{shaTag, "latest"}})
 	bootstrap := testenv.BuildBootstrap(t, ".")
 	if fi, err := os.Stat(bootstrap); err == nil {
 		t.Logf("bootstrap (host arch) size: %.1f MiB", float64(fi.Size())/(1<<20))

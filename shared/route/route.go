@@ -243,7 +243,7 @@ var publishes = map[string][]string{
 	// Decisions, and the Roll back button's request to the promoter.
 	Approvals: {event.TypePromotionApproved, event.TypePromotionRejected, event.TypeRollbackRequested},
 	Promoter: {event.TypeImagePromoted, event.TypePromotionSuperseded, event.TypePromotionFailed,
-		event.TypeReleaseRolledBack, event.TypeDeploymentFailed},
+		event.TypeReleaseRolledBack, event.TypeReleaseDeployed, event.TypeDeploymentFailed},
 	// Whichever of the sweeper and its workers finishes a run announces it.
 	Sweeper:     {event.TypeRetentionSweepCompleted},
 	Sweepworker: {event.TypeRetentionSweepCompleted},
@@ -275,8 +275,9 @@ var writes = map[string][]string{
 	Scangate: {store.PrefixScan, store.PrefixVerification, store.PrefixRequest, store.PrefixAudit, store.PrefixClaim},
 	// Votes and decisions on requests; the rollback a Roll back click asks for.
 	Approvals: {store.PrefixRequest, store.PrefixRollback, store.PrefixAudit, store.PrefixClaim},
-	// Release pointers, requests marked promoted or failed, rollbacks applied or refused.
-	Promoter: {store.PrefixRelease, store.PrefixRequest, store.PrefixRollback, store.PrefixAudit, store.PrefixClaim},
+	// Release pointers, requests marked promoted or failed, rollbacks applied or refused;
+	// and, for a failed ECS deployment, the failed verification it counts as.
+	Promoter: {store.PrefixRelease, store.PrefixRequest, store.PrefixRollback, store.PrefixVerification, store.PrefixAudit, store.PrefixClaim},
 	// Sweep runs and their report parts, and the manifest facts cache.
 	Sweeper:     {store.PrefixSweep, store.PrefixManifest, store.PrefixAudit, store.PrefixClaim},
 	Sweepworker: {store.PrefixSweep, store.PrefixManifest, store.PrefixAudit, store.PrefixClaim},
