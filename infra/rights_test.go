@@ -76,6 +76,7 @@ func TestBusRights(t *testing.T) {
 		"Promotion Superseded":      {role(fnPromoter)},
 		"Promotion Failed":          {role(fnPromoter)},
 		"Release Rolled Back":       {role(fnPromoter)},
+		"Release Deployed":          {role(fnPromoter)},
 		"Deployment Failed":         {role(fnPromoter)},
 		"Retention Sweep Completed": {role(fnSweeper), role(fnSweepworker)},
 	}
@@ -127,7 +128,7 @@ func TestTableRights(t *testing.T) {
 		fnScangate: {"SCAN#*": {"dynamodb:PutItem"}, "VERIFY#*": {"dynamodb:PutItem"}, "REQ#*": {"dynamodb:PutItem"},
 			"AUDIT#*": {"dynamodb:PutItem"}, "CLAIM#*": {"dynamodb:DeleteItem", "dynamodb:PutItem"}},
 		fnApprovals: {"REQ#*": {"dynamodb:PutItem"}, "RB#*": {"dynamodb:PutItem"}, "AUDIT#*": {"dynamodb:PutItem"}, "CLAIM#*": {"dynamodb:DeleteItem", "dynamodb:PutItem"}},
-		fnPromoter: {"REL#*": {"dynamodb:PutItem"}, "REQ#*": {"dynamodb:PutItem"}, "RB#*": {"dynamodb:PutItem"}, "AUDIT#*": {"dynamodb:PutItem"},
+		fnPromoter: {"REL#*": {"dynamodb:PutItem"}, "REQ#*": {"dynamodb:PutItem"}, "VERIFY#*": {"dynamodb:PutItem"}, "RB#*": {"dynamodb:PutItem"}, "AUDIT#*": {"dynamodb:PutItem"},
 			"CLAIM#*": {"dynamodb:DeleteItem", "dynamodb:PutItem"}},
 		fnSweeper: {"SWEEP#*": {"dynamodb:PutItem", "dynamodb:UpdateItem"}, "MANIFEST#*": {"dynamodb:BatchWriteItem"},
 			"AUDIT#*": {"dynamodb:PutItem"}, "CLAIM#*": {"dynamodb:DeleteItem", "dynamodb:PutItem"}},
