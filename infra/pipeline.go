@@ -509,6 +509,18 @@ func (b *pipeline) grantRegistries() error {
 	// GetAuthorizationToken has no resource-level permissions in IAM: it requires "*".
 	allow(fnPromoter, []string{"ecr:GetAuthorizationToken"}, []string{"*"})
 	allow(fnPromoter, []string{"sts:AssumeRole"}, p.promotionRoleARNs())
+	allow(fnPromoter, []string{"sts:AssumeRole"}, p.deploymentRoleARNs())
+	// The sweep keeps what runs: in the pipeline account its functions read ECS and Lambda
+	// themselves (elsewhere through the sweeper role).
+	for _, env := range p.local {
+		region := p.cfg.Environments[env].Region
+		for _, fn := range []string{fnSweeper, fnSweepworker} {
+			for _, st := range p.inUseStatements(p.pipeline.Account, region) {
+				b.roles[fn].AddToPolicy(st)
+			}
+			suppress(b.roles[fn], "AwsSolutions-IAM5", inUseReason, inUseFindings(p.pipeline.Account, region)...)
+		}
+	}
 	allow(fnSweeper, []string{"sts:AssumeRole"}, p.sweeperRoleARNs())
 	allow(fnSweepworker, []string{"sts:AssumeRole"}, p.sweeperRoleARNs())
 

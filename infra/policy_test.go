@@ -79,7 +79,13 @@ func asList(v any) []any {
 }
 
 // noResourceLevel lists the actions IAM only accepts on Resource "*".
-var noResourceLevel = map[string]bool{"ecr:GetAuthorizationToken": true}
+var noResourceLevel = func() map[string]bool {
+	m := map[string]bool{}
+	for _, a := range noResourceLevelActions {
+		m[a] = true
+	}
+	return m
+}()
 
 // policyViolations walks every IAM statement of a template and reports what breaks
 // least privilege for regflow:
@@ -105,7 +111,7 @@ func policyViolations(tp template, p *plan) []string {
 	for _, env := range p.cfg.PromotionPath {
 		repos = append(repos, p.repoARNs(p.envLocation(env))...)
 	}
-	roles = append(append(p.promotionRoleARNs(), p.sweeperRoleARNs()...), p.readerRoleARNs()...)
+	roles = append(append(append(p.promotionRoleARNs(), p.sweeperRoleARNs()...), p.readerRoleARNs()...), p.deploymentRoleARNs()...)
 	var table string
 	for id := range tp.resources("AWS::DynamoDB::Table") {
 		table = id

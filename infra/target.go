@@ -23,6 +23,8 @@ func promotionActions() []string {
 		"ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
 		"ecr:DescribeImages", "ecr:DescribeRepositories", "ecr:ListImages",
 		"ecr:PutImageTagMutability", "ecr:PutImageScanningConfiguration",
+		// The target repository's policy lets only the promotion role push.
+		"ecr:GetRepositoryPolicy", "ecr:SetRepositoryPolicy",
 	}
 }
 
@@ -99,6 +101,9 @@ func addAccountRoles(stack awscdk.Stack, p *plan, env string) error {
 	if e.Account != p.pipeline.Account && p.sweeperRoleOwner[e.Account] == env {
 		addSweeperRole(stack, p, e.Account)
 		addReaderRole(stack, p, e.Account)
+	}
+	if p.deploymentRoleOwner(e.Account) == env && e.Deploy.Role == "" {
+		addDeploymentRole(stack, p, e.Account)
 	}
 	return nil
 }
@@ -267,5 +272,12 @@ func addSweeperRole(stack awscdk.Stack, p *plan, account string) {
 		suppress(role, "AwsSolutions-IAM5",
 			"ECR actions are scoped to the repository globs in the regflow config (repositories:), in this account's regflow registries only.",
 			findings...)
+	}
+	for _, e := range envs {
+		env := p.cfg.Environments[e]
+		for _, st := range p.inUseStatements(account, env.Region) {
+			role.AddToPolicy(st)
+		}
+		suppress(role, "AwsSolutions-IAM5", inUseReason, inUseFindings(account, env.Region)...)
 	}
 }
