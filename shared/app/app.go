@@ -202,7 +202,10 @@ func New(a Adapters) (*App, error) {
 	app.Deployer = &deploy.Deployer{Config: cfg, Runtimes: runtimes, Audit: a.Store, Log: a.Log}
 	app.Promoter = &promoter.Promoter{
 		Config: cfg, Endpoints: a.Registries.Promotion, Store: a.Store, Publisher: a.Publisher,
-		Messenger: a.Slack, Notifier: a.Slack, Now: a.Now, Log: a.Log, CopyOptions: a.CopyOptions,
+		Messenger: a.Slack, Notifier: a.Slack, Now: a.Now, Log: a.Log,
+		// A retried promotion in the same process (a warm Lambda, the local stack) resumes a
+		// large layer's chunked upload where the registry says it stopped.
+		CopyOptions: append([]ocicopy.Option{ocicopy.WithUploadSessions(&ocicopy.MemoryUploadSessions{})}, a.CopyOptions...),
 		Deployer: app.Deployer, Signatures: signatures,
 		Running: app.Deployer,
 		// A failed ECS deployment is a failed verification, recorded as the scan gate records one.
