@@ -206,7 +206,7 @@ func New(a Adapters) (*App, error) {
 		// A retried promotion in the same process (a warm Lambda, the local stack) resumes a
 		// large layer's chunked upload where the registry says it stopped.
 		CopyOptions: append([]ocicopy.Option{ocicopy.WithUploadSessions(&ocicopy.MemoryUploadSessions{})}, a.CopyOptions...),
-		Deployer: app.Deployer, Signatures: signatures,
+		Deployer:    app.Deployer, Signatures: signatures,
 		Running: app.Deployer,
 		// A failed ECS deployment is a failed verification, recorded as the scan gate records one.
 		Verify: func(ctx context.Context, v regflow.Verification) error {
