@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -26,10 +29,12 @@ import (
 	"github.com/regflow/regflow/shared/event"
 	"github.com/regflow/regflow/shared/local/localecr"
 	"github.com/regflow/regflow/shared/local/localstack"
+	"github.com/regflow/regflow/shared/local/ocitest"
 	"github.com/regflow/regflow/shared/local/slacklocal"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/retention"
 	"github.com/regflow/regflow/shared/slackmsg"
+	"github.com/regflow/regflow/shared/sweep"
 )
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -53,7 +58,14 @@ It exits non-zero, naming the step, if anything does not happen as it should.`,
 			}
 			defer os.RemoveAll(dir)
 			cfg = withDemoTargets(cfg)
-			d := &demo{out: &syncWriter{w: cmd.OutOrStdout()}, started: time.Now(), cfg: cfg}
+			ci, err := ocitest.NewCosignKey()
+			if err != nil {
+				return err
+			}
+			if cfg, err = withDemoSignature(cfg, ci); err != nil {
+				return err
+			}
+			d := &demo{out: &syncWriter{w: cmd.OutOrStdout()}, started: time.Now(), cfg: cfg, ci: ci}
 			d.t0 = time.Now().UTC().Truncate(time.Second)
 			st, err := localstack.Start(cmd.Context(), localstack.Options{
 				Config: cfg, Dir: dir, Log: g.logger(), Clock: localecr.FixedClock(d.t0.Add(-30 * 24 * time.Hour)),
@@ -81,6 +93,8 @@ type demo struct {
 	t0      time.Time
 	n       int
 	quiet   atomic.Bool
+	// ci signs the builds CI makes (cosign, tag schema); prod requires its signature.
+	ci *ocitest.CosignKey
 }
 
 const (
@@ -191,7 +205,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.say("  ✓ tag guard removed %s:latest; the repository is tag-immutable", demoRepo)
 
-	d.step("CI pushes a two-platform image tagged with its commit SHA, signed")
+	d.step("CI pushes a two-platform image tagged with its commit SHA, signed with CI's cosign key (prod requires it)")
 	digest, platforms, err := d.pushSigned(ctx, commit)
 	if err != nil {
 		return err
@@ -307,6 +321,13 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.failedDeployment(ctx, digest); err != nil {
 		return err
 	}
+	if err := d.unsignedBuild(ctx); err != nil {
+		return err
+	}
+	legacy, err := d.legacyService(ctx)
+	if err != nil {
+		return err
+	}
 
 	d.step("120 days later: the retention sweep (90 days, keep the newest 5 tagged, never a release)")
 	d.st.Clock.Advance(120 * 24 * time.Hour)
@@ -354,8 +375,9 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("prod's current image must survive the sweep: %w", err)
 	}
 	d.say("  ✓ the sweep deleted exactly the %d images the dry run listed; prod's current image is still there", len(deleted))
-	// IN-USE SWEEP (shared/sweep's in-use protection, another change): show here that an old
-	// image survives the sweep only because a service runs it.
+	if err := d.keptBecauseItRuns(ctx, real, legacy); err != nil {
+		return err
+	}
 
 	d.say("\nSummary")
 	for _, env := range d.cfg.PromotionPath {
@@ -435,6 +457,9 @@ func (d *demo) pushSigned(ctx context.Context, tag string) (string, []string, er
 		return "", nil, err
 	}
 	if err := push(ctx, d.registry("dev")+"/"+demoRepo+"@"+sigDigest.String(), sig); err != nil {
+		return "", nil, err
+	}
+	if err := d.sign(ctx, idx); err != nil {
 		return "", nil, err
 	}
 	if err := d.settle(ctx); err != nil {
@@ -646,6 +671,9 @@ func (d *demo) failedDeployment(ctx context.Context, good string) error {
 	if err := pushIndex(ctx, d.registry("dev")+"/"+demoRepo+":"+crashing, idx); err != nil {
 		return err
 	}
+	if err := d.sign(ctx, idx); err != nil {
+		return err
+	}
 	if err := d.settle(ctx); err != nil {
 		return err
 	}
@@ -707,4 +735,145 @@ func lastPart(arn string) string {
 		return arn[i+1:]
 	}
 	return arn
+}
+
+// withDemoSignature makes prod signed-only: its requireSignature trusts CI's cosign key
+// (in a real config, the key of the CI that builds the images). The config is copied.
+func withDemoSignature(cfg *config.Config, ci *ocitest.CosignKey) (*config.Config, error) {
+	pub, err := ci.PublicPEM()
+	if err != nil {
+		return nil, err
+	}
+	c := *cfg
+	c.Environments = maps.Clone(cfg.Environments)
+	if e, ok := c.Environments["prod"]; ok && e.RequireSignature == nil {
+		e.RequireSignature = &config.SignaturePolicy{Require: []config.SignatureRequirement{{Name: "ci", CosignKey: &config.CosignKey{PublicKey: pub}}}}
+		c.Environments["prod"] = e
+	}
+	return &c, nil
+}
+
+// sign signs idx in dev as CI does (cosign sign --key).
+func (d *demo) sign(ctx context.Context, idx v1.ImageIndex) error {
+	h, err := idx.Digest()
+	if err != nil {
+		return err
+	}
+	repo, err := name.NewRepository(d.registry("dev")+"/"+demoRepo, name.Insecure)
+	if err != nil {
+		return err
+	}
+	_, err = d.ci.Sign(ctx, repo, h, remote.WithContext(ctx))
+	return err
+}
+
+// unsignedBuild: a build pushed around CI (no signature) is approved into staging, but
+// prod requires CI's signature, so prod's gate refuses it and says why.
+func (d *demo) unsignedBuild(ctx context.Context) error {
+	const sha = "0dd5ca1ab1e0d15ea5e5b01dfaceb00c0ffee000"
+	d.step("A build pushed around CI (unsigned) gets into staging; prod requires CI's signature")
+	idx, err := twoPlatformIndex()
+	if err != nil {
+		return err
+	}
+	h, err := idx.Digest()
+	if err != nil {
+		return err
+	}
+	if err := pushIndex(ctx, d.registry("dev")+"/"+demoRepo+":"+sha, idx); err != nil {
+		return err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	d.quiet.Store(true)
+	for _, m := range im.Manifests {
+		if err := d.st.ECR["dev"].InjectScan(demoRepo, m.Digest.String()); err != nil {
+			d.quiet.Store(false)
+			return err
+		}
+	}
+	err = d.settle(ctx)
+	if err == nil {
+		_, err = d.click(ctx, bob, slackmsg.ActionApprove, regflow.RequestID("staging", demoRepo, h.String()))
+	}
+	if err == nil {
+		err = d.deployments(ctx)
+	}
+	d.quiet.Store(false)
+	if err != nil {
+		return err
+	}
+	prod, err := d.request(ctx, "prod", h.String())
+	if err != nil || prod.Status != regflow.StatusBlocked || prod.Signature == nil || prod.Signature.Verified {
+		return fmt.Errorf("prod's gate should refuse the unsigned build: %+v, %v", prod, err)
+	}
+	d.say("  ✓ prod's gate refused %s@%s: %s", demoRepo, regflow.ShortDigest(h.String()), prod.Reason)
+	signed, err := d.request(ctx, "prod", d.mustRelease(ctx, "prod"))
+	if err == nil && signed.Signature != nil && signed.Signature.Verified {
+		d.say("  ✓ what prod runs was %s (the approval message said so)", signed.Signature.Line())
+	}
+	return nil
+}
+
+func (d *demo) mustRelease(ctx context.Context, env string) string {
+	rel, err := d.st.Store.GetRelease(ctx, env, demoRepo)
+	if err != nil {
+		return ""
+	}
+	return rel.Digest
+}
+
+// legacyService: months ago another team deployed an image by hand in staging, and a
+// service of theirs still runs it. No release pointer names it.
+func (d *demo) legacyService(ctx context.Context) (string, error) {
+	now := d.st.Clock.Now()
+	d.st.Clock.SetNow(now.Add(-150 * 24 * time.Hour))
+	img, err := random.Image(2048, 1)
+	if err == nil {
+		err = push(ctx, d.registry("staging")+"/"+demoRepo+":legacy-2026", img)
+	}
+	d.st.Clock.SetNow(now)
+	if err != nil {
+		return "", err
+	}
+	h, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	api := ecs.NewFromConfig(d.st.RuntimeConfig("staging"))
+	if _, err := api.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("legacy")}); err != nil {
+		return "", err
+	}
+	td, err := api.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("reports"), Memory: aws.String("512"),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("reports"), Image: aws.String(d.registry("staging") + "/" + demoRepo + "@" + h.String()), Essential: aws.Bool(true)}}})
+	if err != nil {
+		return "", err
+	}
+	if _, err := api.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String("legacy"), ServiceName: aws.String("reports"),
+		TaskDefinition: td.TaskDefinition.TaskDefinitionArn, DesiredCount: aws.Int32(1)}); err != nil {
+		return "", err
+	}
+	return h.String(), d.deployments(ctx)
+}
+
+// keptBecauseItRuns shows the sweep kept the old image only because a service runs it.
+func (d *demo) keptBecauseItRuns(ctx context.Context, rep *sweep.Report, digest string) error {
+	for _, rr := range rep.Registries {
+		for _, dec := range rr.Report.Decisions {
+			if dec.Digest != digest {
+				continue
+			}
+			if dec.Action == retention.Delete || !strings.Contains(dec.Reason, "running in ECS service") {
+				return fmt.Errorf("the image a service runs should be kept because it runs: %+v", dec)
+			}
+			if _, err := d.st.Registry(rr.Target.Name).DescribeImage(ctx, demoRepo, digest); err != nil {
+				return fmt.Errorf("the image a service runs was deleted: %w", err)
+			}
+			d.say("  ✓ %s@%s is 150 days old and no pointer names it, yet the sweep kept it: %s", demoRepo, regflow.ShortDigest(digest), dec.Reason)
+			return nil
+		}
+	}
+	return fmt.Errorf("the sweep report has no decision for the image the legacy service runs (%s)", digest)
 }

@@ -37,6 +37,10 @@ func TestDemo(t *testing.T) {
 		"prod's ECS service prod/web runs shop/web@", "the rollback changed what prod's service runs",
 		"SERVICE_DEPLOYMENT_FAILED: the circuit breaker rolled staging back; its pointer followed",
 		"failed to deploy in staging and was rolled back", "prod's approval stays closed",
+		// Signed-only prod: CI's signature shown in the approval, an unsigned build refused.
+		"Signature: Signed by key SHA256:", "prod's gate refused shop/web@", "Signature not verified: no signature on",
+		// In-use protection: an old image no pointer names survives because a service runs it.
+		"yet the sweep kept it: kept: running in ECS service legacy/reports, 1 task",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
