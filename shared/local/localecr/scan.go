@@ -142,7 +142,7 @@ func (s *Server) queueScan(repo string, img *image) {
 	img.scan = &ScanResult{Status: ScanInProgress}
 	digest := img.digest
 	s.scans.Add(1)
-	done := s.events.produce()
+	done := s.events.Produce()
 	go func() {
 		defer s.scans.Done()
 		defer done()

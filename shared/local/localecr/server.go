@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/regflow/regflow/shared/local/eventq"
 )
 
 // Options configure one local ECR, i.e. one simulated AWS account's registry.
@@ -66,7 +68,7 @@ type Server struct {
 
 	blobs    *blobStore
 	faults   *faults
-	events   *eventQueue
+	events   *eventq.Queue
 	scans    sync.WaitGroup
 	ctx      context.Context // cancelled by Close; handed to OnEvent and Scanner
 	cancel   context.CancelFunc
@@ -119,12 +121,12 @@ func New(opts Options) (*Server, error) {
 		repos:    map[string]*repository{},
 		blobs:    newBlobStore(),
 		faults:   newFaults(opts.FaultSeed),
-		events:   newEventQueue(opts.OnEvent),
+		events:   eventq.New("ECR events", opts.OnEvent),
 		ctx:      ctx,
 		cancel:   cancel,
 	}
 	s.handler = http.HandlerFunc(s.serveHTTP)
-	go s.events.run(ctx)
+	go s.events.Run(ctx)
 	return s, nil
 }
 
@@ -167,8 +169,8 @@ func (s *Server) Close() error {
 			}
 		}
 		s.cancel()
-		s.events.close()
-		<-s.events.done
+		s.events.Close()
+		<-s.events.Done
 		s.scans.Wait()
 	})
 	return s.closeErr

@@ -1,108 +1,15 @@
 package localruntime
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/json"
-	"fmt"
-	"sync"
 	"time"
 
 	"github.com/regflow/regflow/shared/ecsevent"
 	"github.com/regflow/regflow/shared/event"
+	"github.com/regflow/regflow/shared/local/eventq"
 )
 
-// eventQueue delivers events to one subscriber in order on its own goroutine, so a
-// subscriber that calls back into the server never deadlocks it.
-type eventQueue struct {
-	mu        sync.Mutex
-	cond      *sync.Cond
-	pending   [][]byte
-	enqueued  uint64
-	delivered uint64
-	closed    bool
-	deliver   func(ctx context.Context, event []byte)
-	done      chan struct{}
-}
-
-func newEventQueue(deliver func(ctx context.Context, event []byte)) *eventQueue {
-	q := &eventQueue{deliver: deliver, done: make(chan struct{})}
-	q.cond = sync.NewCond(&q.mu)
-	return q
-}
-
-func (q *eventQueue) push(ev []byte) {
-	if q.deliver == nil {
-		return
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
-		return
-	}
-	q.pending = append(q.pending, ev)
-	q.enqueued++
-	q.cond.Broadcast()
-}
-
-func (q *eventQueue) run(ctx context.Context) {
-	defer close(q.done)
-	for {
-		q.mu.Lock()
-		for len(q.pending) == 0 && !q.closed {
-			q.cond.Wait()
-		}
-		if q.closed {
-			q.mu.Unlock()
-			return
-		}
-		ev := q.pending[0]
-		q.pending = q.pending[1:]
-		q.mu.Unlock()
-		q.deliver(ctx, ev)
-		q.mu.Lock()
-		q.delivered++
-		q.cond.Broadcast()
-		q.mu.Unlock()
-	}
-}
-
-func (q *eventQueue) wait(ctx context.Context) error {
-	q.mu.Lock()
-	target := q.enqueued
-	q.mu.Unlock()
-	stop := context.AfterFunc(ctx, func() {
-		q.mu.Lock()
-		q.cond.Broadcast()
-		q.mu.Unlock()
-	})
-	defer stop()
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for !q.closed && q.delivered < target {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("waiting for %d undelivered ECS events: %w", target-q.delivered, err)
-		}
-		q.cond.Wait()
-	}
-	return nil
-}
-
-func (q *eventQueue) close() {
-	q.mu.Lock()
-	q.closed = true
-	q.pending = nil
-	q.cond.Broadcast()
-	q.mu.Unlock()
-}
-
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func newUUID() string { return eventq.NewID() }
 
 // deploymentDetail is the detail ECS sends, field for field as in its samples.
 type deploymentDetail struct {
@@ -136,5 +43,5 @@ func (s *Server) emitDeployment(serviceARN, name, deploymentID, reason string, a
 		s.log.Error("encode ECS event", "err", err)
 		return
 	}
-	s.events.push(ev)
+	s.events.Push(ev)
 }

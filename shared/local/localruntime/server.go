@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/regflow/regflow/shared/local/eventq"
 	"github.com/regflow/regflow/shared/local/localecr"
 )
 
@@ -75,7 +76,7 @@ type Server struct {
 	seq    uint64
 
 	faults  *faults
-	events  *eventQueue
+	events  *eventq.Queue
 	ctx     context.Context
 	cancel  context.CancelFunc
 	ln      net.Listener
@@ -122,10 +123,10 @@ func New(opts Options) (*Server, error) {
 		log:      opts.Logger.With("account", opts.Account),
 		clusters: map[string]*cluster{}, families: map[string][]*taskDef{}, bad: map[string]bool{},
 		functions: map[string]*function{}, params: map[string]*parameter{},
-		faults: newFaults(opts.FaultSeed), events: newEventQueue(opts.OnEvent),
+		faults: newFaults(opts.FaultSeed), events: eventq.New("ECS events", opts.OnEvent),
 		ctx: ctx, cancel: cancel,
 	}
-	go s.events.run(ctx)
+	go s.events.Run(ctx)
 	s.ticker.Add(1)
 	go s.tickLoop()
 	return s, nil
@@ -190,8 +191,8 @@ func (s *Server) Close() error {
 		}
 		s.cancel()
 		s.ticker.Wait()
-		s.events.close()
-		<-s.events.done
+		s.events.Close()
+		<-s.events.Done
 	})
 	return err
 }
@@ -217,7 +218,7 @@ func (s *Server) Region() string { return s.region }
 func (s *Server) Clock() *localecr.Clock { return s.clock }
 
 // WaitEvents blocks until every event emitted before the call has been delivered.
-func (s *Server) WaitEvents(ctx context.Context) error { return s.events.wait(ctx) }
+func (s *Server) WaitEvents(ctx context.Context) error { return s.events.Wait(ctx) }
 
 const (
 	ecsTargetPrefix = "AmazonEC2ContainerServiceV20141113."
