@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -30,6 +31,11 @@ environments:
 			stacks: []string{"regflow-pipeline"},
 			check: func(t *testing.T, s *synthesized) {
 				pt := s.templates["regflow-pipeline"]
+				for _, r := range pt.resources("AWS::Events::Rule") {
+					if props(r)["Name"] == "regflow-scangate-putimage" {
+						t.Error("a PutImage rule without approvals.requesters")
+					}
+				}
 				if n := busAllowCount(pt); n != 0 {
 					t.Errorf("no other account sends events, yet found %d bus policies allowing it", n)
 				}
@@ -44,6 +50,37 @@ environments:
 					}
 				}
 				pt.byProp(t, "AWS::Events::Rule", "Name", "regflow-forward-registry-events")
+			},
+		},
+		{
+			name: "requesters mapped: CloudTrail's PutImage reaches the scan gate",
+			yaml: `
+pipeline: {account: "111111111111"}
+promotionPath: [dev]
+environments:
+  dev: {account: "111111111111"}
+approvals:
+  requesters: [{principal: "arn:aws:sts::111111111111:assumed-role/ci/*", slackUser: U0ALICE}]
+`,
+			stacks: []string{"regflow-pipeline"},
+			check: func(t *testing.T, s *synthesized) {
+				pt := s.templates["regflow-pipeline"]
+				_, rule := pt.byProp(t, "AWS::Events::Rule", "Name", "regflow-scangate-putimage")
+				p := props(rule)
+				if p["EventBusName"] != nil {
+					t.Errorf("the PutImage rule must be on the default bus, where CloudTrail puts its records: %v", p["EventBusName"])
+				}
+				pattern, _ := json.Marshal(p["EventPattern"])
+				for _, want := range []string{`"AWS API Call via CloudTrail"`, `"PutImage"`, `"ecr.amazonaws.com"`, `"111111111111"`} {
+					if !strings.Contains(string(pattern), want) {
+						t.Errorf("pattern %s lacks %s", pattern, want)
+					}
+				}
+				id, _ := pt.byProp(t, "AWS::Lambda::Function", "FunctionName", functionName(fnScangate))
+				targets, _ := json.Marshal(p["Targets"])
+				if !strings.Contains(string(targets), id) {
+					t.Errorf("the PutImage rule targets %s, want scangate (%s)", targets, id)
+				}
 			},
 		},
 		{

@@ -57,6 +57,29 @@ type Route struct {
 // Table is every rule regflow deploys, derived from the validated config: the function
 // rules on the regflow bus, the sweep schedule, and the forwarding rule.
 func Table(cfg *config.Config) []Route {
+	routes := table(cfg)
+	if len(cfg.Approvals.Requesters) > 0 {
+		// Who pushed is who asks for the first promotion (approvals.requesters maps the
+		// identity to a Slack user). CloudTrail puts its record of CI's PutImage on the source
+		// account's default bus; this needs a trail logging management events there.
+		routes = append(routes, Route{
+			ID: "ScanGatePutImageRule", Name: "scangate-putimage", On: Default, Function: Scangate,
+			Description: "CloudTrail's record of a PutImage in the source environment names who asked for its first promotion",
+			Pattern: &Pattern{
+				Sources:     []string{event.SourceECR},
+				DetailTypes: []string{event.TypeAPICall},
+				Accounts:    []string{cfg.Environments[cfg.Source()].Account},
+				Detail: []Field{
+					{Path: []string{"eventSource"}, Values: []string{"ecr.amazonaws.com"}},
+					{Path: []string{"eventName"}, Values: []string{"PutImage"}},
+				},
+			},
+		})
+	}
+	return routes
+}
+
+func table(cfg *config.Config) []Route {
 	accounts := envAccounts(cfg)
 	return []Route{
 		{

@@ -164,3 +164,42 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+// Where approvals.requesters names who pushes, CloudTrail's record of the PutImage in the
+// source account reaches the scan gate (from the default bus, where CloudTrail puts it);
+// other ECR API calls and other accounts do not. Without requesters, no such rule.
+func TestPutImageCallsReachTheScanGateWhereConfigured(t *testing.T) {
+	cfg := loadConfig(t)
+	find := func(cfg *config.Config) *route.Route {
+		for _, r := range route.Table(cfg) {
+			if r.ID == "ScanGatePutImageRule" {
+				return &r
+			}
+		}
+		return nil
+	}
+	if find(cfg) != nil {
+		t.Fatal("a PutImage rule without approvals.requesters: nobody's identity is mapped")
+	}
+	cfg.Approvals.Requesters = []config.RequesterIdentity{{Principal: "arn:aws:sts::111111111111:assumed-role/ci/*", SlackUser: "U0ALICE"}}
+	r := find(cfg)
+	if r == nil || r.On != route.Default || r.Function != route.Scangate {
+		t.Fatalf("rule = %+v, want the default bus to scangate", r)
+	}
+	call := func(account, name string) map[string]any {
+		ev, _ := route.Decode([]byte(`{"source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","account":"` + account +
+			`","detail":{"eventSource":"ecr.amazonaws.com","eventName":"` + name + `"}}`))
+		return ev
+	}
+	for _, tc := range []struct {
+		account, name string
+		want          bool
+	}{{"111111111111", "PutImage", true}, {"111111111111", "BatchGetImage", false}, {"222222222222", "PutImage", false}} {
+		if got := r.Pattern.Matches(call(tc.account, tc.name)); got != tc.want {
+			t.Errorf("%s in %s: matched %v, want %v", tc.name, tc.account, got, tc.want)
+		}
+	}
+	if err := route.Validate(route.Table(cfg)); err != nil {
+		t.Fatal(err)
+	}
+}
