@@ -44,7 +44,7 @@ port can read the estate.`,
 				return err
 			}
 			defer b.close()
-			h, err := webui.New(webui.Options{Config: b.cfg, Store: b.store, Preview: webui.SweepPreview(b.app, time.Now), Log: g.logger()})
+			h, err := webui.New(webui.Options{Config: b.cfg, Store: b.store, Preview: webui.SweepPreview(b.app, time.Now), Targets: b.app.Deployer.Observe, Log: g.logger()})
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/regflow/regflow/shared/deploy"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/store"
 )
@@ -43,6 +44,14 @@ type envHistory struct {
 	// Superseded are the earlier releases the pointer remembers, most recent first.
 	Superseded []string
 	Timeline   []entryView
+	// Runs is what each deployment target runs; Drift a target running another digest.
+	Runs  []runView
+	Drift bool
+}
+
+type runView struct {
+	deploy.Observed
+	Drift bool
 }
 
 type requestView struct {
@@ -121,6 +130,13 @@ func (s *server) repository(w http.ResponseWriter, r *http.Request) {
 			case !errors.Is(err, store.ErrNotFound):
 				s.failRead(w, r, "the verification of "+regflow.ShortDigest(h.Release.Digest), err)
 				return
+			}
+		}
+		if s.o.Targets != nil && !h.Source {
+			for _, o := range s.o.Targets(ctx, env, name) {
+				drift := h.Release != nil && o.Error == "" && o.Digest != h.Release.Digest
+				h.Runs = append(h.Runs, runView{Observed: o, Drift: drift})
+				h.Drift = h.Drift || drift
 			}
 		}
 		d.Envs = append(d.Envs, h)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/regflow/regflow/shared/app"
 	"github.com/regflow/regflow/shared/config"
+	"github.com/regflow/regflow/shared/deploy"
 	"github.com/regflow/regflow/shared/glob"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/sweep"
@@ -100,7 +101,11 @@ type Options struct {
 	SlackURL func(channel, ts string) string
 	// PageSize bounds the rows of a listing page; default 100.
 	PageSize int
-	Log      *slog.Logger
+	// Targets reads what an environment's deployment targets run (the composition root's
+	// Deployer.Observe); nil leaves it out. Read per repository page only: one page, a few
+	// targets.
+	Targets func(ctx context.Context, env, repo string) []deploy.Observed
+	Log     *slog.Logger
 }
 
 //go:embed templates/*.html

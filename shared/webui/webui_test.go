@@ -1,6 +1,7 @@
 package webui_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regflow/regflow/shared/deploy"
 	"github.com/regflow/regflow/shared/local/embedded"
 	"github.com/regflow/regflow/shared/regflow"
 	"github.com/regflow/regflow/shared/webui"
@@ -172,5 +174,49 @@ func TestRetentionUnavailableWithoutPreview(t *testing.T) {
 func TestNewNeedsConfigAndStore(t *testing.T) {
 	if _, err := webui.New(webui.Options{}); err == nil {
 		t.Fatal("want an error without Config and Store")
+	}
+}
+
+// The repository page shows, per environment, what each deployment target runs and flags a
+// target running another digest than the pointer (drift); a target that cannot be read says
+// why.
+func TestRepositoryShowsWhatRunsAndDrift(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	seedEstate(t, path, 2)
+	st, err := embedded.OpenShared(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	rels, err := st.Releases(context.Background())
+	if err != nil || len(rels) == 0 {
+		t.Fatalf("releases %v %v", rels, err)
+	}
+	rel := rels[0]
+	other := "sha256:" + strings.Repeat("f", 64)
+	targets := func(_ context.Context, env, repo string) []deploy.Observed {
+		if env != rel.Env || repo != rel.Repository {
+			return nil
+		}
+		return []deploy.Observed{
+			{Kind: "ssm", Target: "/regflow/" + repo, Digest: rel.Digest},
+			{Kind: "ecs", Target: env + "/web/app", Digest: other, Detail: "arn:aws:ecs:task-definition/web:9"},
+			{Kind: "lambda", Target: "worker:live", Error: "AccessDeniedException: not authorized"},
+		}
+	}
+	h, err := webui.New(webui.Options{Config: cfg, Store: st, Now: func() time.Time { return at }, Targets: targets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	code, body := get(t, "GET", srv.URL+"/repositories/"+rel.Repository)
+	if code != 200 {
+		t.Fatalf("status %d:\n%s", code, body)
+	}
+	for _, w := range []string{"What runs", "/regflow/" + rel.Repository, "b-drift", "drift", regflow.ShortDigest(other), "cannot be read: AccessDeniedException"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("repository page lacks %q", w)
+		}
 	}
 }
