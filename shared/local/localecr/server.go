@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/regflow/regflow/shared/local/eventq"
+	"github.com/regflow/regflow/shared/local/faults"
 )
 
 // Options configure one local ECR, i.e. one simulated AWS account's registry.
@@ -67,7 +68,7 @@ type Server struct {
 	seq   uint64
 
 	blobs    *blobStore
-	faults   *faults
+	faults   *faults.Table
 	events   *eventq.Queue
 	scans    sync.WaitGroup
 	ctx      context.Context // cancelled by Close; handed to OnEvent and Scanner
@@ -120,7 +121,7 @@ func New(opts Options) (*Server, error) {
 		password: password,
 		repos:    map[string]*repository{},
 		blobs:    newBlobStore(),
-		faults:   newFaults(opts.FaultSeed),
+		faults:   faults.New(opts.FaultSeed),
 		events:   eventq.New("ECR events", opts.OnEvent),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -237,33 +238,33 @@ func (s *Server) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		s.log.Debug("request", "op", op, "method", req.Method, "path", req.URL.Path, "status", recorder.status, "took", time.Since(start))
 	}()
 
-	d := s.faults.admit(op)
-	if d.latency > 0 {
+	d := s.faults.Admit(op)
+	if d.Latency > 0 {
 		select {
-		case <-time.After(d.latency):
+		case <-time.After(d.Latency):
 		case <-req.Context().Done():
 			return
 		}
 	}
 	switch {
-	case d.throttle && isECR:
+	case d.Throttle && isECR:
 		writeAPIError(recorder, newAPIError("ThrottlingException", "Rate exceeded"))
 		return
-	case d.throttle:
+	case d.Throttle:
 		writeOCIError(recorder, newOCIError(http.StatusTooManyRequests, "TOOMANYREQUESTS", "Rate exceeded"))
 		return
-	case d.fail && isECR:
+	case d.Fail && isECR:
 		writeAPIError(recorder, &apiError{status: http.StatusInternalServerError, code: "ServerException", message: "injected server error"})
 		return
-	case d.fail:
+	case d.Fail:
 		writeOCIError(recorder, newOCIError(http.StatusInternalServerError, "UNKNOWN", "injected server error"))
 		return
-	case d.drop && d.dropAfter == 0:
+	case d.Drop && d.DropAfter == 0:
 		panic(http.ErrAbortHandler)
 	}
 	var out http.ResponseWriter = recorder
-	if d.drop {
-		out = &cutWriter{ResponseWriter: recorder, limit: d.dropAfter}
+	if d.Drop {
+		out = &cutWriter{ResponseWriter: recorder, limit: d.DropAfter}
 	}
 	if isECR {
 		s.serveECR(out, req, op)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/regflow/regflow/shared/local/eventq"
+	"github.com/regflow/regflow/shared/local/faults"
 	"github.com/regflow/regflow/shared/local/localecr"
 )
 
@@ -75,7 +75,7 @@ type Server struct {
 	params map[string]*parameter
 	seq    uint64
 
-	faults  *faults
+	faults  *faults.Table
 	events  *eventq.Queue
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -123,7 +123,7 @@ func New(opts Options) (*Server, error) {
 		log:      opts.Logger.With("account", opts.Account),
 		clusters: map[string]*cluster{}, families: map[string][]*taskDef{}, bad: map[string]bool{},
 		functions: map[string]*function{}, params: map[string]*parameter{},
-		faults: newFaults(opts.FaultSeed), events: eventq.New("ECS events", opts.OnEvent),
+		faults: faults.New(opts.FaultSeed), events: eventq.New("ECS events", opts.OnEvent),
 		ctx: ctx, cancel: cancel,
 	}
 	go s.events.Run(ctx)
@@ -242,17 +242,17 @@ func (s *Server) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	defer func() { s.log.Debug("request", "api", api, "op", op, "took", time.Since(start)) }()
-	d := s.faults.admit(op)
-	if d.latency > 0 {
+	d := s.faults.Admit(op)
+	if d.Latency > 0 {
 		select {
-		case <-time.After(d.latency):
+		case <-time.After(d.Latency):
 		case <-req.Context().Done():
 			return
 		}
 	}
-	if d.throttle || d.fail {
+	if d.Throttle || d.Fail {
 		e := &apiError{status: http.StatusBadRequest, code: "ThrottlingException", message: "Rate exceeded"}
-		if d.fail {
+		if d.Fail {
 			e = &apiError{status: http.StatusInternalServerError, code: "ServiceException", message: "injected server error"}
 			if api == "ecs" {
 				e.code = "ServerException"
@@ -261,7 +261,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, req *http.Request) {
 			}
 		}
 		if api == "lambda" {
-			if d.throttle {
+			if d.Throttle {
 				e = &apiError{status: http.StatusTooManyRequests, code: "TooManyRequestsException", message: "Rate exceeded"}
 			}
 			writeRESTError(w, e)
@@ -342,89 +342,20 @@ func writeRESTError(w http.ResponseWriter, e *apiError) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"Type": "User", "Message": e.message})
 }
 
-// Fault is what goes wrong for one operation (its AWS name, or AllOps).
-type Fault struct {
-	// Latency is added before the request is handled.
-	Latency time.Duration
-	// ThrottleAbove is the requests per (wall) second accepted; the rest are throttled.
-	ThrottleAbove int
-	// ErrorRate is the fraction of requests answered with HTTP 500.
-	ErrorRate float64
-}
+// Fault is what goes wrong for one operation (its AWS name, or AllOps): latency,
+// throttling and server errors; these control planes cut no connections (DropRate is
+// ignored).
+type Fault = faults.Fault
 
 // AllOps as a SetFault key applies to every operation without a fault of its own.
-const AllOps = "*"
-
-type faults struct {
-	mu      sync.Mutex
-	rules   map[string]Fault
-	counts  map[string]int
-	windows map[string]*window
-	rnd     *rand.Rand
-}
-
-type window struct {
-	start time.Time
-	n     int
-}
-
-type decision struct {
-	latency        time.Duration
-	throttle, fail bool
-}
-
-func newFaults(seed uint64) *faults {
-	return &faults{rules: map[string]Fault{}, counts: map[string]int{}, windows: map[string]*window{}, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
-}
-
-func (f *faults) admit(op string) decision {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.counts[op]++
-	rule, ok := f.rules[op]
-	if !ok {
-		rule, ok = f.rules[AllOps]
-	}
-	if !ok {
-		return decision{}
-	}
-	d := decision{latency: rule.Latency}
-	if rule.ThrottleAbove > 0 {
-		now := time.Now()
-		w := f.windows[op]
-		if w == nil || now.Sub(w.start) >= time.Second {
-			w = &window{start: now}
-			f.windows[op] = w
-		}
-		w.n++
-		if w.n > rule.ThrottleAbove {
-			d.throttle = true
-			return d
-		}
-	}
-	d.fail = rule.ErrorRate > 0 && f.rnd.Float64() < rule.ErrorRate
-	return d
-}
+const AllOps = faults.AllOps
 
 // SetFault installs f for op (e.g. "UpdateService", "GetFunction", "PutParameter"); a zero
 // Fault removes it.
-func (s *Server) SetFault(op string, f Fault) {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	if f == (Fault{}) {
-		delete(s.faults.rules, op)
-		return
-	}
-	s.faults.rules[op] = f
-	delete(s.faults.windows, op)
-}
+func (s *Server) SetFault(op string, f Fault) { s.faults.Set(op, f) }
 
 // Requests returns how many requests op has received (faulted ones included).
-func (s *Server) Requests(op string) int {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	return s.faults.counts[op]
-}
+func (s *Server) Requests(op string) int { return s.faults.Count(op) }
 
 // epochTime marshals as the JSON 1.1 protocols do: epoch seconds with a fraction.
 type epochTime time.Time
