@@ -2,18 +2,12 @@ package awsruntime_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -48,7 +42,7 @@ func TestDeployAgainstMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	awsCfg := testenv.AWSConfig(moto.Endpoint)
-	deployScenario(t, awsCfg, func() { createRole(t, ctx, awsCfg, moto.Endpoint, "web-worker") })
+	deployScenario(t, awsCfg, func() { testenv.MotoLambdaRole(t, awsCfg, moto.Endpoint, "web-worker") })
 }
 
 // TestDeployAgainstLocal runs the same scenario against the local stack's ECS, Lambda and
@@ -204,35 +198,5 @@ environments:
 	code, _ = lambdaAPI.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("web-worker"), Qualifier: aws.String(version)})
 	if aws.ToString(code.Code.ImageUri) != oldImage {
 		t.Fatalf("alias live → version %s running %s after the rollback", version, aws.ToString(code.Code.ImageUri))
-	}
-}
-
-// createRole makes the IAM role moto's Lambda insists exists, with a signed IAM Query call
-// (the module has no IAM client otherwise).
-func createRole(t *testing.T, ctx context.Context, cfg aws.Config, endpoint, name string) {
-	t.Helper()
-	body := url.Values{"Action": {"CreateRole"}, "Version": {"2010-05-08"}, "RoleName": {name},
-		"AssumeRolePolicyDocument": {`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}`}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	creds, err := cfg.Credentials.Retrieve(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256([]byte(body))
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "iam", "us-east-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("create IAM role %s: HTTP %d %s", name, resp.StatusCode, b)
 	}
 }

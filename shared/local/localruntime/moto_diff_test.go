@@ -7,18 +7,12 @@ package localruntime_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -48,7 +42,7 @@ func sides(t *testing.T) (moto, local side) {
 	}
 	m := testenv.MotoServer(t)
 	cfg := testenv.AWSConfig(m.Endpoint)
-	createRole(t, cfg, m.Endpoint, "fn")
+	testenv.MotoLambdaRole(t, cfg, m.Endpoint, "fn")
 	e := start(t, localruntime.Options{Clock: localecr.NewClock(), DeploymentDelay: 100 * time.Millisecond, UpdateDelay: 100 * time.Millisecond})
 	return side{"moto", ecs.NewFromConfig(cfg), lambda.NewFromConfig(cfg), ssm.NewFromConfig(cfg), nil},
 		side{"local", e.ecs, e.lambda, e.ssm, e}
@@ -418,35 +412,4 @@ func ssmScenario(t *testing.T, s side) []string {
 func TestMotoDiff_SSM(t *testing.T) {
 	moto, local := sides(t)
 	compare(t, ssmScenario(t, moto), ssmScenario(t, local))
-}
-
-// createRole makes the IAM role moto's Lambda insists exists (signed IAM Query call: the
-// module has no IAM client).
-func createRole(t *testing.T, cfg aws.Config, endpoint, name string) {
-	t.Helper()
-	ctx := context.Background()
-	body := url.Values{"Action": {"CreateRole"}, "Version": {"2010-05-08"}, "RoleName": {name},
-		"AssumeRolePolicyDocument": {`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}`}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	creds, err := cfg.Credentials.Retrieve(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256([]byte(body))
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "iam", "us-east-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("create IAM role %s: HTTP %d %s", name, resp.StatusCode, b)
-	}
 }
